@@ -1,0 +1,20 @@
+# mockmodel tasks. The README's two commands: `make run` and `make test`.
+.PHONY: run test lint fmt check ci
+
+## Run the mock server on its embedded default fixtures (http://127.0.0.1:4010).
+run:
+	cargo run --release -p mockmodel-server -- $(ARGS)
+
+## Every test: Rust unit/in-process tests and the real-client wire tests (sets up its own venv).
+test:
+	scripts/test.sh
+
+fmt:
+	cargo fmt --all
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets --locked -- -D warnings
+
+## What CI runs.
+ci: lint test

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The one test command (`make test`): Rust unit + in-process tests, then the real client libraries
+# (Python venv created and cached by scripts/venv.sh) against the built server binary.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "==> cargo test --workspace"
+cargo test --workspace --locked
+
+echo "==> building mockmodel-server for the client tests"
+cargo build --locked -p mockmodel-server
+venv="$(scripts/venv.sh)"
+
+echo "==> real-client tests (pytest, $venv)"
+MOCKMODEL_SERVER_BIN="$PWD/target/debug/mockmodel-server" "$venv/bin/pytest" tests/python -q -p no:cacheprovider "$@"

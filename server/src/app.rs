@@ -1,0 +1,173 @@
+//! The HTTP application: `app(state) -> Router` with every protocol's routes, the operational routes
+//! (`/healthz`, `/readyz`, `/metrics`, `/__mockmodel/*`), request metrics and body limits.
+
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Query, Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::Deserialize;
+use serde_json::json;
+use tower_http::trace::TraceLayer;
+
+use crate::routes;
+use crate::state::SharedState;
+
+/// The model a response answered, put in response extensions by handlers for the request metrics.
+#[derive(Clone, Debug)]
+pub struct ModelLabel(pub String);
+
+/// The whole server as a router (no listener: tests call it with `oneshot`).
+pub fn app(state: SharedState) -> Router {
+    let limit = state.config.max_body_bytes;
+    Router::new()
+        .merge(routes::openai::routes())
+        .merge(admin_routes())
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(middleware::from_fn_with_state(state.clone(), track))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            let route = req
+                .extensions()
+                .get::<MatchedPath>()
+                .map(MatchedPath::as_str)
+                .unwrap_or("unmatched");
+            tracing::debug_span!("request", method = %req.method(), route, uri = %req.uri())
+        }))
+        .with_state(state)
+}
+
+/// Counts and times every request by matched route (never the raw URI: model ids would explode
+/// label cardinality), and gives every response an `x-amzn-RequestId` as AWS services do.
+async fn track(State(state): State<SharedState>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let method = req.method().clone();
+    let mut res = next.run(req).await;
+    let model = res
+        .extensions()
+        .get::<ModelLabel>()
+        .map(|m| m.0.clone())
+        .unwrap_or_default();
+    let m = &state.metrics;
+    m.requests
+        .with_label_values(&[route.as_str(), method.as_str(), &model, res.status().as_str()])
+        .inc();
+    m.duration
+        .with_label_values(&[route.as_str()])
+        .observe(started.elapsed().as_secs_f64());
+    let headers = res.headers_mut();
+    if !headers.contains_key("x-amzn-requestid")
+        && let Ok(v) = HeaderValue::from_str(&uuid::Uuid::new_v4().to_string())
+    {
+        headers.insert("x-amzn-requestid", v);
+    }
+    res
+}
+
+fn admin_routes() -> Router<SharedState> {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/__mockmodel/journal", get(journal).delete(clear_journal))
+        .route("/__mockmodel/fixtures", get(fixtures))
+        .route("/__mockmodel/reset", axum::routing::post(reset))
+}
+
+async fn readyz(State(state): State<SharedState>) -> Response {
+    if state.ready.load(Ordering::Acquire) {
+        "ready".into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "fixtures not loaded").into_response()
+    }
+}
+
+async fn metrics(State(state): State<SharedState>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+struct JournalQuery {
+    limit: Option<usize>,
+}
+
+async fn journal(State(state): State<SharedState>, Query(q): Query<JournalQuery>) -> Response {
+    let mut entries = state.journal.snapshot();
+    if let Some(limit) = q.limit {
+        let skip = entries.len().saturating_sub(limit);
+        entries.drain(..skip);
+    }
+    axum::Json(json!({"entries": entries})).into_response()
+}
+
+async fn clear_journal(State(state): State<SharedState>) -> StatusCode {
+    state.journal.clear();
+    StatusCode::NO_CONTENT
+}
+
+/// Clears the journal and every `sequenceIndex` counter (between test cases).
+async fn reset(State(state): State<SharedState>) -> StatusCode {
+    state.journal.clear();
+    state.counters.clear();
+    StatusCode::NO_CONTENT
+}
+
+async fn fixtures(State(state): State<SharedState>) -> Response {
+    let set = state.fixtures.load();
+    let list: Vec<_> = set
+        .fixtures
+        .iter()
+        .map(|f| json!({"file": f.file, "index": f.index, "label": f.label(), "match": f.fixture.match_, "response": f.fixture.response}))
+        .collect();
+    let warnings: Vec<String> = set.warnings.iter().map(ToString::to_string).collect();
+    axum::Json(json!({"files": set.files, "count": list.len(), "fixtures": list, "warnings": warnings}))
+        .into_response()
+}
+
+/// Unknown routes: OpenAI's error shape under `/v1`, AWS's elsewhere.
+async fn not_found(method: Method, uri: axum::http::Uri) -> Response {
+    let message = format!("No route for {method} {}", uri.path());
+    if uri.path().starts_with("/v1/") {
+        let body = json!({"error": {"message": message, "type": "invalid_request_error", "param": null, "code": "unknown_url"}});
+        (StatusCode::NOT_FOUND, axum::Json(body)).into_response()
+    } else {
+        aws_error(StatusCode::NOT_FOUND, "UnknownOperationException", &message)
+    }
+}
+
+async fn method_not_allowed(method: Method, uri: axum::http::Uri) -> Response {
+    let message = format!("Method {method} is not allowed on {}", uri.path());
+    if uri.path().starts_with("/v1/") {
+        let body = json!({"error": {"message": message, "type": "invalid_request_error", "param": null, "code": "method_not_allowed"}});
+        (StatusCode::METHOD_NOT_ALLOWED, axum::Json(body)).into_response()
+    } else {
+        aws_error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "UnknownOperationException",
+            &message,
+        )
+    }
+}
+
+/// An AWS restJson1 error: status, `x-amzn-ErrorType` header and `{"message"}` body.
+pub fn aws_error(status: StatusCode, error_type: &str, message: &str) -> Response {
+    let mut res = (status, axum::Json(json!({"message": message}))).into_response();
+    if let Ok(v) = HeaderValue::from_str(error_type) {
+        res.headers_mut().insert("x-amzn-errortype", v);
+    }
+    res
+}

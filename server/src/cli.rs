@@ -1,0 +1,166 @@
+//! Command line: `mockmodel-server [OPTIONS]` serves; `mockmodel-server validate PATH...` checks fixtures.
+//! Every option is also an environment variable, so a Deployment can set them without args.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::fixture::{FixtureSet, LoadError, load_paths};
+use crate::plan::{DEFAULT_CHUNK_SIZE, Defaults};
+use crate::state::Config;
+use crate::telemetry::LogFormat;
+
+/// Wire-exact mock of Bedrock Runtime, SageMaker Runtime and OpenAI-compatible model endpoints.
+///
+/// Answers from aimock-compatible fixture files; with no --fixtures it serves embedded defaults
+/// (a greeting, a get_weather tool round trip, a throttling error and an embedding).
+#[derive(Debug, Parser)]
+#[command(name = "mockmodel-server", version, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    /// What to do (default: serve).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Options for serving.
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check fixture files or directories; exits non-zero on any error.
+    Validate {
+        /// Fixture files or directories (JSON or YAML).
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+}
+
+/// Options of the server.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Fixture file or directory (repeatable; directories load recursively, sorted).
+    #[arg(
+        short,
+        long = "fixtures",
+        value_name = "PATH",
+        env = "MOCKMODEL_FIXTURES",
+        value_delimiter = ','
+    )]
+    pub fixtures: Vec<PathBuf>,
+    /// Address to listen on.
+    #[arg(long, env = "MOCKMODEL_HOST", default_value = "127.0.0.1")]
+    pub host: String,
+    /// Port to listen on (4010 is aimock's, so existing client configs keep working).
+    #[arg(short, long, env = "MOCKMODEL_PORT", default_value_t = 4010)]
+    pub port: u16,
+    /// Answer requests no fixture matches with 503 instead of 404.
+    #[arg(long, env = "MOCKMODEL_STRICT")]
+    pub strict: bool,
+    /// Reload fixtures when the files change (an invalid edit keeps the last good set).
+    #[arg(long, env = "MOCKMODEL_WATCH")]
+    pub watch: bool,
+    /// Log format.
+    #[arg(long, env = "MOCKMODEL_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+    /// Default characters per streamed chunk (fixtures may override).
+    #[arg(long, env = "MOCKMODEL_CHUNK_SIZE", default_value_t = DEFAULT_CHUNK_SIZE as u64, value_parser = clap::value_parser!(u64).range(1..))]
+    pub chunk_size: u64,
+    /// Default delay in milliseconds before every answer (fixtures may override).
+    #[arg(long, env = "MOCKMODEL_LATENCY_MS", default_value_t = 0)]
+    pub latency_ms: u64,
+    /// Largest accepted request body in bytes; larger bodies get a 413 in the protocol's error shape.
+    #[arg(long, env = "MOCKMODEL_MAX_BODY_BYTES", default_value_t = 10 * 1024 * 1024)]
+    pub max_body_bytes: usize,
+    /// Requests kept in the journal (`GET /__mockmodel/journal`); 0 disables it.
+    #[arg(long, env = "MOCKMODEL_JOURNAL_SIZE", default_value_t = 1000)]
+    pub journal_size: usize,
+}
+
+impl ServeArgs {
+    /// The listen address.
+    pub fn addr(&self) -> Result<SocketAddr, String> {
+        let host = self.host.trim_start_matches('[').trim_end_matches(']');
+        format!("{host}:{}", self.port)
+            .parse()
+            .or_else(|_| format!("[{host}]:{}", self.port).parse())
+            .map_err(|_| {
+                format!(
+                    "invalid --host {:?}: expected an IP address such as 0.0.0.0 or ::",
+                    self.host
+                )
+            })
+    }
+
+    /// Server settings from the flags.
+    pub fn config(&self) -> Config {
+        Config {
+            strict: self.strict,
+            defaults: Defaults {
+                chunk_size: usize::try_from(self.chunk_size).unwrap_or(DEFAULT_CHUNK_SIZE),
+                latency_ms: self.latency_ms,
+                streaming_profile: None,
+            },
+            max_body_bytes: self.max_body_bytes,
+            journal_size: self.journal_size,
+        }
+    }
+
+    /// The fixtures to serve: the given paths, or the embedded defaults.
+    pub fn load_fixtures(&self) -> Result<FixtureSet, LoadError> {
+        if self.fixtures.is_empty() {
+            Ok(FixtureSet::embedded())
+        } else {
+            load_paths(&self.fixtures)
+        }
+    }
+}
+
+/// Runs `validate`: prints every finding; returns the process exit code.
+pub fn validate(paths: &[PathBuf]) -> i32 {
+    match load_paths(paths) {
+        Ok(set) => {
+            for w in &set.warnings {
+                eprintln!("{w}");
+            }
+            println!("OK: {} fixture(s) in {} file(s)", set.len(), set.files.len());
+            0
+        }
+        Err(e) => {
+            for err in &e.0 {
+                eprintln!("error: {err}");
+            }
+            eprintln!("{} error(s); no fixtures loaded", e.0.len());
+            1
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cli_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn defaults_match_aimock() {
+        let cli = Cli::try_parse_from(["mockmodel-server"]).unwrap();
+        assert_eq!(cli.serve.port, 4010);
+        assert_eq!(cli.serve.addr().unwrap().to_string(), "127.0.0.1:4010");
+        assert!(cli.command.is_none());
+    }
+
+    #[test]
+    fn ipv6_hosts_and_validate_subcommand_parse() {
+        let cli = Cli::try_parse_from(["mockmodel-server", "--host", "::", "--port", "80"]).unwrap();
+        assert_eq!(cli.serve.addr().unwrap().to_string(), "[::]:80");
+        let cli = Cli::try_parse_from(["mockmodel-server", "validate", "a.yaml", "dir"]).unwrap();
+        assert!(matches!(cli.command, Some(Command::Validate { paths }) if paths.len() == 2));
+        assert!(Cli::try_parse_from(["mockmodel-server", "--chunk-size", "0"]).is_err());
+    }
+}

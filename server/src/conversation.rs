@@ -1,0 +1,269 @@
+//! The protocol-neutral request model that fixture matching reads.
+//!
+//! Every wire codec (OpenAI, Bedrock, SageMaker) decodes its request into a [`Conversation`]; matching
+//! never looks at a protocol's own JSON, so one fixture answers the same prompt on every protocol.
+
+use std::collections::BTreeMap;
+
+/// The wire protocol a request arrived on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Protocol {
+    /// OpenAI-compatible HTTP API.
+    OpenAi,
+    /// AWS Bedrock Runtime.
+    Bedrock,
+    /// AWS SageMaker Runtime.
+    SageMaker,
+}
+
+impl Protocol {
+    /// Lower-case name used in fixtures (`match.protocol`), metrics and the journal.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::OpenAi => "openai",
+            Protocol::Bedrock => "bedrock",
+            Protocol::SageMaker => "sagemaker",
+        }
+    }
+}
+
+/// The kind of endpoint called (aimock's `match.endpoint`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    /// Chat / converse / invoke.
+    Chat,
+    /// Embeddings.
+    Embedding,
+}
+
+impl Endpoint {
+    /// aimock's name for the endpoint.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Endpoint::Chat => "chat",
+            Endpoint::Embedding => "embedding",
+        }
+    }
+}
+
+/// Who said a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The end user.
+    User,
+    /// The model.
+    Assistant,
+    /// A tool result sent back to the model.
+    Tool,
+}
+
+/// One message of the conversation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message {
+    /// Who said it.
+    pub role: Role,
+    /// The message's text blocks joined with `\n` (empty when it has none).
+    pub text: String,
+    /// Tool calls an assistant message made.
+    pub tool_calls: Vec<ToolCallRef>,
+    /// For `Role::Tool`: the call this result answers.
+    pub tool_call_id: Option<String>,
+}
+
+impl Message {
+    /// A message with just text.
+    pub fn text(role: Role, text: impl Into<String>) -> Self {
+        Message {
+            role,
+            text: text.into(),
+            tool_calls: Vec::new(),
+            tool_call_id: None,
+        }
+    }
+
+    /// A tool result.
+    pub fn tool_result(tool_call_id: impl Into<String>, content: impl Into<String>) -> Self {
+        Message {
+            role: Role::Tool,
+            text: content.into(),
+            tool_calls: Vec::new(),
+            tool_call_id: Some(tool_call_id.into()),
+        }
+    }
+}
+
+/// A tool call made earlier in the conversation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolCallRef {
+    /// Its id.
+    pub id: String,
+    /// The tool's name.
+    pub name: String,
+}
+
+/// A request, normalised.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Conversation {
+    /// The protocol it arrived on.
+    pub protocol: Protocol,
+    /// Chat or embedding.
+    pub endpoint: Endpoint,
+    /// The model id (percent-decoded), or the SageMaker endpoint name.
+    pub model: String,
+    /// System prompts, in order.
+    pub system: Vec<String>,
+    /// The messages, in order.
+    pub messages: Vec<Message>,
+    /// Names of the tools the request defines.
+    pub tools: Vec<String>,
+    /// `response_format.type` (OpenAI), if any.
+    pub response_format: Option<String>,
+    /// Embedding input texts joined with `\n`.
+    pub input_text: Option<String>,
+    /// Whether the client asked for a stream.
+    pub stream: bool,
+    /// Request headers, names lower-cased (only those worth matching or journaling).
+    pub headers: BTreeMap<String, String>,
+}
+
+/// Header that scopes `sequenceIndex` counters.
+pub const TEST_ID_HEADER: &str = "x-test-id";
+/// Header matched by `match.context`.
+pub const CONTEXT_HEADER: &str = "x-aimock-context";
+
+impl Conversation {
+    /// An empty chat conversation for a protocol and model.
+    pub fn new(protocol: Protocol, model: impl Into<String>) -> Self {
+        Conversation {
+            protocol,
+            endpoint: Endpoint::Chat,
+            model: model.into(),
+            system: Vec::new(),
+            messages: Vec::new(),
+            tools: Vec::new(),
+            response_format: None,
+            input_text: None,
+            stream: false,
+            headers: BTreeMap::new(),
+        }
+    }
+
+    /// Copies the request headers (lower-cased names, UTF-8 values only).
+    pub fn with_headers(mut self, headers: &http::HeaderMap) -> Self {
+        for (name, value) in headers {
+            if let Ok(v) = value.to_str() {
+                self.headers
+                    .insert(name.as_str().to_ascii_lowercase(), v.to_string());
+            }
+        }
+        self
+    }
+
+    /// Text of the last user message that has text (attachment-only messages are skipped).
+    pub fn last_user_text(&self) -> Option<&str> {
+        self.messages
+            .iter()
+            .rev()
+            .find(|m| m.role == Role::User && !m.text.is_empty())
+            .map(|m| m.text.as_str())
+    }
+
+    /// The messages after the last user message (the current turn).
+    pub fn current_turn(&self) -> &[Message] {
+        match self.messages.iter().rposition(|m| m.role == Role::User) {
+            Some(i) => &self.messages[i + 1..],
+            None => &self.messages,
+        }
+    }
+
+    /// Whether the current turn carries a tool result.
+    pub fn has_tool_result(&self) -> bool {
+        self.current_turn().iter().any(|m| m.role == Role::Tool)
+    }
+
+    /// The last message if it is a tool result.
+    pub fn last_tool_result(&self) -> Option<&Message> {
+        self.messages.last().filter(|m| m.role == Role::Tool)
+    }
+
+    /// Number of assistant messages.
+    pub fn turn_index(&self) -> u32 {
+        self.messages.iter().filter(|m| m.role == Role::Assistant).count() as u32
+    }
+
+    /// Value of the `X-Test-Id` header, or aimock's default scope.
+    pub fn test_id(&self) -> &str {
+        self.headers
+            .get(TEST_ID_HEADER)
+            .map(String::as_str)
+            .unwrap_or("__default__")
+    }
+
+    /// All text the client sent, for token estimates.
+    pub fn prompt_chars(&self) -> usize {
+        self.system.iter().map(|s| s.chars().count()).sum::<usize>()
+            + self
+                .messages
+                .iter()
+                .map(|m| m.text.chars().count())
+                .sum::<usize>()
+            + self.input_text.as_deref().map_or(0, |t| t.chars().count())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn convo(messages: Vec<Message>) -> Conversation {
+        let mut c = Conversation::new(Protocol::OpenAi, "gpt-4o");
+        c.messages = messages;
+        c
+    }
+
+    #[test]
+    fn last_user_text_skips_attachment_only_user_messages() {
+        let c = convo(vec![
+            Message::text(Role::User, "hello"),
+            Message::text(Role::User, ""),
+        ]);
+        assert_eq!(c.last_user_text(), Some("hello"));
+    }
+
+    #[test]
+    fn tool_result_after_last_user_message_is_the_current_turn() {
+        let mut assistant = Message::text(Role::Assistant, "");
+        assistant.tool_calls.push(ToolCallRef {
+            id: "c1".into(),
+            name: "get_weather".into(),
+        });
+        let c = convo(vec![
+            Message::text(Role::User, "weather?"),
+            assistant,
+            Message::tool_result("c1", "sunny"),
+        ]);
+        assert!(c.has_tool_result());
+        assert_eq!(c.turn_index(), 1);
+        assert_eq!(
+            c.last_tool_result().and_then(|m| m.tool_call_id.as_deref()),
+            Some("c1")
+        );
+    }
+
+    #[test]
+    fn tool_result_before_a_new_user_message_is_not_the_current_turn() {
+        let c = convo(vec![
+            Message::text(Role::User, "weather?"),
+            Message::tool_result("c1", "sunny"),
+            Message::text(Role::User, "thanks"),
+        ]);
+        assert!(!c.has_tool_result());
+        assert!(c.last_tool_result().is_none());
+    }
+
+    #[test]
+    fn test_id_defaults_to_aimock_scope() {
+        let c = convo(vec![]);
+        assert_eq!(c.test_id(), "__default__");
+    }
+}

@@ -1,0 +1,22 @@
+//! mockmodel-server: a wire-exact mock of model endpoints (OpenAI-compatible, Bedrock Runtime,
+//! SageMaker Runtime) answering from aimock-compatible fixtures.
+//!
+//! The library exposes the fixture engine (also used by the operator to validate MockModels) and
+//! `app(state) -> Router`, so tests drive the server in-process.
+
+pub mod app;
+pub mod cli;
+pub mod conversation;
+pub mod errors;
+pub mod fixture;
+pub mod journal;
+pub mod metrics;
+pub mod plan;
+pub mod reload;
+pub mod routes;
+pub mod state;
+pub mod stream;
+pub mod telemetry;
+
+pub use app::app;
+pub use state::{AppState, Config, SharedState};

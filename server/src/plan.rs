@@ -1,0 +1,449 @@
+//! The protocol-neutral response plan that wire encoders write.
+//!
+//! A matched fixture plus the request becomes an [`Outcome`]: a message [`Plan`] (ordered blocks, stop
+//! reason, usage, timing), an [`ErrorPlan`] or an embedding. Encoders only translate a plan into their
+//! protocol's bytes; they never read fixtures.
+
+use serde_json::Value;
+
+use crate::conversation::Conversation;
+use crate::fixture::schema::{BlockSpec, Fixture, Response, StreamingProfile, ToolCallSpec};
+
+/// Characters per streamed chunk when neither the fixture nor the server sets one (aimock's default).
+pub const DEFAULT_CHUNK_SIZE: usize = 20;
+
+/// What to answer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// An assistant message.
+    Message(Plan),
+    /// An error response.
+    Error(ErrorPlan),
+    /// An embedding vector.
+    Embedding(Vec<f32>),
+}
+
+/// An assistant message to send, as a protocol-neutral plan.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    /// Response id override; encoders generate their own style of id when `None`.
+    pub id: Option<String>,
+    /// Model name to echo.
+    pub model: String,
+    /// Creation time override (Unix seconds).
+    pub created: Option<i64>,
+    /// Content blocks, in order.
+    pub blocks: Vec<Block>,
+    /// Why the model stopped.
+    pub stop: StopReason,
+    /// Token usage (never zero).
+    pub usage: Usage,
+    /// Timing and stream faults.
+    pub timing: Timing,
+    /// OpenAI `system_fingerprint`.
+    pub system_fingerprint: Option<String>,
+}
+
+/// One content block.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Block {
+    /// Assistant text.
+    Text(String),
+    /// Reasoning text with an optional signature.
+    Reasoning {
+        /// The reasoning text.
+        text: String,
+        /// Its signature.
+        signature: Option<String>,
+    },
+    /// A tool call; `arguments` is JSON text.
+    ToolCall {
+        /// Tool call id.
+        id: String,
+        /// Tool name.
+        name: String,
+        /// Arguments as JSON text.
+        arguments: String,
+    },
+}
+
+/// Why generation stopped, in neutral terms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    /// Natural end of the answer.
+    EndTurn,
+    /// The answer asks for tool calls.
+    ToolUse,
+    /// Token limit reached.
+    MaxTokens,
+    /// Filtered.
+    ContentFilter,
+}
+
+impl StopReason {
+    /// OpenAI `finish_reason`.
+    pub fn openai(self) -> &'static str {
+        match self {
+            StopReason::EndTurn => "stop",
+            StopReason::ToolUse => "tool_calls",
+            StopReason::MaxTokens => "length",
+            StopReason::ContentFilter => "content_filter",
+        }
+    }
+
+    /// Bedrock Converse `stopReason`.
+    pub fn bedrock(self) -> &'static str {
+        match self {
+            StopReason::EndTurn => "end_turn",
+            StopReason::ToolUse => "tool_use",
+            StopReason::MaxTokens => "max_tokens",
+            StopReason::ContentFilter => "content_filtered",
+        }
+    }
+
+    /// Parses an aimock `finishReason` (OpenAI or Bedrock spelling).
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "stop" | "end_turn" | "stop_sequence" => Some(StopReason::EndTurn),
+            "tool_calls" | "tool_use" | "function_call" => Some(StopReason::ToolUse),
+            "length" | "max_tokens" => Some(StopReason::MaxTokens),
+            "content_filter" | "content_filtered" => Some(StopReason::ContentFilter),
+            _ => None,
+        }
+    }
+}
+
+/// Token counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Usage {
+    /// Prompt tokens.
+    pub input: u64,
+    /// Completion tokens.
+    pub output: u64,
+    /// Total tokens.
+    pub total: u64,
+}
+
+/// When and how to send: delays and stream faults.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Timing {
+    /// Delay before the answer (or its first chunk), in ms.
+    pub latency_ms: u64,
+    /// Characters per streamed chunk.
+    pub chunk_size: usize,
+    /// Streaming timing model.
+    pub streaming_profile: Option<StreamingProfile>,
+    /// End the stream abruptly after this many content chunks.
+    pub truncate_after_chunks: Option<u32>,
+    /// Drop the connection this many ms into a stream.
+    pub disconnect_after_ms: Option<u64>,
+}
+
+/// An error to answer with, before protocol translation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ErrorPlan {
+    /// HTTP status.
+    pub status: u16,
+    /// The fixture's error type, if any (AWS or OpenAI spelling).
+    pub type_: Option<String>,
+    /// Message.
+    pub message: String,
+    /// OpenAI `code`.
+    pub code: Option<Value>,
+    /// OpenAI `param`.
+    pub param: Option<String>,
+    /// `Retry-After` seconds.
+    pub retry_after: Option<u64>,
+}
+
+/// Rough token estimate: one token per four characters, at least one.
+pub fn estimate_tokens(chars: usize) -> u64 {
+    (chars.div_ceil(4)).max(1) as u64
+}
+
+/// Server-wide defaults a fixture can override.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Defaults {
+    /// Characters per chunk.
+    pub chunk_size: usize,
+    /// Delay before answering, ms.
+    pub latency_ms: u64,
+    /// Streaming timing model.
+    pub streaming_profile: Option<StreamingProfile>,
+}
+
+impl Default for Defaults {
+    fn default() -> Self {
+        Defaults {
+            chunk_size: DEFAULT_CHUNK_SIZE,
+            latency_ms: 0,
+            streaming_profile: None,
+        }
+    }
+}
+
+/// Turns a matched fixture and the request into what to send.
+pub fn build(fixture: &Fixture, request: &Conversation, defaults: &Defaults) -> Outcome {
+    let r = &fixture.response;
+    if let Some(err) = &r.error {
+        return Outcome::Error(ErrorPlan {
+            status: r.status.or(err.status).unwrap_or(500),
+            type_: err.type_.clone(),
+            message: err.message.clone(),
+            code: err.code.clone(),
+            param: err.param.clone(),
+            retry_after: r.retry_after.or(err.retry_after),
+        });
+    }
+    if let Some(embedding) = &r.embedding {
+        return Outcome::Embedding(embedding.clone());
+    }
+    let blocks = blocks_of(r);
+    let has_tool_call = blocks.iter().any(|b| matches!(b, Block::ToolCall { .. }));
+    let stop = r
+        .finish_reason
+        .as_deref()
+        .and_then(StopReason::parse)
+        .unwrap_or(if has_tool_call {
+            StopReason::ToolUse
+        } else {
+            StopReason::EndTurn
+        });
+    Outcome::Message(Plan {
+        id: r.id.clone(),
+        model: r.model.clone().unwrap_or_else(|| request.model.clone()),
+        created: r.created,
+        usage: usage_of(r, request, &blocks),
+        blocks,
+        stop,
+        timing: Timing {
+            latency_ms: fixture.latency.unwrap_or(defaults.latency_ms),
+            chunk_size: fixture.chunk_size.unwrap_or(defaults.chunk_size).max(1),
+            streaming_profile: fixture
+                .streaming_profile
+                .clone()
+                .or_else(|| defaults.streaming_profile.clone()),
+            truncate_after_chunks: fixture.truncate_after_chunks,
+            disconnect_after_ms: fixture.disconnect_after_ms,
+        },
+        system_fingerprint: r.system_fingerprint.clone(),
+    })
+}
+
+/// The response's content blocks: `blocks` if given, else reasoning, text, then tool calls.
+fn blocks_of(r: &Response) -> Vec<Block> {
+    if let Some(blocks) = &r.blocks {
+        return blocks
+            .iter()
+            .map(|b| match b {
+                BlockSpec::Text { text } => Block::Text(text.clone()),
+                BlockSpec::Reasoning { text, signature } => Block::Reasoning {
+                    text: text.clone(),
+                    signature: signature.clone(),
+                },
+                BlockSpec::ToolCall { name, arguments, id } => tool_call(name, arguments, id.as_deref()),
+            })
+            .collect();
+    }
+    let mut out = Vec::new();
+    if let Some(reasoning) = &r.reasoning {
+        out.push(Block::Reasoning {
+            text: reasoning.clone(),
+            signature: r.reasoning_signature.clone(),
+        });
+    }
+    if let Some(content) = &r.content {
+        out.push(Block::Text(content_text(content)));
+    }
+    for ToolCallSpec { name, arguments, id } in r.tool_calls.iter().flatten() {
+        out.push(tool_call(name, arguments, id.as_deref()));
+    }
+    out
+}
+
+/// `content` as text: strings verbatim, anything else as compact JSON (aimock auto-stringifies).
+pub fn content_text(content: &Value) -> String {
+    match content {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn tool_call(name: &str, arguments: &Value, id: Option<&str>) -> Block {
+    let arguments = match arguments {
+        // Validation guarantees the string is JSON; re-serialise so the wire text is compact.
+        Value::String(s) => serde_json::from_str::<Value>(s)
+            .map(|v| v.to_string())
+            .unwrap_or_else(|_| s.clone()),
+        other => other.to_string(),
+    };
+    Block::ToolCall {
+        id: id.map(str::to_string).unwrap_or_else(new_tool_call_id),
+        name: name.to_string(),
+        arguments,
+    }
+}
+
+/// A fresh tool call id in the `call_` + 24 alphanumerics style the OpenAI API uses.
+pub fn new_tool_call_id() -> String {
+    format!("call_{}", &uuid::Uuid::new_v4().simple().to_string()[..24])
+}
+
+fn usage_of(r: &Response, request: &Conversation, blocks: &[Block]) -> Usage {
+    let output_chars: usize = blocks
+        .iter()
+        .map(|b| match b {
+            Block::Text(t) => t.chars().count(),
+            Block::Reasoning { text, .. } => text.chars().count(),
+            Block::ToolCall { name, arguments, .. } => name.len() + arguments.chars().count(),
+        })
+        .sum();
+    let spec = r.usage.clone().unwrap_or_default();
+    let input = spec
+        .input_tokens
+        .unwrap_or_else(|| estimate_tokens(request.prompt_chars()));
+    let output = spec
+        .output_tokens
+        .unwrap_or_else(|| estimate_tokens(output_chars));
+    Usage {
+        input,
+        output,
+        total: spec.total_tokens.unwrap_or(input + output),
+    }
+}
+
+/// Splits text into chunks of at most `size` characters (never inside a UTF-8 character).
+pub fn chunk_text(text: &str, size: usize) -> Vec<&str> {
+    let size = size.max(1);
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut count = 0;
+    for (i, _) in text.char_indices() {
+        if count == size {
+            out.push(&text[start..i]);
+            start = i;
+            count = 0;
+        }
+        count += 1;
+    }
+    if start < text.len() {
+        out.push(&text[start..]);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conversation::{Message, Protocol, Role};
+    use crate::fixture::schema::ErrorSpec;
+
+    fn request(text: &str) -> Conversation {
+        let mut c = Conversation::new(Protocol::OpenAi, "gpt-4o");
+        c.messages.push(Message::text(Role::User, text));
+        c
+    }
+
+    fn fixture(response: Response) -> Fixture {
+        Fixture {
+            response,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn chunking_keeps_multibyte_characters_whole() {
+        let chunks = chunk_text("héllo 世界 👋🏽!", 3);
+        assert_eq!(chunks.concat(), "héllo 世界 👋🏽!");
+        assert!(chunks.iter().all(|c| c.chars().count() <= 3));
+        assert_eq!(chunks[0], "hél");
+    }
+
+    #[test]
+    fn chunking_empty_text_gives_no_chunks() {
+        assert!(chunk_text("", 5).is_empty());
+    }
+
+    #[test]
+    fn usage_is_estimated_and_never_zero() {
+        let f = fixture(Response {
+            content: Some("".into()),
+            ..Default::default()
+        });
+        let Outcome::Message(plan) = build(&f, &request("hi"), &Defaults::default()) else {
+            panic!()
+        };
+        assert_eq!(
+            plan.usage,
+            Usage {
+                input: 1,
+                output: 1,
+                total: 2
+            }
+        );
+    }
+
+    #[test]
+    fn tool_calls_set_the_tool_use_stop_reason_and_compact_string_arguments() {
+        let f = fixture(Response {
+            tool_calls: Some(vec![ToolCallSpec {
+                name: "get_weather".into(),
+                arguments: Value::String("{ \"city\": \"Paris\" }".into()),
+                id: Some("call_1".into()),
+            }]),
+            ..Default::default()
+        });
+        let Outcome::Message(plan) = build(&f, &request("weather"), &Defaults::default()) else {
+            panic!()
+        };
+        assert_eq!(plan.stop, StopReason::ToolUse);
+        assert_eq!(
+            plan.blocks,
+            vec![Block::ToolCall {
+                id: "call_1".into(),
+                name: "get_weather".into(),
+                arguments: r#"{"city":"Paris"}"#.into()
+            }]
+        );
+    }
+
+    #[test]
+    fn error_status_is_accepted_beside_or_inside_error() {
+        let inside = fixture(Response {
+            error: Some(ErrorSpec {
+                message: "slow down".into(),
+                status: Some(429),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        let beside = fixture(Response {
+            error: Some(ErrorSpec {
+                message: "slow down".into(),
+                ..Default::default()
+            }),
+            status: Some(429),
+            retry_after: Some(3),
+            ..Default::default()
+        });
+        for (f, retry) in [(inside, None), (beside, Some(3))] {
+            let Outcome::Error(e) = build(&f, &request("x"), &Defaults::default()) else {
+                panic!()
+            };
+            assert_eq!(e.status, 429);
+            assert_eq!(e.retry_after, retry);
+        }
+    }
+
+    #[test]
+    fn object_content_is_sent_as_json_text() {
+        let f = fixture(Response {
+            content: Some(serde_json::json!({"a": 1})),
+            ..Default::default()
+        });
+        let Outcome::Message(plan) = build(&f, &request("x"), &Defaults::default()) else {
+            panic!()
+        };
+        assert_eq!(plan.blocks, vec![Block::Text(r#"{"a":1}"#.into())]);
+    }
+}

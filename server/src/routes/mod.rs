@@ -1,0 +1,3 @@
+//! One module per wire protocol; each only decodes requests into a conversation and encodes plans.
+
+pub mod openai;

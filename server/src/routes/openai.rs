@@ -1,0 +1,575 @@
+//! OpenAI-compatible API: `/v1/chat/completions` (JSON and SSE), `/v1/embeddings`, `/v1/models`.
+//!
+//! Decodes requests into a [`Conversation`] and encodes [`Outcome`]s in OpenAI's shapes; errors use
+//! OpenAI's `{"error": {message, type, param, code}}` body with the status the official SDKs map
+//! to their exception classes.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{FromRequest, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use base64::Engine as _;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::conversation::{Conversation, Endpoint, Message, Protocol, Role, ToolCallRef};
+use crate::errors::ErrorClass;
+use crate::plan::{Block, ErrorPlan, Outcome, Plan, chunk_text};
+use crate::state::{NoMatch, SharedState};
+use crate::stream::{Frame, timed};
+
+/// The OpenAI routes.
+pub fn routes() -> Router<SharedState> {
+    Router::new()
+        .route("/v1/chat/completions", post(chat_completions))
+        .route("/v1/embeddings", post(embeddings))
+        .route("/v1/models", get(models))
+}
+
+/// An error in OpenAI's wire shape (boxed: it travels in every handler's `Result`).
+#[derive(Debug)]
+pub struct OpenAiError(Box<OpenAiErrorBody>);
+
+#[derive(Debug)]
+struct OpenAiErrorBody {
+    status: StatusCode,
+    type_: String,
+    message: String,
+    param: Option<String>,
+    code: Option<Value>,
+    retry_after: Option<u64>,
+}
+
+impl OpenAiError {
+    /// A 400 `invalid_request_error`.
+    pub fn invalid(message: impl Into<String>, param: Option<&str>) -> Self {
+        OpenAiError::new(OpenAiErrorBody {
+            status: StatusCode::BAD_REQUEST,
+            type_: "invalid_request_error".into(),
+            message: message.into(),
+            param: param.map(str::to_string),
+            code: None,
+            retry_after: None,
+        })
+    }
+
+    fn new(body: OpenAiErrorBody) -> Self {
+        OpenAiError(Box::new(body))
+    }
+
+    fn from_plan(e: ErrorPlan) -> Self {
+        let class = ErrorClass::classify(e.type_.as_deref(), e.status);
+        let (default_type, _) = class.openai();
+        // Keep an OpenAI-style type the author wrote; translate AWS names to OpenAI's vocabulary.
+        let type_ = match e.type_ {
+            Some(t) if t.contains('_') || t.chars().all(|c| c.is_ascii_lowercase()) => t,
+            _ => default_type.to_string(),
+        };
+        let code = e
+            .code
+            .or_else(|| (class == ErrorClass::Throttling).then(|| json!("rate_limit_exceeded")));
+        OpenAiError::new(OpenAiErrorBody {
+            status: StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            type_,
+            message: e.message,
+            param: e.param,
+            code,
+            retry_after: e.retry_after,
+        })
+    }
+
+    fn no_match(n: NoMatch) -> Self {
+        OpenAiError::new(OpenAiErrorBody {
+            status: if n.strict {
+                StatusCode::SERVICE_UNAVAILABLE
+            } else {
+                StatusCode::NOT_FOUND
+            },
+            type_: "invalid_request_error".into(),
+            message: n.message,
+            param: None,
+            code: Some(json!("no_fixture_match")),
+            retry_after: None,
+        })
+    }
+}
+
+impl IntoResponse for OpenAiError {
+    fn into_response(self) -> Response {
+        let e = *self.0;
+        let body = json!({"error": {
+            "message": e.message, "type": e.type_, "param": e.param, "code": e.code,
+        }});
+        let mut res = (e.status, axum::Json(body)).into_response();
+        if let Some(secs) = e.retry_after {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        res
+    }
+}
+
+/// JSON body extractor whose rejections (bad JSON, wrong types, too large) are OpenAI-shaped.
+pub struct OpenAiJson<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for OpenAiJson<T> {
+    type Rejection = OpenAiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            let mut err = OpenAiError::invalid(e.body_text(), None);
+            err.0.status = e.status();
+            err
+        })?;
+        let de = &mut serde_json::Deserializer::from_slice(&bytes);
+        serde_path_to_error::deserialize(de).map(OpenAiJson).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            if inner.is_syntax() || inner.is_eof() {
+                OpenAiError::invalid(
+                    format!("We could not parse the JSON body of your request: {inner}"),
+                    None,
+                )
+            } else {
+                OpenAiError::invalid(format!("Invalid value for '{path}': {inner}"), Some(&path))
+            }
+        })
+    }
+}
+
+#[derive(Deserialize)]
+struct ChatRequest {
+    model: String,
+    messages: Vec<ChatMessage>,
+    #[serde(default)]
+    stream: bool,
+    #[serde(default)]
+    stream_options: Option<StreamOptions>,
+    #[serde(default)]
+    tools: Vec<ToolDef>,
+    #[serde(default)]
+    functions: Vec<FunctionDef>,
+    #[serde(default)]
+    response_format: Option<ResponseFormat>,
+}
+
+#[derive(Deserialize)]
+struct StreamOptions {
+    #[serde(default)]
+    include_usage: bool,
+}
+
+#[derive(Deserialize)]
+struct ToolDef {
+    function: Option<FunctionDef>,
+}
+
+#[derive(Deserialize)]
+struct FunctionDef {
+    name: String,
+}
+
+#[derive(Deserialize)]
+struct ResponseFormat {
+    #[serde(rename = "type")]
+    type_: String,
+}
+
+#[derive(Deserialize)]
+struct ChatMessage {
+    role: String,
+    #[serde(default)]
+    content: Option<Value>,
+    #[serde(default)]
+    tool_calls: Vec<ChatToolCall>,
+    #[serde(default)]
+    tool_call_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ChatToolCall {
+    id: String,
+    function: FunctionDef,
+}
+
+/// The text of an OpenAI `content`: a string, or the `text` parts of a part list.
+fn content_text(content: &Option<Value>) -> String {
+    match content {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Array(parts)) => parts
+            .iter()
+            .filter_map(|p| p.get("text").and_then(Value::as_str))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        _ => String::new(),
+    }
+}
+
+fn decode_chat(req: &ChatRequest, headers: &HeaderMap) -> Result<Conversation, OpenAiError> {
+    let mut c = Conversation::new(Protocol::OpenAi, req.model.clone()).with_headers(headers);
+    c.stream = req.stream;
+    c.response_format = req.response_format.as_ref().map(|f| f.type_.clone());
+    c.tools = req
+        .tools
+        .iter()
+        .filter_map(|t| t.function.as_ref().map(|f| f.name.clone()))
+        .collect();
+    c.tools.extend(req.functions.iter().map(|f| f.name.clone()));
+    for (i, m) in req.messages.iter().enumerate() {
+        let text = content_text(&m.content);
+        match m.role.as_str() {
+            "system" | "developer" => c.system.push(text),
+            "user" => c.messages.push(Message::text(Role::User, text)),
+            "assistant" => {
+                let mut msg = Message::text(Role::Assistant, text);
+                msg.tool_calls = m
+                    .tool_calls
+                    .iter()
+                    .map(|t| ToolCallRef {
+                        id: t.id.clone(),
+                        name: t.function.name.clone(),
+                    })
+                    .collect();
+                c.messages.push(msg);
+            }
+            "tool" | "function" => {
+                c.messages.push(Message::tool_result(
+                    m.tool_call_id.clone().unwrap_or_default(),
+                    text,
+                ));
+            }
+            other => {
+                return Err(OpenAiError::invalid(
+                    format!(
+                        "Invalid value: '{other}'. Supported values are: 'system', 'developer', 'user', 'assistant', and 'tool'."
+                    ),
+                    Some(&format!("messages[{i}].role")),
+                ));
+            }
+        }
+    }
+    Ok(c)
+}
+
+fn now_secs() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+fn completion_id(plan: &Plan) -> String {
+    plan.id
+        .clone()
+        .unwrap_or_else(|| format!("chatcmpl-{}", uuid::Uuid::new_v4().simple()))
+}
+
+fn usage_json(plan: &Plan) -> Value {
+    json!({
+        "prompt_tokens": plan.usage.input,
+        "completion_tokens": plan.usage.output,
+        "total_tokens": plan.usage.total,
+    })
+}
+
+/// A `chat.completion` body.
+fn completion(plan: &Plan) -> Value {
+    let text: String = plan
+        .blocks
+        .iter()
+        .filter_map(|b| {
+            if let Block::Text(t) = b {
+                Some(t.as_str())
+            } else {
+                None
+            }
+        })
+        .collect();
+    let reasoning: String = plan
+        .blocks
+        .iter()
+        .filter_map(|b| {
+            if let Block::Reasoning { text, .. } = b {
+                Some(text.as_str())
+            } else {
+                None
+            }
+        })
+        .collect();
+    let tool_calls: Vec<Value> = plan
+        .blocks
+        .iter()
+        .filter_map(|b| match b {
+            Block::ToolCall { id, name, arguments } => Some(
+                json!({"id": id, "type": "function", "function": {"name": name, "arguments": arguments}}),
+            ),
+            _ => None,
+        })
+        .collect();
+    let has_text = plan.blocks.iter().any(|b| matches!(b, Block::Text(_)));
+    let mut message = json!({"role": "assistant", "content": if has_text { json!(text) } else { Value::Null }, "refusal": null});
+    if !tool_calls.is_empty() {
+        message["tool_calls"] = json!(tool_calls);
+    }
+    if !reasoning.is_empty() {
+        // vLLM / DeepSeek-style OpenAI-compatible servers put reasoning beside the content.
+        message["reasoning_content"] = json!(reasoning);
+    }
+    json!({
+        "id": completion_id(plan),
+        "object": "chat.completion",
+        "created": plan.created.unwrap_or_else(now_secs),
+        "model": plan.model,
+        "choices": [{"index": 0, "message": message, "logprobs": null, "finish_reason": plan.stop.openai()}],
+        "usage": usage_json(plan),
+        "system_fingerprint": plan.system_fingerprint,
+    })
+}
+
+/// The SSE frames of a streamed completion, as OpenAI sends them.
+fn completion_chunks(plan: &Plan, include_usage: bool) -> Vec<Frame> {
+    let id = completion_id(plan);
+    let created = plan.created.unwrap_or_else(now_secs);
+    let chunk = |delta: Value, finish: Value| {
+        let mut v = json!({
+            "id": id, "object": "chat.completion.chunk", "created": created, "model": plan.model,
+            "system_fingerprint": plan.system_fingerprint,
+            "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}],
+        });
+        if include_usage {
+            v["usage"] = Value::Null;
+        }
+        Bytes::from(format!("data: {v}\n\n"))
+    };
+    let size = plan.timing.chunk_size;
+    let mut frames = vec![Frame::control(chunk(
+        json!({"role": "assistant", "content": "", "refusal": null}),
+        Value::Null,
+    ))];
+    let mut tool_index = 0;
+    for block in &plan.blocks {
+        match block {
+            Block::Text(text) => {
+                for piece in chunk_text(text, size) {
+                    frames.push(Frame::content(chunk(json!({"content": piece}), Value::Null)));
+                }
+            }
+            Block::Reasoning { text, .. } => {
+                for piece in chunk_text(text, size) {
+                    frames.push(Frame::content(chunk(
+                        json!({"reasoning_content": piece}),
+                        Value::Null,
+                    )));
+                }
+            }
+            Block::ToolCall {
+                id: call_id,
+                name,
+                arguments,
+            } => {
+                let head = json!({"tool_calls": [{"index": tool_index, "id": call_id, "type": "function",
+                    "function": {"name": name, "arguments": ""}}]});
+                frames.push(Frame::content(chunk(head, Value::Null)));
+                for piece in chunk_text(arguments, size) {
+                    let delta =
+                        json!({"tool_calls": [{"index": tool_index, "function": {"arguments": piece}}]});
+                    frames.push(Frame::content(chunk(delta, Value::Null)));
+                }
+                tool_index += 1;
+            }
+        }
+    }
+    frames.push(Frame::control(chunk(json!({}), json!(plan.stop.openai()))));
+    if include_usage {
+        let v = json!({
+            "id": id, "object": "chat.completion.chunk", "created": created, "model": plan.model,
+            "system_fingerprint": plan.system_fingerprint, "choices": [], "usage": usage_json(plan),
+        });
+        frames.push(Frame::control(format!("data: {v}\n\n")));
+    }
+    frames.push(Frame::control("data: [DONE]\n\n"));
+    frames
+}
+
+/// Marks a response with the model it answered, for the request metrics.
+pub fn with_model(mut res: Response, model: &str) -> Response {
+    res.extensions_mut()
+        .insert(crate::app::ModelLabel(model.to_string()));
+    res
+}
+
+async fn chat_completions(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    OpenAiJson(req): OpenAiJson<ChatRequest>,
+) -> Result<Response, OpenAiError> {
+    let c = decode_chat(&req, &headers)?;
+    let include_usage = req.stream_options.as_ref().is_some_and(|o| o.include_usage);
+    let outcome = state
+        .resolve(&c, "chat.completions")
+        .map_err(OpenAiError::no_match)?;
+    let plan = match outcome {
+        Outcome::Message(plan) => plan,
+        Outcome::Error(e) => return Err(OpenAiError::from_plan(e)),
+        Outcome::Embedding(_) => {
+            return Err(OpenAiError::invalid(
+                "The matched fixture answers embeddings, not chat completions",
+                None,
+            ));
+        }
+    };
+    let res = if req.stream {
+        let frames = completion_chunks(&plan, include_usage);
+        let body = Body::from_stream(timed(frames, &plan.timing, None));
+        Response::builder()
+            .header(header::CONTENT_TYPE, "text/event-stream; charset=utf-8")
+            .header(header::CACHE_CONTROL, "no-cache")
+            .body(body)
+            .unwrap_or_default()
+    } else {
+        tokio::time::sleep(std::time::Duration::from_millis(plan.timing.latency_ms)).await;
+        axum::Json(completion(&plan)).into_response()
+    };
+    Ok(with_model(res, &c.model))
+}
+
+#[derive(Deserialize)]
+struct EmbeddingRequest {
+    model: String,
+    input: Value,
+    #[serde(default)]
+    encoding_format: Option<String>,
+    #[serde(default)]
+    dimensions: Option<usize>,
+}
+
+/// Default embedding width (text-embedding-3-small's).
+const DEFAULT_DIMENSIONS: usize = 1536;
+
+/// A unit vector derived from the text alone: the same input always embeds the same way.
+pub fn deterministic_embedding(text: &str, dims: usize) -> Vec<f32> {
+    use rand::{Rng, SeedableRng};
+    // FNV-1a: stable across runs and platforms, unlike std's randomly keyed hasher.
+    let seed = text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let v: Vec<f32> = (0..dims).map(|_| rng.random_range(-1.0f32..1.0)).collect();
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(f32::EPSILON);
+    v.into_iter().map(|x| x / norm).collect()
+}
+
+fn embedding_inputs(input: &Value) -> Result<Vec<String>, OpenAiError> {
+    let bad = || {
+        OpenAiError::invalid(
+            "'input' must be a string, an array of strings, or token arrays",
+            Some("input"),
+        )
+    };
+    match input {
+        Value::String(s) => Ok(vec![s.clone()]),
+        Value::Array(items) if items.is_empty() => Err(bad()),
+        Value::Array(items) if items.iter().all(Value::is_string) => Ok(items
+            .iter()
+            .filter_map(|i| i.as_str().map(str::to_string))
+            .collect()),
+        // Token ids: embed their decimal text so the vector is still deterministic.
+        Value::Array(items) if items.iter().all(Value::is_number) => Ok(vec![input.to_string()]),
+        Value::Array(items) if items.iter().all(Value::is_array) => {
+            Ok(items.iter().map(Value::to_string).collect())
+        }
+        _ => Err(bad()),
+    }
+}
+
+async fn embeddings(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    OpenAiJson(req): OpenAiJson<EmbeddingRequest>,
+) -> Result<Response, OpenAiError> {
+    let inputs = embedding_inputs(&req.input)?;
+    let mut c = Conversation::new(Protocol::OpenAi, req.model.clone()).with_headers(&headers);
+    c.endpoint = Endpoint::Embedding;
+    c.input_text = Some(inputs.join("\n"));
+    let dims = req.dimensions.unwrap_or(DEFAULT_DIMENSIONS).clamp(1, 16_384);
+    let fixture_vector = match state.resolve(&c, "embeddings") {
+        Ok(Outcome::Error(e)) => return Err(OpenAiError::from_plan(e)),
+        Ok(Outcome::Embedding(v)) => Some(v),
+        // A chat answer or no fixture at all still embeds: deterministic vectors need no fixture.
+        Ok(Outcome::Message(_)) | Err(_) => None,
+    };
+    let base64 = req.encoding_format.as_deref() == Some("base64");
+    let data: Vec<Value> = inputs
+        .iter()
+        .enumerate()
+        .map(|(i, text)| {
+            let v = fixture_vector
+                .clone()
+                .unwrap_or_else(|| deterministic_embedding(text, dims));
+            let embedding = if base64 {
+                // The OpenAI SDKs ask for base64 by default: little-endian f32s.
+                let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+                json!(base64::engine::general_purpose::STANDARD.encode(bytes))
+            } else {
+                json!(v)
+            };
+            json!({"object": "embedding", "index": i, "embedding": embedding})
+        })
+        .collect();
+    let tokens = crate::plan::estimate_tokens(inputs.iter().map(|t| t.chars().count()).sum());
+    let body = json!({"object": "list", "data": data, "model": req.model,
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens}});
+    Ok(with_model(axum::Json(body).into_response(), &req.model))
+}
+
+async fn models(State(state): State<SharedState>) -> Response {
+    let set = state.fixtures.load();
+    let mut ids: Vec<String> = set
+        .fixtures
+        .iter()
+        .filter_map(|f| match &f.fixture.match_.model {
+            Some(crate::fixture::schema::TextMatch::Text(m)) => Some(m.clone()),
+            _ => None,
+        })
+        .collect();
+    ids.push("mockmodel".into());
+    ids.sort();
+    ids.dedup();
+    let data: Vec<Value> = ids
+        .iter()
+        .map(|id| json!({"id": id, "object": "model", "created": 0, "owned_by": "mockmodel"}))
+        .collect();
+    axum::Json(json!({"object": "list", "data": data})).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deterministic_embeddings_repeat_and_are_unit_length() {
+        let a = deterministic_embedding("hello", 8);
+        assert_eq!(a, deterministic_embedding("hello", 8));
+        assert_ne!(a, deterministic_embedding("hello!", 8));
+        let norm: f32 = a.iter().map(|x| x * x).sum::<f32>().sqrt();
+        assert!((norm - 1.0).abs() < 1e-5);
+    }
+
+    #[test]
+    fn aws_error_names_become_openai_types() {
+        let e = OpenAiError::from_plan(ErrorPlan {
+            status: 429,
+            type_: Some("ThrottlingException".into()),
+            message: "slow".into(),
+            code: None,
+            param: None,
+            retry_after: Some(2),
+        });
+        assert_eq!(e.0.type_, "rate_limit_error");
+        assert_eq!(e.0.code, Some(json!("rate_limit_exceeded")));
+    }
+}

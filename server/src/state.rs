@@ -1,0 +1,152 @@
+//! Shared server state and the one request path every protocol uses: match, plan, journal, count.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use arc_swap::ArcSwap;
+
+use crate::conversation::{Conversation, TEST_ID_HEADER};
+use crate::fixture::{FixtureSet, SequenceCounters};
+use crate::journal::{Entry, Journal};
+use crate::metrics::Metrics;
+use crate::plan::{self, Defaults, Outcome};
+
+/// Server settings that do not change while it runs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Answer unmatched requests with 503 instead of 404.
+    pub strict: bool,
+    /// Defaults fixtures can override.
+    pub defaults: Defaults,
+    /// Largest accepted request body, in bytes.
+    pub max_body_bytes: usize,
+    /// Journal capacity (0 disables it).
+    pub journal_size: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            strict: false,
+            defaults: Defaults::default(),
+            max_body_bytes: 10 * 1024 * 1024,
+            journal_size: 1000,
+        }
+    }
+}
+
+/// Everything handlers share.
+pub struct AppState {
+    /// The current fixtures; swapped whole on reload so a request sees one consistent set.
+    pub fixtures: ArcSwap<FixtureSet>,
+    /// `sequenceIndex` counters.
+    pub counters: SequenceCounters,
+    /// Static settings.
+    pub config: Config,
+    /// Metrics registry.
+    pub metrics: Metrics,
+    /// Recent requests.
+    pub journal: Journal,
+    /// Whether fixtures have been loaded (`/readyz`).
+    pub ready: AtomicBool,
+}
+
+/// The state as handlers receive it.
+pub type SharedState = Arc<AppState>;
+
+/// Why a request got no answer from the fixtures.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NoMatch {
+    /// Strict mode was on (503 rather than 404).
+    pub strict: bool,
+    /// A protocol-neutral explanation naming the request's last user message and the closest fixtures.
+    pub message: String,
+}
+
+impl AppState {
+    /// State serving `fixtures`, ready at once.
+    pub fn new(fixtures: FixtureSet, config: Config) -> SharedState {
+        let metrics = Metrics::new();
+        metrics.fixtures_loaded.set(fixtures.len() as i64);
+        Arc::new(AppState {
+            fixtures: ArcSwap::from_pointee(fixtures),
+            counters: SequenceCounters::default(),
+            journal: Journal::new(config.journal_size),
+            config,
+            metrics,
+            ready: AtomicBool::new(true),
+        })
+    }
+
+    /// Replaces the fixtures (after a successful reload) and restarts sequences.
+    pub fn replace_fixtures(&self, fixtures: FixtureSet) {
+        self.metrics.fixtures_loaded.set(fixtures.len() as i64);
+        self.fixtures.store(Arc::new(fixtures));
+        self.counters.clear();
+        self.ready.store(true, Ordering::Release);
+    }
+
+    /// Finds the fixture for a request and plans the answer, recording the journal and metrics.
+    pub fn resolve(&self, c: &Conversation, operation: &'static str) -> Result<Outcome, NoMatch> {
+        let set = self.fixtures.load();
+        let found = set.find(c, &self.counters);
+        let result = match found {
+            Some(f) => {
+                self.metrics
+                    .fixture_matches
+                    .with_label_values(&[&format!("{}#{}", f.file, f.index)])
+                    .inc();
+                Ok(plan::build(&f.fixture, c, &self.config.defaults))
+            }
+            None => {
+                self.metrics
+                    .fixture_misses
+                    .with_label_values(&[c.protocol.as_str()])
+                    .inc();
+                Err(self.no_match(&set, c))
+            }
+        };
+        self.journal.record(Entry {
+            timestamp_ms: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_millis())
+                .unwrap_or(0),
+            protocol: c.protocol.as_str(),
+            operation,
+            model: c.model.clone(),
+            stream: c.stream,
+            user_message: c.last_user_text().map(str::to_string),
+            test_id: c.headers.get(TEST_ID_HEADER).cloned(),
+            fixture: found.map(|f| format!("{}#{}", f.file, f.index)),
+            outcome: match &result {
+                Ok(Outcome::Message(_)) => "message".into(),
+                Ok(Outcome::Error(e)) => format!("error {}", e.status),
+                Ok(Outcome::Embedding(_)) => "embedding".into(),
+                Err(_) => "no_match".into(),
+            },
+        });
+        result
+    }
+
+    fn no_match(&self, set: &FixtureSet, c: &Conversation) -> NoMatch {
+        let asked = match c.last_user_text() {
+            Some(t) if t.chars().count() > 200 => format!("{:?}…", t.chars().take(200).collect::<String>()),
+            Some(t) => format!("{t:?}"),
+            None => "(no user text)".into(),
+        };
+        let closest = set.closest(c);
+        let hint = if closest.is_empty() {
+            format!("{} fixture(s) loaded, none with a userMessage", set.len())
+        } else {
+            format!("closest fixtures: {}", closest.join("; "))
+        };
+        NoMatch {
+            strict: self.config.strict,
+            message: format!(
+                "No fixture matched the last user message {asked} (model {:?}); {hint}",
+                c.model
+            ),
+        }
+    }
+}

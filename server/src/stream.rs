@@ -1,0 +1,201 @@
+//! One timed frame scheduler shared by every streaming protocol (SSE, event-stream, PayloadPart).
+//!
+//! Codecs turn a plan into a list of already-encoded [`Frame`]s; this module decides *when* each is
+//! written, and applies stream faults (truncation, disconnect). It uses timers inside the body
+//! stream itself: no task per stream, and a client that disconnects drops the stream at once.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::Stream;
+use rand::{Rng, SeedableRng, rngs::StdRng};
+use tokio::time::Instant;
+
+use crate::plan::Timing;
+
+/// One encoded frame.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Frame {
+    /// Bytes to write.
+    pub bytes: Bytes,
+    /// Whether it carries generated content (counts for timing and `truncateAfterChunks`).
+    pub content: bool,
+}
+
+impl Frame {
+    /// A content frame.
+    pub fn content(bytes: impl Into<Bytes>) -> Self {
+        Frame {
+            bytes: bytes.into(),
+            content: true,
+        }
+    }
+
+    /// A framing / bookkeeping frame (role header, stop, usage, `[DONE]`).
+    pub fn control(bytes: impl Into<Bytes>) -> Self {
+        Frame {
+            bytes: bytes.into(),
+            content: false,
+        }
+    }
+}
+
+/// Offsets from the start of the response at which each frame is due.
+pub fn schedule(frames: &[Frame], timing: &Timing, seed: Option<u64>) -> Vec<Duration> {
+    let mut rng = match seed {
+        Some(s) => StdRng::seed_from_u64(s),
+        None => StdRng::from_os_rng(),
+    };
+    let profile = timing.streaming_profile.as_ref();
+    let ttft_ms = profile.and_then(|p| p.ttft).unwrap_or(0.0);
+    let gap_ms = profile.and_then(|p| p.tps).map_or(0.0, |tps| 1000.0 / tps);
+    let jitter = profile.and_then(|p| p.jitter).unwrap_or(0.0);
+    let mut at_ms = timing.latency_ms as f64;
+    let mut seen_content = false;
+    frames
+        .iter()
+        .map(|f| {
+            if f.content {
+                let base = if seen_content { gap_ms } else { ttft_ms };
+                seen_content = true;
+                let factor = if jitter > 0.0 {
+                    1.0 + jitter * rng.random_range(-1.0..=1.0)
+                } else {
+                    1.0
+                };
+                at_ms += (base * factor).max(0.0);
+            }
+            Duration::from_micros((at_ms * 1000.0) as u64)
+        })
+        .collect()
+}
+
+/// Why a stream ended early on purpose.
+#[derive(Debug, thiserror::Error)]
+pub enum StreamFault {
+    /// `truncateAfterChunks` was reached.
+    #[error("stream truncated by fixture after {0} chunks")]
+    Truncated(u32),
+    /// `disconnectAfterMs` elapsed.
+    #[error("stream disconnected by fixture after {0} ms")]
+    Disconnected(u64),
+}
+
+/// The frames as a timed byte stream; an `Err` item makes hyper abort the connection mid-body,
+/// which is exactly what a client sees when a real stream breaks.
+pub fn timed(
+    frames: Vec<Frame>,
+    timing: &Timing,
+    seed: Option<u64>,
+) -> impl Stream<Item = Result<Bytes, StreamFault>> + Send + 'static {
+    let due = schedule(&frames, timing, seed);
+    let start = Instant::now();
+    let truncate = timing.truncate_after_chunks;
+    let disconnect = timing.disconnect_after_ms;
+    let items = frames.into_iter().zip(due).map(Some).chain(std::iter::once(None));
+    let state = (items, 0u32, false);
+    futures::stream::unfold(state, move |(mut items, mut sent_content, done)| async move {
+        if done {
+            return None;
+        }
+        if let Some(limit) = truncate
+            && sent_content >= limit
+        {
+            // Return Pending once so hyper flushes what was already sent before the abort.
+            tokio::task::yield_now().await;
+            return Some((Err(StreamFault::Truncated(limit)), (items, sent_content, true)));
+        }
+        let (frame, at) = items.next()??;
+        if let Some(ms) = disconnect
+            && at >= Duration::from_millis(ms)
+        {
+            tokio::time::sleep_until(start + Duration::from_millis(ms)).await;
+            tokio::task::yield_now().await;
+            return Some((Err(StreamFault::Disconnected(ms)), (items, sent_content, true)));
+        }
+        tokio::time::sleep_until(start + at).await;
+        if frame.content {
+            sent_content += 1;
+        }
+        Some((Ok(frame.bytes), (items, sent_content, false)))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixture::schema::StreamingProfile;
+    use futures::StreamExt;
+
+    fn frames() -> Vec<Frame> {
+        vec![
+            Frame::control("start"),
+            Frame::content("a"),
+            Frame::content("b"),
+            Frame::content("c"),
+            Frame::control("end"),
+        ]
+    }
+
+    fn profile(ttft: f64, tps: f64, jitter: f64) -> Timing {
+        Timing {
+            latency_ms: 10,
+            chunk_size: 20,
+            streaming_profile: Some(StreamingProfile {
+                ttft: Some(ttft),
+                tps: Some(tps),
+                jitter: Some(jitter),
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_schedule_adds_latency_ttft_then_one_gap_per_content_frame() {
+        let ms: Vec<u128> = schedule(&frames(), &profile(100.0, 10.0, 0.0), None)
+            .iter()
+            .map(|d| d.as_millis())
+            .collect();
+        assert_eq!(ms, vec![10, 110, 210, 310, 310]);
+    }
+
+    #[test]
+    fn a_seeded_jittered_schedule_repeats_exactly() {
+        let t = profile(100.0, 10.0, 0.5);
+        assert_eq!(schedule(&frames(), &t, Some(7)), schedule(&frames(), &t, Some(7)));
+        assert_ne!(
+            schedule(&frames(), &t, Some(7)),
+            schedule(&frames(), &profile(100.0, 10.0, 0.0), Some(7))
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn truncation_stops_after_n_content_frames_with_an_error() {
+        let t = Timing {
+            truncate_after_chunks: Some(2),
+            ..Default::default()
+        };
+        let out: Vec<_> = timed(frames(), &t, None).collect().await;
+        assert_eq!(out.len(), 4);
+        assert!(out[..3].iter().all(Result::is_ok));
+        assert!(matches!(out[3], Err(StreamFault::Truncated(2))));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn disconnect_fires_at_its_deadline() {
+        let mut t = profile(100.0, 10.0, 0.0);
+        t.disconnect_after_ms = Some(150);
+        let started = Instant::now();
+        let out: Vec<_> = timed(frames(), &t, None).collect().await;
+        assert_eq!(out.iter().filter(|r| r.is_ok()).count(), 2); // "start" at 10 ms, "a" at 110 ms
+        assert!(matches!(out.last(), Some(Err(StreamFault::Disconnected(150)))));
+        assert_eq!(started.elapsed(), Duration::from_millis(150));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_untimed_stream_yields_every_frame_then_ends() {
+        let out: Vec<_> = timed(frames(), &Timing::default(), None).collect().await;
+        assert_eq!(out.len(), 5);
+        assert!(out.iter().all(Result::is_ok));
+    }
+}

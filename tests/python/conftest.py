@@ -1,0 +1,74 @@
+"""Starts the built mockmodel-server binary once per test module, on a free port, with the shared
+end-to-end fixtures; tests then drive it with the real client libraries."""
+import os
+import re
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = ROOT / "tests" / "fixtures"
+
+
+def server_binary() -> str:
+    return os.environ.get("MOCKMODEL_SERVER_BIN", str(ROOT / "target" / "debug" / "mockmodel-server"))
+
+
+class Server:
+    def __init__(self, *args: str):
+        self.proc = subprocess.Popen(
+            [server_binary(), "--port", "0", "--log-format", "text", *args],
+            stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            text=True,
+            env={**os.environ, "RUST_LOG": "info", "NO_COLOR": "1"},
+        )
+        deadline = time.time() + 20
+        self.url = None
+        self.log = []
+        while time.time() < deadline:
+            line = self.proc.stderr.readline()
+            if not line:
+                break
+            self.log.append(line)
+            m = re.search(r"listening on (http://[0-9.]+:\d+)", line)
+            if m:
+                self.url = m.group(1)
+                break
+        if self.url is None:
+            self.proc.kill()
+            raise RuntimeError("mockmodel-server did not start:\n" + "".join(self.log))
+
+    def get_json(self, path: str):
+        import json
+
+        with urllib.request.urlopen(self.url + path, timeout=10) as r:
+            return json.loads(r.read())
+
+    def reset(self):
+        req = urllib.request.Request(self.url + "/__mockmodel/reset", method="POST")
+        urllib.request.urlopen(req, timeout=10).close()
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+@pytest.fixture(scope="module")
+def server():
+    s = Server("--fixtures", str(FIXTURES))
+    yield s
+    s.stop()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_sequences(request):
+    # sequenceIndex counters and the journal are per server; reset them so tests are independent.
+    if "server" in request.fixturenames:
+        request.getfixturevalue("server").reset()
