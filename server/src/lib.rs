@@ -8,6 +8,7 @@ pub mod app;
 pub mod cli;
 pub mod conversation;
 pub mod errors;
+pub mod eventstream;
 pub mod fixture;
 pub mod journal;
 pub mod metrics;
