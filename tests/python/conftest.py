@@ -3,6 +3,7 @@ end-to-end fixtures; tests then drive it with the real client libraries."""
 import os
 import re
 import subprocess
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -41,6 +42,16 @@ class Server:
         if self.url is None:
             self.proc.kill()
             raise RuntimeError("mockmodel-server did not start:\n" + "".join(self.log))
+        # Keep draining stderr so a chatty server never blocks on a full pipe.
+        threading.Thread(target=self._drain, daemon=True).start()
+
+    def _drain(self):
+        for line in self.proc.stderr:
+            self.log.append(line)
+
+    def get_text(self, path: str) -> str:
+        with urllib.request.urlopen(self.url + path, timeout=10) as r:
+            return r.read().decode()
 
     def get_json(self, path: str):
         import json
