@@ -1,5 +1,5 @@
 # mockmodel tasks. The README's two commands: `make run` and `make test`.
-.PHONY: run test lint fmt check ci
+.PHONY: run test lint fmt ci bench
 
 ## Run the mock server on its embedded default fixtures (http://127.0.0.1:4010).
 run:
@@ -18,3 +18,8 @@ lint:
 
 ## What CI runs.
 ci: lint test
+
+## Benchmark: throughput, latency percentiles, stream timing error and RSS against bare baselines.
+bench:
+	cargo build --release --locked -p mockmodel-server -p mockmodel-bench
+	target/release/mockmodel-bench $(ARGS)

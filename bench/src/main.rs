@@ -1,0 +1,42 @@
+//! mockmodel-bench: load-tests mockmodel-server next to bare baselines and prints throughput,
+//! latency percentiles, stream timing error and memory. Loopback only, bounded in time and count.
+//!
+//! Run with: `make bench` (release build), or `make bench ARGS=--quick` for a short smoke run.
+
+mod baseline;
+mod load;
+mod procs;
+mod scenarios;
+mod stats;
+
+use clap::Parser;
+
+/// Benchmark mockmodel-server against a bare axum server and a minimal timed-SSE server.
+#[derive(Debug, Parser)]
+#[command(name = "mockmodel-bench")]
+pub struct Args {
+    /// Seconds per throughput run.
+    #[arg(long, default_value_t = 5)]
+    pub seconds: u64,
+    /// Connections for throughput runs.
+    #[arg(long, default_value_t = 64)]
+    pub connections: usize,
+    /// Concurrent streams of the large stream run (ttft 500 ms, 6 frames/s).
+    #[arg(long, default_value_t = 10_000)]
+    pub big_streams: usize,
+    /// Short run: 1 s throughput runs and 10x fewer streams.
+    #[arg(long)]
+    pub quick: bool,
+    /// Internal: run the baseline servers (used by the benchmark itself).
+    #[arg(hide = true)]
+    pub mode: Option<String>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    if args.mode.as_deref() == Some("baseline") {
+        return baseline::serve().await;
+    }
+    scenarios::run(args).await
+}

@@ -1,0 +1,40 @@
+//! Percentiles and the report table.
+
+/// Sorted samples with percentile lookups.
+pub struct Samples(Vec<f64>);
+
+impl Samples {
+    /// Sorts the samples.
+    pub fn new(mut v: Vec<f64>) -> Self {
+        v.sort_by(f64::total_cmp);
+        Samples(v)
+    }
+
+    /// The p-th percentile (0-100), or NaN with no samples.
+    pub fn pct(&self, p: f64) -> f64 {
+        if self.0.is_empty() {
+            return f64::NAN;
+        }
+        let i = ((p / 100.0) * (self.0.len() - 1) as f64).round() as usize;
+        self.0[i.min(self.0.len() - 1)]
+    }
+
+    /// Number of samples.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
+/// Peak and current resident memory of a process, in MiB, from /proc (Linux).
+pub fn rss_mib(pid: u32) -> (f64, f64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<f64>().ok())
+            .map_or(f64::NAN, |kb| kb / 1024.0)
+    };
+    (field("VmHWM:"), field("VmRSS:"))
+}
