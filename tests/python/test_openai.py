@@ -221,3 +221,28 @@ def test_journal_records_requests_and_metrics_count_them(client, server):
         metrics = r.read().decode()
     assert 'mockmodel_requests_total{method="POST",model="gpt-4o",route="/v1/chat/completions",status="200"}' in metrics
     assert "mockmodel_fixture_matches_total" in metrics
+
+
+def test_strands_agent_on_openai_model_with_tool_round_trip(server):
+    """strands-agents' OpenAIModel (streaming chat completions with include_usage) runs a whole
+    agent loop: the tool call is parsed, the tool runs, and the second turn answers."""
+    from strands import Agent, tool
+    from strands.models.openai import OpenAIModel
+
+    calls = []
+
+    @tool
+    def get_weather(city: str) -> str:
+        """Get the weather for a city."""
+        calls.append(city)
+        return '{"temp": 22, "sky": "sunny"}'
+
+    model = OpenAIModel(client_args={"base_url": server.url + "/v1", "api_key": "x", "max_retries": 0}, model_id="gpt-4o")
+    agent = Agent(model=model, tools=[get_weather], callback_handler=None)
+    result = agent("What's the weather in Paris?")
+    assert calls == ["Paris"]
+    assert str(result).strip() == "It is sunny and 22°C in Paris."
+    assert result.stop_reason == "end_turn"
+
+    plain = Agent(model=model, callback_handler=None)("hello")
+    assert str(plain).strip() == "Hello! How can I help you today?"
