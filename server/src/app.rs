@@ -5,6 +5,7 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use axum::Router;
+use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Query, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
@@ -14,6 +15,7 @@ use serde::Deserialize;
 use serde_json::json;
 use tower_http::trace::TraceLayer;
 
+use crate::ctx::{BodyFault, RequestCtx};
 use crate::routes;
 use crate::state::SharedState;
 
@@ -42,8 +44,12 @@ pub fn app(state: SharedState) -> Router {
         .with_state(state)
 }
 
+/// Header carrying a seed for reproducible jitter and chaos decisions.
+pub const SEED_HEADER: &str = "x-mockmodel-seed";
+
 /// Counts and times every request by matched route (never the raw URI: model ids would explode
-/// label cardinality), and gives every response an `x-amzn-RequestId` as AWS services do.
+/// label cardinality), installs the request context (`ctx`), applies body faults to answers that
+/// were not streamed, and gives every response an `x-amzn-RequestId` as AWS services do.
 async fn track(State(state): State<SharedState>, req: Request, next: Next) -> Response {
     let started = Instant::now();
     let route = req
@@ -52,7 +58,16 @@ async fn track(State(state): State<SharedState>, req: Request, next: Next) -> Re
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| "unmatched".into());
     let method = req.method().clone();
-    let mut res = next.run(req).await;
+    let seed = req
+        .headers()
+        .get(SEED_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok());
+    let ctx = RequestCtx::new(state.metrics.clone(), seed);
+    let mut res = ctx.clone().scope(next.run(req)).await;
+    if let Some(fault) = ctx.finish_unary() {
+        res = faulty_body(res, fault).await;
+    }
     let model = res
         .extensions()
         .get::<ModelLabel>()
@@ -72,6 +87,27 @@ async fn track(State(state): State<SharedState>, req: Request, next: Next) -> Re
         headers.insert("x-amzn-requestid", v);
     }
     res
+}
+
+/// A non-streamed body with a fault: cut in half (malformed), or half then a dropped connection.
+async fn faulty_body(res: Response, fault: BodyFault) -> Response {
+    let (mut parts, body) = res.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+        return Response::from_parts(parts, Body::empty());
+    };
+    let half = bytes.slice(..bytes.len() / 2);
+    parts.headers.remove(header::CONTENT_LENGTH);
+    let body = match fault {
+        BodyFault::Malformed => Body::from(half),
+        BodyFault::Disconnect => Body::from_stream(futures::stream::iter([
+            Ok(half),
+            Err(std::io::Error::new(
+                std::io::ErrorKind::ConnectionAborted,
+                "injected disconnect",
+            )),
+        ])),
+    };
+    Response::from_parts(parts, body)
 }
 
 fn admin_routes() -> Router<SharedState> {
@@ -123,6 +159,7 @@ async fn clear_journal(State(state): State<SharedState>) -> StatusCode {
 async fn reset(State(state): State<SharedState>) -> StatusCode {
     state.journal.clear();
     state.counters.clear();
+    state.fail_first.clear();
     StatusCode::NO_CONTENT
 }
 

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::faults::ChaosRates;
 use crate::fixture::{FixtureSet, LoadError, load_paths};
 use crate::plan::{DEFAULT_CHUNK_SIZE, Defaults};
 use crate::state::Config;
@@ -76,6 +77,22 @@ pub struct ServeArgs {
     /// Requests kept in the journal (`GET /__mockmodel/journal`); 0 disables it.
     #[arg(long, env = "MOCKMODEL_JOURNAL_SIZE", default_value_t = 1000)]
     pub journal_size: usize,
+    /// Probability (0-1) of answering a matched request with a 500 error instead.
+    #[arg(long, env = "MOCKMODEL_CHAOS_DROP", default_value_t = 0.0, value_parser = rate)]
+    pub chaos_drop: f64,
+    /// Probability (0-1) of sending a malformed body or stream chunk.
+    #[arg(long, env = "MOCKMODEL_CHAOS_MALFORMED", default_value_t = 0.0, value_parser = rate)]
+    pub chaos_malformed: f64,
+    /// Probability (0-1) of dropping the connection part-way through the body.
+    #[arg(long, env = "MOCKMODEL_CHAOS_DISCONNECT", default_value_t = 0.0, value_parser = rate)]
+    pub chaos_disconnect: f64,
+}
+
+fn rate(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        _ => Err(format!("{s:?} is not a probability between 0 and 1")),
+    }
 }
 
 impl ServeArgs {
@@ -104,6 +121,11 @@ impl ServeArgs {
             },
             max_body_bytes: self.max_body_bytes,
             journal_size: self.journal_size,
+            chaos: ChaosRates {
+                drop: self.chaos_drop,
+                malformed: self.chaos_malformed,
+                disconnect: self.chaos_disconnect,
+            },
         }
     }
 
@@ -162,5 +184,8 @@ mod tests {
         let cli = Cli::try_parse_from(["mockmodel-server", "validate", "a.yaml", "dir"]).unwrap();
         assert!(matches!(cli.command, Some(Command::Validate { paths }) if paths.len() == 2));
         assert!(Cli::try_parse_from(["mockmodel-server", "--chunk-size", "0"]).is_err());
+        assert!(Cli::try_parse_from(["mockmodel-server", "--chaos-drop", "1.5"]).is_err());
+        let cli = Cli::try_parse_from(["mockmodel-server", "--chaos-malformed", "0.25"]).unwrap();
+        assert_eq!(cli.serve.config().chaos.malformed, 0.25);
     }
 }

@@ -7,8 +7,10 @@
 pub mod app;
 pub mod cli;
 pub mod conversation;
+pub mod ctx;
 pub mod errors;
 pub mod eventstream;
+pub mod faults;
 pub mod fixture;
 pub mod journal;
 pub mod metrics;

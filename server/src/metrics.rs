@@ -1,8 +1,35 @@
 //! Prometheus metrics of the mock server, held in its own `Registry` (fresh per test, never global).
+//!
+//! Besides mockmodel's own request/fixture/fault counters, it exports the vLLM metric names
+//! (`vllm:time_to_first_token_seconds`, …, labelled `model_name`) so dashboards and autoscalers
+//! built for real model servers work against the mock unchanged.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
+
+/// vLLM's latency buckets (seconds), so histograms line up with real-server dashboards.
+const LLM_BUCKETS: &[f64] = &[
+    0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 20.0, 40.0,
+    80.0,
+];
+
+/// vLLM-compatible model-server metrics, labelled by `model_name`.
+#[derive(Clone)]
+pub struct LlmMetrics {
+    /// Request start to the first content chunk.
+    pub ttft: HistogramVec,
+    /// Gap between consecutive content chunks.
+    pub inter_token: HistogramVec,
+    /// Request start to the end of the response.
+    pub e2e: HistogramVec,
+    /// Requests being answered now.
+    pub running: IntGaugeVec,
+    /// Prompt tokens processed.
+    pub prompt_tokens: IntCounterVec,
+    /// Tokens generated.
+    pub generation_tokens: IntCounterVec,
+}
 
 /// The server's metrics.
 #[derive(Clone)]
@@ -21,55 +48,92 @@ pub struct Metrics {
     pub fixtures_loaded: IntGauge,
     /// Fixture reloads by result (`ok` or `error`).
     pub reloads: IntCounterVec,
+    /// Injected faults by kind (`drop`, `malformed`, `disconnect`, `fail_first`, …).
+    pub faults: IntCounterVec,
+    /// vLLM-compatible metrics.
+    pub llm: LlmMetrics,
+}
+
+fn histogram(name: &str, help: &str, buckets: &[f64], labels: &[&str]) -> HistogramVec {
+    HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets.to_vec()), labels).expect("valid metric")
+}
+
+fn counter(name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric")
 }
 
 impl Metrics {
     /// Creates and registers every metric.
     pub fn new() -> Self {
         let registry = Registry::new();
-        let requests = IntCounterVec::new(
-            Opts::new(
-                "mockmodel_requests_total",
-                "HTTP requests by route, method, model and status",
-            ),
+        let requests = counter(
+            "mockmodel_requests_total",
+            "HTTP requests by route, method, model and status",
             &["route", "method", "model", "status"],
-        )
-        .expect("valid metric");
-        let duration = HistogramVec::new(
-            HistogramOpts::new(
-                "mockmodel_request_duration_seconds",
-                "Time to the response headers by route",
-            )
-            .buckets(vec![0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0]),
+        );
+        let duration = histogram(
+            "mockmodel_request_duration_seconds",
+            "Time to the response headers by route",
+            &[0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0],
             &["route"],
-        )
-        .expect("valid metric");
-        let fixture_matches = IntCounterVec::new(
-            Opts::new(
-                "mockmodel_fixture_matches_total",
-                "Requests answered by each fixture (file#index)",
-            ),
+        );
+        let fixture_matches = counter(
+            "mockmodel_fixture_matches_total",
+            "Requests answered by each fixture (file#index)",
             &["fixture"],
-        )
-        .expect("valid metric");
-        let fixture_misses = IntCounterVec::new(
-            Opts::new(
-                "mockmodel_fixture_misses_total",
-                "Requests no fixture matched, by protocol",
-            ),
+        );
+        let fixture_misses = counter(
+            "mockmodel_fixture_misses_total",
+            "Requests no fixture matched, by protocol",
             &["protocol"],
-        )
-        .expect("valid metric");
+        );
         let fixtures_loaded =
             IntGauge::new("mockmodel_fixtures_loaded", "Fixtures currently loaded").expect("valid metric");
-        let reloads = IntCounterVec::new(
-            Opts::new(
-                "mockmodel_fixture_reloads_total",
-                "Fixture reloads by result (ok, error)",
-            ),
+        let reloads = counter(
+            "mockmodel_fixture_reloads_total",
+            "Fixture reloads by result (ok, error)",
             &["result"],
-        )
-        .expect("valid metric");
+        );
+        let faults = counter("mockmodel_faults_total", "Injected faults by kind", &["kind"]);
+        let m = &["model_name"];
+        let llm = LlmMetrics {
+            ttft: histogram(
+                "vllm:time_to_first_token_seconds",
+                "Time to first token in seconds.",
+                LLM_BUCKETS,
+                m,
+            ),
+            inter_token: histogram(
+                "vllm:inter_token_latency_seconds",
+                "Inter-token latency in seconds.",
+                LLM_BUCKETS,
+                m,
+            ),
+            e2e: histogram(
+                "vllm:e2e_request_latency_seconds",
+                "End-to-end request latency in seconds.",
+                LLM_BUCKETS,
+                m,
+            ),
+            running: IntGaugeVec::new(
+                Opts::new(
+                    "vllm:num_requests_running",
+                    "Number of requests in model execution batches.",
+                ),
+                m,
+            )
+            .expect("valid metric"),
+            prompt_tokens: counter(
+                "vllm:prompt_tokens_total",
+                "Number of prefill tokens processed.",
+                m,
+            ),
+            generation_tokens: counter(
+                "vllm:generation_tokens_total",
+                "Number of generation tokens processed.",
+                m,
+            ),
+        };
         for c in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(duration.clone()),
@@ -77,6 +141,13 @@ impl Metrics {
             Box::new(fixture_misses.clone()),
             Box::new(fixtures_loaded.clone()),
             Box::new(reloads.clone()),
+            Box::new(faults.clone()),
+            Box::new(llm.ttft.clone()),
+            Box::new(llm.inter_token.clone()),
+            Box::new(llm.e2e.clone()),
+            Box::new(llm.running.clone()),
+            Box::new(llm.prompt_tokens.clone()),
+            Box::new(llm.generation_tokens.clone()),
         ] {
             registry.register(c).expect("metric names are unique");
         }
@@ -88,6 +159,8 @@ impl Metrics {
             fixture_misses,
             fixtures_loaded,
             reloads,
+            faults,
+            llm,
         }
     }
 

@@ -44,6 +44,33 @@ pub struct Plan {
     pub system_fingerprint: Option<String>,
 }
 
+impl Plan {
+    /// Content chunks a stream of this plan carries: each block's text in `chunk_size` pieces.
+    pub fn content_chunks(&self) -> usize {
+        let size = self.timing.chunk_size.max(1);
+        self.blocks
+            .iter()
+            .map(|b| match b {
+                Block::Text(t) | Block::Reasoning { text: t, .. } => t.chars().count().div_ceil(size),
+                // One chunk names the call, then its arguments in pieces.
+                Block::ToolCall { arguments, .. } => 1 + arguments.chars().count().div_ceil(size),
+            })
+            .sum()
+    }
+
+    /// How long a non-streamed answer waits: the latency plus the whole stream's expected duration
+    /// under the streaming profile (jitter averages out), so both modes take the same time.
+    pub fn unary_delay_ms(&self) -> u64 {
+        let Some(p) = &self.timing.streaming_profile else {
+            return self.timing.latency_ms;
+        };
+        let ttft = p.ttft.unwrap_or(0.0).max(0.0);
+        let gaps = self.content_chunks().saturating_sub(1) as f64;
+        let per_gap = p.tps.filter(|t| *t > 0.0).map_or(0.0, |tps| 1000.0 / tps);
+        self.timing.latency_ms + (ttft + gaps * per_gap).round() as u64
+    }
+}
+
 /// One content block.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Block {
@@ -433,6 +460,28 @@ mod tests {
             assert_eq!(e.status, 429);
             assert_eq!(e.retry_after, retry);
         }
+    }
+
+    #[test]
+    fn a_unary_answer_waits_as_long_as_the_stream_would() {
+        let f = Fixture {
+            latency: Some(10),
+            chunk_size: Some(5),
+            streaming_profile: Some(StreamingProfile {
+                ttft: Some(100.0),
+                tps: Some(10.0),
+                jitter: Some(0.3),
+            }),
+            ..fixture(Response {
+                content: Some("0123456789abcde".into()),
+                ..Default::default()
+            })
+        };
+        let Outcome::Message(plan) = build(&f, &request("x"), &Defaults::default()) else {
+            panic!()
+        };
+        assert_eq!(plan.content_chunks(), 3);
+        assert_eq!(plan.unary_delay_ms(), 10 + 100 + 2 * 100);
     }
 
     #[test]

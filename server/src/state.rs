@@ -7,6 +7,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use arc_swap::ArcSwap;
 
 use crate::conversation::{Conversation, TEST_ID_HEADER};
+use crate::ctx;
+use crate::faults::{self, ChaosRates, FailFirstCounters};
 use crate::fixture::{FixtureSet, SequenceCounters};
 use crate::journal::{Entry, Journal};
 use crate::metrics::Metrics;
@@ -23,6 +25,8 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Journal capacity (0 disables it).
     pub journal_size: usize,
+    /// Random fault rates applied to every matched request (fixtures and headers override).
+    pub chaos: ChaosRates,
 }
 
 impl Default for Config {
@@ -32,6 +36,7 @@ impl Default for Config {
             defaults: Defaults::default(),
             max_body_bytes: 10 * 1024 * 1024,
             journal_size: 1000,
+            chaos: ChaosRates::default(),
         }
     }
 }
@@ -42,6 +47,8 @@ pub struct AppState {
     pub fixtures: ArcSwap<FixtureSet>,
     /// `sequenceIndex` counters.
     pub counters: SequenceCounters,
+    /// `X-Mockmodel-Fail-First` counters.
+    pub fail_first: FailFirstCounters,
     /// Static settings.
     pub config: Config,
     /// Metrics registry.
@@ -72,6 +79,7 @@ impl AppState {
         Arc::new(AppState {
             fixtures: ArcSwap::from_pointee(fixtures),
             counters: SequenceCounters::default(),
+            fail_first: FailFirstCounters::default(),
             journal: Journal::new(config.journal_size),
             config,
             metrics,
@@ -97,7 +105,7 @@ impl AppState {
                     .fixture_matches
                     .with_label_values(&[&format!("{}#{}", f.file, f.index)])
                     .inc();
-                Ok(plan::build(&f.fixture, c, &self.config.defaults))
+                Ok(self.plan(f, c))
             }
             None => {
                 self.metrics
@@ -127,6 +135,35 @@ impl AppState {
             },
         });
         result
+    }
+
+    /// Plans the fixture's answer, then applies faults and timing rules that hold on every protocol.
+    fn plan(&self, f: &crate::fixture::LoadedFixture, c: &Conversation) -> Outcome {
+        let outcome = plan::build(&f.fixture, c, &self.config.defaults);
+        let rates = self
+            .config
+            .chaos
+            .with_fixture(f.fixture.chaos.as_ref())
+            .with_headers(&c.headers);
+        let (mut outcome, fault) = faults::apply(
+            outcome,
+            rates,
+            &c.headers,
+            c.test_id(),
+            &self.fail_first,
+            ctx::seed(),
+        );
+        if let Some(kind) = fault {
+            self.metrics.faults.with_label_values(&[kind]).inc();
+        }
+        if let Outcome::Message(p) = &mut outcome {
+            if !c.stream {
+                // A non-streamed answer takes as long as the whole stream would have.
+                p.timing.latency_ms = p.unary_delay_ms();
+            }
+            ctx::message_planned(&p.model, p.usage.input, p.usage.output);
+        }
+        outcome
     }
 
     fn no_match(&self, set: &FixtureSet, c: &Conversation) -> NoMatch {

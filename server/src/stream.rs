@@ -11,6 +11,7 @@ use futures::Stream;
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use tokio::time::Instant;
 
+use crate::ctx::{self, BodyFault};
 use crate::plan::Timing;
 
 /// One encoded frame.
@@ -83,42 +84,93 @@ pub enum StreamFault {
 
 /// The frames as a timed byte stream; an `Err` item makes hyper abort the connection mid-body,
 /// which is exactly what a client sees when a real stream breaks.
+///
+/// The request's context (see `ctx`) may add a seed, a chaos fault (a malformed chunk or a
+/// disconnect half-way through the content) and a vLLM metrics observer.
 pub fn timed(
     frames: Vec<Frame>,
     timing: &Timing,
     seed: Option<u64>,
 ) -> impl Stream<Item = Result<Bytes, StreamFault>> + Send + 'static {
-    let due = schedule(&frames, timing, seed);
-    let start = Instant::now();
-    let truncate = timing.truncate_after_chunks;
-    let disconnect = timing.disconnect_after_ms;
-    let items = frames.into_iter().zip(due).map(Some).chain(std::iter::once(None));
-    let state = (items, 0u32, false);
-    futures::stream::unfold(state, move |(mut items, mut sent_content, done)| async move {
-        if done {
+    let due = schedule(&frames, timing, seed.or_else(ctx::seed));
+    let (fault, observer) = ctx::stream_parts();
+    let content_total = frames.iter().filter(|f| f.content).count() as u32;
+    let half = (content_total / 2).max(1);
+    let mut truncate = timing.truncate_after_chunks;
+    if fault == Some(BodyFault::Disconnect) {
+        truncate = Some(truncate.map_or(half, |t| t.min(half)));
+    }
+    let run = Run {
+        items: frames.into_iter().zip(due),
+        start: Instant::now(),
+        sent_content: 0,
+        done: false,
+        truncate,
+        disconnect: timing.disconnect_after_ms,
+        // 0-based index among content frames of the chunk to cut in half.
+        malformed_at: (fault == Some(BodyFault::Malformed)).then_some(half - 1),
+        observer,
+    };
+    futures::stream::unfold(run, |mut run| async move {
+        let item = run.next().await?;
+        Some((item, run))
+    })
+}
+
+/// The state of one timed stream.
+struct Run<I> {
+    items: I,
+    start: Instant,
+    sent_content: u32,
+    done: bool,
+    truncate: Option<u32>,
+    disconnect: Option<u64>,
+    malformed_at: Option<u32>,
+    observer: Option<ctx::Observer>,
+}
+
+impl<I: Iterator<Item = (Frame, Duration)>> Run<I> {
+    async fn next(&mut self) -> Option<Result<Bytes, StreamFault>> {
+        if self.done {
             return None;
         }
-        if let Some(limit) = truncate
-            && sent_content >= limit
+        if let Some(limit) = self.truncate
+            && self.sent_content >= limit
         {
             // Return Pending once so hyper flushes what was already sent before the abort.
             tokio::task::yield_now().await;
-            return Some((Err(StreamFault::Truncated(limit)), (items, sent_content, true)));
+            self.done = true;
+            return Some(Err(StreamFault::Truncated(limit)));
         }
-        let (frame, at) = items.next()??;
-        if let Some(ms) = disconnect
+        let Some((frame, at)) = self.items.next() else {
+            if let Some(o) = &mut self.observer {
+                o.completed();
+            }
+            self.done = true;
+            return None;
+        };
+        if let Some(ms) = self.disconnect
             && at >= Duration::from_millis(ms)
         {
-            tokio::time::sleep_until(start + Duration::from_millis(ms)).await;
+            tokio::time::sleep_until(self.start + Duration::from_millis(ms)).await;
             tokio::task::yield_now().await;
-            return Some((Err(StreamFault::Disconnected(ms)), (items, sent_content, true)));
+            self.done = true;
+            return Some(Err(StreamFault::Disconnected(ms)));
         }
-        tokio::time::sleep_until(start + at).await;
+        tokio::time::sleep_until(self.start + at).await;
+        let mut bytes = frame.bytes;
         if frame.content {
-            sent_content += 1;
+            if self.malformed_at == Some(self.sent_content) {
+                // Half a chunk: the client's SSE/JSON or event-stream parser fails on it.
+                bytes.truncate(bytes.len() / 2);
+            }
+            self.sent_content += 1;
+            if let Some(o) = &mut self.observer {
+                o.content();
+            }
         }
-        Some((Ok(frame.bytes), (items, sent_content, false)))
-    })
+        Some(Ok(bytes))
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,178 @@
+//! Per-request context, carried in a tokio task-local set by the `app::track` middleware.
+//!
+//! It lets protocol-independent concerns reach every codec without threading arguments through
+//! them: `state.resolve` records the model and the fault decided for the request, `stream::timed`
+//! picks up the jitter seed, the stream fault and a metrics observer, and the middleware applies
+//! faults to non-streamed bodies and records their latency. Codecs never see any of it.
+
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use prometheus::{Histogram, IntCounter, IntGauge};
+
+use crate::metrics::Metrics;
+
+tokio::task_local! {
+    static CTX: Arc<RequestCtx>;
+}
+
+/// A fault decided for one request, applied to its body whatever the protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyFault {
+    /// Cut a chunk (or the whole body) in half, so the client's parser fails.
+    Malformed,
+    /// Drop the connection part-way through the body.
+    Disconnect,
+}
+
+impl BodyFault {
+    /// Label for `mockmodel_faults_total`.
+    pub fn label(self) -> &'static str {
+        match self {
+            BodyFault::Malformed => "malformed",
+            BodyFault::Disconnect => "disconnect",
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    /// Model name and output tokens of a planned message.
+    message: Option<(String, u64)>,
+    fault: Option<BodyFault>,
+    streamed: bool,
+}
+
+/// What the middleware and the stream scheduler share for one request.
+pub struct RequestCtx {
+    /// When the request arrived.
+    pub started: Instant,
+    /// Seed for reproducible jitter and chaos (`X-Mockmodel-Seed`), if the client sent one.
+    pub seed: Option<u64>,
+    metrics: Metrics,
+    inner: Mutex<Inner>,
+}
+
+impl RequestCtx {
+    /// A context for a request that just arrived.
+    pub fn new(metrics: Metrics, seed: Option<u64>) -> Arc<Self> {
+        Arc::new(RequestCtx {
+            started: Instant::now(),
+            seed,
+            metrics,
+            inner: Mutex::new(Inner::default()),
+        })
+    }
+
+    fn inner(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs `fut` with this context installed.
+    pub async fn scope<F: Future>(self: Arc<Self>, fut: F) -> F::Output {
+        CTX.scope(self, fut).await
+    }
+
+    /// After the handler: the fault to apply to a body that was not streamed by `stream::timed`,
+    /// and records the vLLM latency metrics of such a message answer.
+    pub fn finish_unary(&self) -> Option<BodyFault> {
+        let inner = self.inner();
+        if inner.streamed {
+            return None;
+        }
+        if let Some((model, output)) = &inner.message {
+            let llm = &self.metrics.llm;
+            llm.e2e
+                .with_label_values(&[model])
+                .observe(self.started.elapsed().as_secs_f64());
+            llm.generation_tokens.with_label_values(&[model]).inc_by(*output);
+            llm.running.with_label_values(&[model]).dec();
+        }
+        inner.fault
+    }
+}
+
+/// Called by `resolve` when a message is planned: counts prompt tokens and a running request.
+pub fn message_planned(model: &str, input_tokens: u64, output_tokens: u64) {
+    let _ = CTX.try_with(|c| {
+        let llm = &c.metrics.llm;
+        llm.prompt_tokens.with_label_values(&[model]).inc_by(input_tokens);
+        llm.running.with_label_values(&[model]).inc();
+        c.inner().message = Some((model.to_string(), output_tokens));
+    });
+}
+
+/// Records the fault decided for this request.
+pub fn set_fault(fault: BodyFault) {
+    let _ = CTX.try_with(|c| c.inner().fault = Some(fault));
+}
+
+/// The seed sent with this request, if any.
+pub fn seed() -> Option<u64> {
+    CTX.try_with(|c| c.seed).ok().flatten()
+}
+
+/// For `stream::timed`: the stream's fault and a metrics observer; marks the request as streamed.
+pub fn stream_parts() -> (Option<BodyFault>, Option<Observer>) {
+    CTX.try_with(|c| {
+        let mut inner = c.inner();
+        inner.streamed = true;
+        let observer = inner.message.as_ref().map(|(model, output)| {
+            let llm = &c.metrics.llm;
+            Observer {
+                started: c.started,
+                last: None,
+                output_tokens: *output,
+                completed: false,
+                ttft: llm.ttft.with_label_values(&[model]),
+                inter_token: llm.inter_token.with_label_values(&[model]),
+                e2e: llm.e2e.with_label_values(&[model]),
+                running: llm.running.with_label_values(&[model]),
+                generated: llm.generation_tokens.with_label_values(&[model]),
+            }
+        });
+        (inner.fault, observer)
+    })
+    .unwrap_or((None, None))
+}
+
+/// Watches one stream's content chunks for the vLLM latency metrics; settles on drop, so a
+/// client that disconnects still ends the running count.
+pub struct Observer {
+    started: Instant,
+    last: Option<Instant>,
+    output_tokens: u64,
+    completed: bool,
+    ttft: Histogram,
+    inter_token: Histogram,
+    e2e: Histogram,
+    running: IntGauge,
+    generated: IntCounter,
+}
+
+impl Observer {
+    /// A content chunk was just handed to the connection.
+    pub fn content(&mut self) {
+        let now = Instant::now();
+        match self.last {
+            None => self.ttft.observe((now - self.started).as_secs_f64()),
+            Some(prev) => self.inter_token.observe((now - prev).as_secs_f64()),
+        }
+        self.last = Some(now);
+    }
+
+    /// The stream ended normally.
+    pub fn completed(&mut self) {
+        self.completed = true;
+    }
+}
+
+impl Drop for Observer {
+    fn drop(&mut self) {
+        self.running.dec();
+        if self.completed {
+            self.e2e.observe(self.started.elapsed().as_secs_f64());
+            self.generated.inc_by(self.output_tokens);
+        }
+    }
+}
