@@ -76,6 +76,16 @@ pub struct ServeArgs {
     /// Requests kept in the journal (`GET /__mockmodel/journal`); 0 disables it.
     #[arg(long, env = "MOCKMODEL_JOURNAL_SIZE", default_value_t = 1000)]
     pub journal_size: usize,
+    /// SageMaker payload format: `ENDPOINT=auto|openai|tgi` (repeatable; `*` or no `ENDPOINT=` for
+    /// all endpoints); by default each request's body decides.
+    #[arg(
+        long = "sagemaker-format",
+        value_name = "[ENDPOINT=]FORMAT",
+        env = "MOCKMODEL_SAGEMAKER_FORMAT",
+        value_delimiter = ',',
+        value_parser = crate::routes::sagemaker::parse_format_override
+    )]
+    pub sagemaker_formats: Vec<(String, crate::routes::sagemaker::PayloadFormat)>,
 }
 
 impl ServeArgs {
@@ -104,6 +114,7 @@ impl ServeArgs {
             },
             max_body_bytes: self.max_body_bytes,
             journal_size: self.journal_size,
+            sagemaker_formats: self.sagemaker_formats.clone(),
         }
     }
 
@@ -162,5 +173,9 @@ mod tests {
         let cli = Cli::try_parse_from(["mockmodel-server", "validate", "a.yaml", "dir"]).unwrap();
         assert!(matches!(cli.command, Some(Command::Validate { paths }) if paths.len() == 2));
         assert!(Cli::try_parse_from(["mockmodel-server", "--chunk-size", "0"]).is_err());
+        let cli =
+            Cli::try_parse_from(["mockmodel-server", "--sagemaker-format", "llama=tgi,openai"]).unwrap();
+        assert_eq!(cli.serve.config().sagemaker_formats.len(), 2);
+        assert!(Cli::try_parse_from(["mockmodel-server", "--sagemaker-format", "x=gguf"]).is_err());
     }
 }

@@ -23,6 +23,8 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Journal capacity (0 disables it).
     pub journal_size: usize,
+    /// SageMaker payload format per endpoint name (`*` for all); unlisted endpoints auto-detect.
+    pub sagemaker_formats: Vec<(String, crate::routes::sagemaker::PayloadFormat)>,
 }
 
 impl Default for Config {
@@ -32,6 +34,7 @@ impl Default for Config {
             defaults: Defaults::default(),
             max_body_bytes: 10 * 1024 * 1024,
             journal_size: 1000,
+            sagemaker_formats: Vec::new(),
         }
     }
 }

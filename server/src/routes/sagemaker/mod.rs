@@ -1,0 +1,498 @@
+//! SageMaker Runtime (restJson1, blob payloads): `InvokeEndpoint` and
+//! `InvokeEndpointWithResponseStream`, plus the SageMaker container contract (`container.rs`).
+//!
+//! SageMaker never reads the body; the container behind the endpoint does. So this module only
+//! handles what the service itself owns (the path, the `X-Amzn-SageMaker-*` headers, the error
+//! types and the `PayloadPart` event stream) and hands the body to a payload format module:
+//! `openai_format.rs` (TGI Messages API, DJL-LMI, vLLM) or `tgi.rs` (TGI generate).
+//! Shapes follow botocore's `sagemaker-runtime/2017-05-13/service-2.json`.
+
+mod container;
+mod openai_format;
+mod tgi;
+
+use std::str::FromStr;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde_json::{Map, Value, json};
+
+use crate::conversation::{Conversation, Protocol};
+use crate::errors::ErrorClass;
+use crate::eventstream;
+use crate::fixture::matcher::TARGET_VARIANT_HEADER;
+use crate::plan::{ErrorPlan, Outcome, Plan};
+use crate::routes::openai::with_model;
+use crate::state::{NoMatch, SharedState};
+use crate::stream::{Frame, timed};
+
+/// `x-Amzn-Invoked-Production-Variant` when the request names no variant (SageMaker's default name).
+pub const DEFAULT_VARIANT: &str = "AllTraffic";
+const CUSTOM_ATTRIBUTES: &str = "x-amzn-sagemaker-custom-attributes";
+
+/// The SageMaker routes (service API and container contract).
+pub fn routes() -> Router<SharedState> {
+    Router::new()
+        .route("/endpoints/{endpoint}/invocations", post(invoke_endpoint))
+        .route(
+            "/endpoints/{endpoint}/invocations-response-stream",
+            post(invoke_endpoint_with_response_stream),
+        )
+        .merge(container::routes())
+}
+
+/// Which payload format an endpoint's container speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PayloadFormat {
+    /// Detect from the body: `messages` is OpenAI chat, `inputs` is TGI generate.
+    #[default]
+    Auto,
+    /// OpenAI chat completions (TGI Messages API, DJL-LMI, vLLM).
+    OpenAi,
+    /// Hugging Face TGI `generate`.
+    Tgi,
+}
+
+impl FromStr for PayloadFormat {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "auto" => Ok(PayloadFormat::Auto),
+            "openai" => Ok(PayloadFormat::OpenAi),
+            "tgi" => Ok(PayloadFormat::Tgi),
+            other => Err(format!(
+                "unknown SageMaker payload format {other:?}: expected auto, openai or tgi"
+            )),
+        }
+    }
+}
+
+/// Parses a `--sagemaker-format` value: `ENDPOINT=FORMAT` (`*` for every endpoint) or just `FORMAT`.
+pub fn parse_format_override(s: &str) -> Result<(String, PayloadFormat), String> {
+    match s.rsplit_once('=') {
+        Some((endpoint, format)) if !endpoint.is_empty() => Ok((endpoint.to_string(), format.parse()?)),
+        _ => Ok(("*".to_string(), s.parse()?)),
+    }
+}
+
+/// The format configured for an endpoint: its own entry, else `*`, else auto-detection.
+fn configured_format(state: &SharedState, endpoint: &str) -> PayloadFormat {
+    let formats = &state.config.sagemaker_formats;
+    let find = |name: &str| formats.iter().find(|(e, _)| e == name).map(|(_, f)| *f);
+    find(endpoint).or_else(|| find("*")).unwrap_or_default()
+}
+
+/// A request body decoded by its payload format.
+pub(crate) struct Decoded {
+    /// The neutral conversation (`model` is the endpoint name, `stream` what the body asked for).
+    pub conversation: Conversation,
+    /// How to encode the answer.
+    pub payload: Payload,
+}
+
+/// The payload format of one request, with the options its answer depends on.
+pub(crate) enum Payload {
+    /// OpenAI chat; `include_usage` from `stream_options`.
+    OpenAi { include_usage: bool },
+    /// TGI generate.
+    Tgi(tgi::Options),
+}
+
+impl Payload {
+    /// The whole answer (InvokeEndpoint, or a container asked not to stream).
+    fn body(&self, plan: &Plan) -> Value {
+        match self {
+            Payload::OpenAi { .. } => openai_format::body(plan),
+            Payload::Tgi(o) => tgi::body(plan, o),
+        }
+    }
+
+    /// The streamed answer: one complete SSE event per frame, so each PayloadPart holds one chunk.
+    fn chunks(&self, plan: &Plan) -> Vec<Frame> {
+        match self {
+            Payload::OpenAi { include_usage } => openai_format::chunks(plan, *include_usage),
+            Payload::Tgi(o) => tgi::chunks(plan, o),
+        }
+    }
+}
+
+/// Decodes a body for an endpoint: picks the format (configured, else detected) and parses it.
+pub(crate) fn decode(
+    body: &[u8],
+    format: PayloadFormat,
+    endpoint: &str,
+    headers: &HeaderMap,
+) -> Result<Decoded, SageMakerError> {
+    let value: Value = serde_json::from_slice(body).map_err(|e| {
+        SageMakerError::validation(format!(
+            "Malformed request body: not JSON ({e}). Expected an OpenAI chat body {{\"messages\": [...]}} or a TGI generate body {{\"inputs\": \"...\"}}"
+        ))
+    })?;
+    let format = match format {
+        PayloadFormat::Auto if value.get("messages").is_some() => PayloadFormat::OpenAi,
+        PayloadFormat::Auto if value.get("inputs").is_some() => PayloadFormat::Tgi,
+        PayloadFormat::Auto => {
+            return Err(SageMakerError::validation(
+                "Malformed request body: expected a JSON object with \"messages\" (OpenAI chat) or \"inputs\" (TGI generate)",
+            ));
+        }
+        f => f,
+    };
+    let conversation = Conversation::new(Protocol::SageMaker, endpoint).with_headers(headers);
+    match format {
+        PayloadFormat::Tgi => tgi::decode(value, conversation),
+        _ => openai_format::decode(value, conversation),
+    }
+}
+
+/// Deserializes a body into `T`, naming the failing field in a `ValidationError`.
+fn from_value<T: serde::de::DeserializeOwned>(value: Value, what: &str) -> Result<T, SageMakerError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        SageMakerError::validation(format!(
+            "Malformed {what} request body at '{path}': {}",
+            e.into_inner()
+        ))
+    })
+}
+
+async fn invoke_endpoint(
+    State(state): State<SharedState>,
+    Path(endpoint): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, SageMakerError> {
+    let body = body.map_err(SageMakerError::rejected)?;
+    let format = configured_format(&state, &endpoint);
+    let Decoded {
+        mut conversation,
+        payload,
+    } = decode(&body, format, &endpoint, &headers)?;
+    conversation.stream = false;
+    let plan = match state.resolve(&conversation, "InvokeEndpoint") {
+        Ok(Outcome::Message(plan)) => plan,
+        Ok(Outcome::Error(e)) => return Err(SageMakerError::from_plan(e, &endpoint)),
+        Ok(Outcome::Embedding(_)) => return Err(embedding_matched()),
+        Err(n) => return Err(SageMakerError::no_match(n)),
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(plan.timing.latency_ms)).await;
+    let mut res = axum::Json(payload.body(&plan)).into_response();
+    echo_headers(&mut res, &headers);
+    Ok(with_model(res, &endpoint))
+}
+
+async fn invoke_endpoint_with_response_stream(
+    State(state): State<SharedState>,
+    Path(endpoint): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, SageMakerError> {
+    let body = body.map_err(SageMakerError::rejected)?;
+    let format = configured_format(&state, &endpoint);
+    let Decoded {
+        mut conversation,
+        payload,
+    } = decode(&body, format, &endpoint, &headers)?;
+    conversation.stream = true;
+    let (frames, timing) = match state.resolve(&conversation, "InvokeEndpointWithResponseStream") {
+        Ok(Outcome::Message(plan)) => (payload_parts(payload.chunks(&plan))?, plan.timing),
+        Ok(Outcome::Error(e)) => stream_error(e, &payload, &endpoint)?,
+        Ok(Outcome::Embedding(_)) => return Err(embedding_matched()),
+        Err(n) => return Err(SageMakerError::no_match(n)),
+    };
+    let mut res = Response::new(Body::from_stream(timed(frames, &timing, None)));
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/vnd.amazon.eventstream"),
+    );
+    // The container's own content type: both formats stream server-sent events.
+    h.insert(
+        "x-amzn-sagemaker-content-type",
+        HeaderValue::from_static("text/event-stream"),
+    );
+    echo_headers(&mut res, &headers);
+    Ok(with_model(res, &endpoint))
+}
+
+/// Wraps raw chunks as `PayloadPart` events: the payload is the bytes themselves (an
+/// `eventpayload` blob), so `:content-type` is `application/octet-stream`.
+fn payload_parts(chunks: Vec<Frame>) -> Result<Vec<Frame>, SageMakerError> {
+    chunks
+        .into_iter()
+        .map(|f| {
+            let bytes = eventstream::event("PayloadPart", "application/octet-stream", &f.bytes)
+                .map_err(|e| SageMakerError::internal(e.to_string()))?;
+            Ok(Frame {
+                bytes,
+                content: f.content,
+            })
+        })
+        .collect()
+}
+
+/// A fixture error on the streaming route. It becomes an in-stream exception frame when the fixture
+/// asks for it mid-stream (`errorAfterChunks`) or names an in-stream type (`ModelStreamError`,
+/// `InternalStreamFailure`); otherwise it is an HTTP error before any event, as SageMaker does when
+/// the container fails before its first byte.
+fn stream_error(
+    e: ErrorPlan,
+    payload: &Payload,
+    endpoint: &str,
+) -> Result<(Vec<Frame>, crate::plan::Timing), SageMakerError> {
+    let named_in_stream = matches!(
+        e.type_.as_deref(),
+        Some("ModelStreamError" | "InternalStreamFailure")
+    );
+    let (mut frames, timing) = match &e.mid_stream {
+        Some(mid) => {
+            let mut sent = 0;
+            let frames: Vec<Frame> = payload
+                .chunks(&mid.plan)
+                .into_iter()
+                .take_while(|f| {
+                    let more = sent < mid.after_chunks;
+                    sent += u32::from(f.content);
+                    more
+                })
+                .collect();
+            (payload_parts(frames)?, mid.plan.timing.clone())
+        }
+        None if named_in_stream => (Vec::new(), crate::plan::Timing::default()),
+        None => return Err(SageMakerError::from_plan(e, endpoint)),
+    };
+    frames.push(Frame::control(exception_frame(&e)?));
+    Ok((frames, timing))
+}
+
+/// The in-stream exception: `ModelStreamError` (with `ErrorCode`) for model failures,
+/// `InternalStreamFailure` otherwise.
+fn exception_frame(e: &ErrorPlan) -> Result<Bytes, SageMakerError> {
+    let model_failure = match e.type_.as_deref() {
+        Some("ModelStreamError") => true,
+        Some("InternalStreamFailure") => false,
+        t => matches!(
+            ErrorClass::classify(t, e.status),
+            ErrorClass::ModelError | ErrorClass::Timeout
+        ),
+    };
+    let (kind, payload) = if model_failure {
+        let code = match &e.code {
+            Some(Value::String(s)) => s.clone(),
+            Some(other) => other.to_string(),
+            None => "StreamBroken".into(),
+        };
+        (
+            "ModelStreamError",
+            json!({"Message": e.message, "ErrorCode": code}),
+        )
+    } else {
+        ("InternalStreamFailure", json!({"Message": e.message}))
+    };
+    eventstream::exception(kind, payload.to_string().as_bytes())
+        .map_err(|err| SageMakerError::internal(err.to_string()))
+}
+
+fn embedding_matched() -> SageMakerError {
+    SageMakerError::validation("The matched fixture answers embeddings, not an LLM invocation")
+}
+
+/// Response headers SageMaker sets from the request: the invoked variant and the echoed custom
+/// attributes.
+fn echo_headers(res: &mut Response, req: &HeaderMap) {
+    let variant = req
+        .get(TARGET_VARIANT_HEADER)
+        .cloned()
+        .unwrap_or(HeaderValue::from_static(DEFAULT_VARIANT));
+    let h = res.headers_mut();
+    h.insert(
+        HeaderName::from_static("x-amzn-invoked-production-variant"),
+        variant,
+    );
+    if let Some(attrs) = req.get(CUSTOM_ATTRIBUTES) {
+        h.insert(HeaderName::from_static(CUSTOM_ATTRIBUTES), attrs.clone());
+    }
+}
+
+/// A SageMaker Runtime error: status, `x-amzn-ErrorType` and a body with the service model's
+/// member names (`Message`, and for `ModelError` `OriginalStatusCode`, `OriginalMessage`, `LogStreamArn`).
+#[derive(Debug)]
+pub struct SageMakerError {
+    status: StatusCode,
+    type_: &'static str,
+    body: Map<String, Value>,
+}
+
+impl SageMakerError {
+    fn new(status: u16, type_: &'static str, message: impl Into<String>) -> Self {
+        let mut body = Map::new();
+        body.insert("Message".into(), Value::String(message.into()));
+        SageMakerError {
+            status: StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            type_,
+            body,
+        }
+    }
+
+    /// The error's `Message`.
+    pub fn message(&self) -> &str {
+        self.body.get("Message").and_then(Value::as_str).unwrap_or("")
+    }
+
+    /// A 400 `ValidationError`.
+    pub fn validation(message: impl Into<String>) -> Self {
+        Self::new(400, "ValidationError", message)
+    }
+
+    fn internal(message: impl Into<String>) -> Self {
+        Self::new(500, "InternalFailure", message)
+    }
+
+    /// A body the server could not read (too large, broken connection).
+    fn rejected(e: BytesRejection) -> Self {
+        let mut err = Self::validation(e.body_text());
+        err.status = e.status();
+        err
+    }
+
+    fn no_match(n: NoMatch) -> Self {
+        if n.strict {
+            Self::new(503, "ServiceUnavailable", n.message)
+        } else {
+            // SageMaker's own "not found" is a ValidationError; 404 keeps mockmodel's no-match status.
+            Self::new(404, "ValidationError", n.message)
+        }
+    }
+
+    /// Translates a fixture error; keeps a SageMaker type the author wrote.
+    fn from_plan(e: ErrorPlan, endpoint: &str) -> Self {
+        let class = ErrorClass::classify(e.type_.as_deref(), e.status);
+        let (type_, status) = match e.type_.as_deref() {
+            Some("InternalDependencyException") => ("InternalDependencyException", 530),
+            Some("InternalFailure") => ("InternalFailure", 500),
+            _ => class.sagemaker(),
+        };
+        if type_ != "ModelError" {
+            // The status is the one the service model gives the type, whatever the fixture said.
+            return Self::new(status, type_, e.message);
+        }
+        // The container's status: a numeric `code`, else the fixture status unless it is the 424 itself.
+        let original = match &e.code {
+            Some(Value::Number(n)) => n.as_u64().unwrap_or(500),
+            _ if e.status != 424 => u64::from(e.status),
+            _ => 500,
+        };
+        let log_group = format!("/aws/sagemaker/Endpoints/{endpoint}");
+        let message = format!(
+            "Received server error ({original}) from primary with message \"{}\". See https://us-east-1.console.aws.amazon.com/cloudwatch/home?region=us-east-1#logEventViewer:group={log_group} in account 123456789012 for more information.",
+            e.message
+        );
+        let mut err = Self::new(424, "ModelError", message);
+        err.body.insert("OriginalStatusCode".into(), json!(original));
+        err.body.insert("OriginalMessage".into(), json!(e.message));
+        err.body.insert(
+            "LogStreamArn".into(),
+            json!(format!(
+                "arn:aws:logs:us-east-1:123456789012:log-group:{log_group}"
+            )),
+        );
+        err
+    }
+}
+
+impl IntoResponse for SageMakerError {
+    fn into_response(self) -> Response {
+        let mut res = (self.status, axum::Json(Value::Object(self.body))).into_response();
+        res.headers_mut()
+            .insert("x-amzn-errortype", HeaderValue::from_static(self.type_));
+        res
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan_error(type_: Option<&str>, status: u16, code: Option<Value>) -> ErrorPlan {
+        ErrorPlan {
+            status,
+            type_: type_.map(str::to_string),
+            message: "boom".into(),
+            code,
+            param: None,
+            retry_after: None,
+            mid_stream: None,
+        }
+    }
+
+    #[test]
+    fn format_overrides_parse_per_endpoint_or_for_all() {
+        assert_eq!(
+            parse_format_override("llama=tgi"),
+            Ok(("llama".into(), PayloadFormat::Tgi))
+        );
+        assert_eq!(
+            parse_format_override("openai"),
+            Ok(("*".into(), PayloadFormat::OpenAi))
+        );
+        assert!(parse_format_override("x=gguf").is_err());
+    }
+
+    #[test]
+    fn a_model_error_carries_the_original_status_and_message() {
+        let e = SageMakerError::from_plan(plan_error(Some("ModelError"), 424, Some(json!(503))), "ep");
+        assert_eq!(e.status, StatusCode::FAILED_DEPENDENCY);
+        assert_eq!(e.type_, "ModelError");
+        assert_eq!(e.body["OriginalStatusCode"], json!(503));
+        assert_eq!(e.body["OriginalMessage"], json!("boom"));
+        assert!(e.body["Message"].as_str().unwrap().contains("(503)"));
+        let e = SageMakerError::from_plan(plan_error(Some("ModelError"), 400, None), "ep");
+        assert_eq!(e.status, StatusCode::FAILED_DEPENDENCY);
+        assert_eq!(e.body["OriginalStatusCode"], json!(400));
+    }
+
+    #[test]
+    fn aws_and_openai_error_names_map_to_sagemaker_types() {
+        let e = SageMakerError::from_plan(plan_error(Some("ServiceUnavailableException"), 503, None), "ep");
+        assert_eq!((e.type_, e.status.as_u16()), ("ServiceUnavailable", 503));
+        let e = SageMakerError::from_plan(plan_error(Some("ModelNotReadyException"), 429, None), "ep");
+        assert_eq!((e.type_, e.status.as_u16()), ("ModelNotReadyException", 429));
+        let e = SageMakerError::from_plan(plan_error(None, 400, None), "ep");
+        assert_eq!((e.type_, e.status.as_u16()), ("ValidationError", 400));
+        let e = SageMakerError::from_plan(plan_error(Some("InternalDependencyException"), 500, None), "ep");
+        assert_eq!((e.type_, e.status.as_u16()), ("InternalDependencyException", 530));
+    }
+
+    #[test]
+    fn bodies_are_detected_and_malformed_ones_are_named() {
+        let h = HeaderMap::new();
+        let d = decode(
+            br#"{"messages":[{"role":"user","content":"hi"}]}"#,
+            PayloadFormat::Auto,
+            "ep",
+            &h,
+        )
+        .ok()
+        .unwrap();
+        assert!(matches!(d.payload, Payload::OpenAi { .. }));
+        assert_eq!(d.conversation.model, "ep");
+        assert_eq!(d.conversation.last_user_text(), Some("hi"));
+        let d = decode(br#"{"inputs":"hi"}"#, PayloadFormat::Auto, "ep", &h)
+            .ok()
+            .unwrap();
+        assert!(matches!(d.payload, Payload::Tgi(_)));
+        let msg = |r: Result<Decoded, SageMakerError>| {
+            r.err().unwrap().body["Message"].as_str().unwrap().to_string()
+        };
+        assert!(msg(decode(b"{oops", PayloadFormat::Auto, "ep", &h)).contains("not JSON"));
+        assert!(msg(decode(br#"{"prompt":"x"}"#, PayloadFormat::Auto, "ep", &h)).contains("\"messages\""));
+        assert!(msg(decode(br#"{"inputs":"x"}"#, PayloadFormat::OpenAi, "ep", &h)).contains("messages"));
+        assert!(msg(decode(br#"{"inputs":[1]}"#, PayloadFormat::Auto, "ep", &h)).contains("inputs"));
+    }
+}
