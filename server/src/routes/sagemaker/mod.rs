@@ -4,12 +4,16 @@
 //! SageMaker never reads the body; the container behind the endpoint does. So this module only
 //! handles what the service itself owns (the path, the `X-Amzn-SageMaker-*` headers, the error
 //! types and the `PayloadPart` event stream) and hands the body to a payload format module:
-//! `openai_format.rs` (TGI Messages API, DJL-LMI, vLLM) or `tgi.rs` (TGI generate).
+//! `openai_format.rs` (TGI Messages API, DJL-LMI, vLLM) or `tgi.rs` (TGI generate). The error shape
+//! is in `error.rs`.
 //! Shapes follow botocore's `sagemaker-runtime/2017-05-13/service-2.json`.
 
 mod container;
+mod error;
 mod openai_format;
 mod tgi;
+
+pub use error::SageMakerError;
 
 use std::str::FromStr;
 
@@ -17,10 +21,10 @@ use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use crate::conversation::{Conversation, Protocol};
 use crate::errors::ErrorClass;
@@ -28,7 +32,7 @@ use crate::eventstream;
 use crate::fixture::matcher::TARGET_VARIANT_HEADER;
 use crate::plan::{ErrorPlan, Outcome, Plan};
 use crate::routes::openai::with_model;
-use crate::state::{NoMatch, SharedState};
+use crate::state::SharedState;
 use crate::stream::{Frame, timed};
 
 /// `x-Amzn-Invoked-Production-Variant` when the request names no variant (SageMaker's default name).
@@ -320,116 +324,9 @@ fn echo_headers(res: &mut Response, req: &HeaderMap) {
     }
 }
 
-/// A SageMaker Runtime error: status, `x-amzn-ErrorType` and a body with the service model's
-/// member names (`Message`, and for `ModelError` `OriginalStatusCode`, `OriginalMessage`, `LogStreamArn`).
-#[derive(Debug)]
-pub struct SageMakerError {
-    status: StatusCode,
-    type_: &'static str,
-    body: Map<String, Value>,
-}
-
-impl SageMakerError {
-    fn new(status: u16, type_: &'static str, message: impl Into<String>) -> Self {
-        let mut body = Map::new();
-        body.insert("Message".into(), Value::String(message.into()));
-        SageMakerError {
-            status: StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-            type_,
-            body,
-        }
-    }
-
-    /// The error's `Message`.
-    pub fn message(&self) -> &str {
-        self.body.get("Message").and_then(Value::as_str).unwrap_or("")
-    }
-
-    /// A 400 `ValidationError`.
-    pub fn validation(message: impl Into<String>) -> Self {
-        Self::new(400, "ValidationError", message)
-    }
-
-    fn internal(message: impl Into<String>) -> Self {
-        Self::new(500, "InternalFailure", message)
-    }
-
-    /// A body the server could not read (too large, broken connection).
-    fn rejected(e: BytesRejection) -> Self {
-        let mut err = Self::validation(e.body_text());
-        err.status = e.status();
-        err
-    }
-
-    fn no_match(n: NoMatch) -> Self {
-        if n.strict {
-            Self::new(503, "ServiceUnavailable", n.message)
-        } else {
-            // SageMaker's own "not found" is a ValidationError; 404 keeps mockmodel's no-match status.
-            Self::new(404, "ValidationError", n.message)
-        }
-    }
-
-    /// Translates a fixture error; keeps a SageMaker type the author wrote.
-    fn from_plan(e: ErrorPlan, endpoint: &str) -> Self {
-        let class = ErrorClass::classify(e.type_.as_deref(), e.status);
-        let (type_, status) = match e.type_.as_deref() {
-            Some("InternalDependencyException") => ("InternalDependencyException", 530),
-            Some("InternalFailure") => ("InternalFailure", 500),
-            _ => class.sagemaker(),
-        };
-        if type_ != "ModelError" {
-            // The status is the one the service model gives the type, whatever the fixture said.
-            return Self::new(status, type_, e.message);
-        }
-        // The container's status: a numeric `code`, else the fixture status unless it is the 424 itself.
-        let original = match &e.code {
-            Some(Value::Number(n)) => n.as_u64().unwrap_or(500),
-            _ if e.status != 424 => u64::from(e.status),
-            _ => 500,
-        };
-        let log_group = format!("/aws/sagemaker/Endpoints/{endpoint}");
-        let message = format!(
-            "Received server error ({original}) from primary with message \"{}\". See https://us-east-1.console.aws.amazon.com/cloudwatch/home?region=us-east-1#logEventViewer:group={log_group} in account 123456789012 for more information.",
-            e.message
-        );
-        let mut err = Self::new(424, "ModelError", message);
-        err.body.insert("OriginalStatusCode".into(), json!(original));
-        err.body.insert("OriginalMessage".into(), json!(e.message));
-        err.body.insert(
-            "LogStreamArn".into(),
-            json!(format!(
-                "arn:aws:logs:us-east-1:123456789012:log-group:{log_group}"
-            )),
-        );
-        err
-    }
-}
-
-impl IntoResponse for SageMakerError {
-    fn into_response(self) -> Response {
-        let mut res = (self.status, axum::Json(Value::Object(self.body))).into_response();
-        res.headers_mut()
-            .insert("x-amzn-errortype", HeaderValue::from_static(self.type_));
-        res
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn plan_error(type_: Option<&str>, status: u16, code: Option<Value>) -> ErrorPlan {
-        ErrorPlan {
-            status,
-            type_: type_.map(str::to_string),
-            message: "boom".into(),
-            code,
-            param: None,
-            retry_after: None,
-            mid_stream: None,
-        }
-    }
 
     #[test]
     fn format_overrides_parse_per_endpoint_or_for_all() {
@@ -442,31 +339,6 @@ mod tests {
             Ok(("*".into(), PayloadFormat::OpenAi))
         );
         assert!(parse_format_override("x=gguf").is_err());
-    }
-
-    #[test]
-    fn a_model_error_carries_the_original_status_and_message() {
-        let e = SageMakerError::from_plan(plan_error(Some("ModelError"), 424, Some(json!(503))), "ep");
-        assert_eq!(e.status, StatusCode::FAILED_DEPENDENCY);
-        assert_eq!(e.type_, "ModelError");
-        assert_eq!(e.body["OriginalStatusCode"], json!(503));
-        assert_eq!(e.body["OriginalMessage"], json!("boom"));
-        assert!(e.body["Message"].as_str().unwrap().contains("(503)"));
-        let e = SageMakerError::from_plan(plan_error(Some("ModelError"), 400, None), "ep");
-        assert_eq!(e.status, StatusCode::FAILED_DEPENDENCY);
-        assert_eq!(e.body["OriginalStatusCode"], json!(400));
-    }
-
-    #[test]
-    fn aws_and_openai_error_names_map_to_sagemaker_types() {
-        let e = SageMakerError::from_plan(plan_error(Some("ServiceUnavailableException"), 503, None), "ep");
-        assert_eq!((e.type_, e.status.as_u16()), ("ServiceUnavailable", 503));
-        let e = SageMakerError::from_plan(plan_error(Some("ModelNotReadyException"), 429, None), "ep");
-        assert_eq!((e.type_, e.status.as_u16()), ("ModelNotReadyException", 429));
-        let e = SageMakerError::from_plan(plan_error(None, 400, None), "ep");
-        assert_eq!((e.type_, e.status.as_u16()), ("ValidationError", 400));
-        let e = SageMakerError::from_plan(plan_error(Some("InternalDependencyException"), 500, None), "ep");
-        assert_eq!((e.type_, e.status.as_u16()), ("InternalDependencyException", 530));
     }
 
     #[test]
@@ -487,9 +359,7 @@ mod tests {
             .ok()
             .unwrap();
         assert!(matches!(d.payload, Payload::Tgi(_)));
-        let msg = |r: Result<Decoded, SageMakerError>| {
-            r.err().unwrap().body["Message"].as_str().unwrap().to_string()
-        };
+        let msg = |r: Result<Decoded, SageMakerError>| r.err().unwrap().message().to_string();
         assert!(msg(decode(b"{oops", PayloadFormat::Auto, "ep", &h)).contains("not JSON"));
         assert!(msg(decode(br#"{"prompt":"x"}"#, PayloadFormat::Auto, "ep", &h)).contains("\"messages\""));
         assert!(msg(decode(br#"{"inputs":"x"}"#, PayloadFormat::OpenAi, "ep", &h)).contains("messages"));
