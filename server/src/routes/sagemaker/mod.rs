@@ -155,6 +155,25 @@ pub(crate) fn decode(
     }
 }
 
+/// Checks the endpoint name against the service model's constraints (`^[a-zA-Z0-9](-*[a-zA-Z0-9])*`,
+/// at most 63 characters), with the message AWS's validation layer gives.
+fn check_endpoint_name(name: &str) -> Result<(), SageMakerError> {
+    let constraint = if name.chars().count() > 63 {
+        "Member must have length less than or equal to 63"
+    } else if name.is_empty()
+        || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        || name.starts_with('-')
+        || name.ends_with('-')
+    {
+        "Member must satisfy regular expression pattern: ^[a-zA-Z0-9](-*[a-zA-Z0-9])*"
+    } else {
+        return Ok(());
+    };
+    Err(SageMakerError::validation(format!(
+        "1 validation error detected: Value '{name}' at 'endpointName' failed to satisfy constraint: {constraint}"
+    )))
+}
+
 /// Deserializes a body into `T`, naming the failing field in a `ValidationError`.
 fn from_value<T: serde::de::DeserializeOwned>(value: Value, what: &str) -> Result<T, SageMakerError> {
     serde_path_to_error::deserialize(value).map_err(|e| {
@@ -173,6 +192,7 @@ async fn invoke_endpoint(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, SageMakerError> {
     let body = body.map_err(SageMakerError::rejected)?;
+    check_endpoint_name(&endpoint)?;
     let format = configured_format(&state, &endpoint);
     let Decoded {
         mut conversation,
@@ -198,6 +218,7 @@ async fn invoke_endpoint_with_response_stream(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, SageMakerError> {
     let body = body.map_err(SageMakerError::rejected)?;
+    check_endpoint_name(&endpoint)?;
     let format = configured_format(&state, &endpoint);
     let Decoded {
         mut conversation,
@@ -226,7 +247,8 @@ async fn invoke_endpoint_with_response_stream(
 }
 
 /// Wraps raw chunks as `PayloadPart` events: the payload is the bytes themselves (an
-/// `eventpayload` blob), so `:content-type` is `application/octet-stream`.
+/// `eventpayload` blob), so `:content-type` is `application/octet-stream` (the Rust SDK rejects
+/// a PayloadPart with any other).
 fn payload_parts(chunks: Vec<Frame>) -> Result<Vec<Frame>, SageMakerError> {
     chunks
         .into_iter()
@@ -339,6 +361,21 @@ mod tests {
             Ok(("*".into(), PayloadFormat::OpenAi))
         );
         assert!(parse_format_override("x=gguf").is_err());
+    }
+
+    #[test]
+    fn endpoint_names_follow_the_service_model_constraints() {
+        for ok in ["a", "llama-3-8b", "A--b9", &"x".repeat(63)] {
+            assert!(check_endpoint_name(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "-a", "a-", "a_b", "a.b", &"x".repeat(64)] {
+            let e = check_endpoint_name(bad).expect_err(bad);
+            assert!(
+                e.message()
+                    .contains("at 'endpointName' failed to satisfy constraint"),
+                "{bad}"
+            );
+        }
     }
 
     #[test]
