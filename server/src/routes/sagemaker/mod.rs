@@ -278,16 +278,19 @@ fn stream_error(
     );
     let (mut frames, timing) = match &e.mid_stream {
         Some(mid) => {
-            let mut sent = 0;
-            let frames: Vec<Frame> = payload
-                .chunks(&mid.plan)
-                .into_iter()
-                .take_while(|f| {
-                    let more = sent < mid.after_chunks;
-                    sent += u32::from(f.content);
-                    more
+            let mut frames = payload.chunks(&mid.plan);
+            // Cut right after the Nth content chunk (or the last, if there are fewer): the error
+            // replaces the stream's proper end (finish chunk, `[DONE]`).
+            let mut seen = 0;
+            let cut = frames
+                .iter()
+                .position(|f| {
+                    seen += u32::from(f.content);
+                    f.content && seen == mid.after_chunks
                 })
-                .collect();
+                .or_else(|| frames.iter().rposition(|f| f.content))
+                .map_or(0, |i| i + 1);
+            frames.truncate(cut);
             (payload_parts(frames)?, mid.plan.timing.clone())
         }
         None if named_in_stream => (Vec::new(), crate::plan::Timing::default()),
@@ -361,6 +364,49 @@ mod tests {
             Ok(("*".into(), PayloadFormat::OpenAi))
         );
         assert!(parse_format_override("x=gguf").is_err());
+    }
+
+    #[test]
+    fn a_mid_stream_error_replaces_the_proper_end_even_with_fewer_chunks_than_asked() {
+        use crate::plan::{Block, MidStream, StopReason, Timing, Usage};
+        let plan = Plan {
+            id: None,
+            model: "ep".into(),
+            created: None,
+            blocks: vec![Block::Text("short".into())],
+            stop: StopReason::EndTurn,
+            usage: Usage {
+                input: 1,
+                output: 1,
+                total: 2,
+            },
+            timing: Timing {
+                chunk_size: 20,
+                ..Default::default()
+            },
+            system_fingerprint: None,
+        };
+        let e = ErrorPlan {
+            status: 424,
+            type_: Some("ModelStreamError".into()),
+            message: "broke".into(),
+            code: None,
+            param: None,
+            retry_after: None,
+            mid_stream: Some(MidStream {
+                after_chunks: 10,
+                plan: Box::new(plan),
+            }),
+        };
+        let payload = Payload::OpenAi { include_usage: false };
+        let (frames, _) = stream_error(e, &payload, "ep").ok().unwrap();
+        // Role chunk, the one content chunk, the exception: no finish chunk, no [DONE].
+        assert_eq!(frames.len(), 3);
+        assert!(frames[1].content);
+        let wire: Vec<u8> = frames.iter().flat_map(|f| f.bytes.to_vec()).collect();
+        let wire = String::from_utf8_lossy(&wire);
+        assert!(!wire.contains("[DONE]") && !wire.contains("finish_reason\":\"stop"));
+        assert!(wire.contains("ModelStreamError"));
     }
 
     #[test]
