@@ -86,6 +86,16 @@ pub struct ServeArgs {
     /// Probability (0-1) of dropping the connection part-way through the body.
     #[arg(long, env = "MOCKMODEL_CHAOS_DISCONNECT", default_value_t = 0.0, value_parser = rate)]
     pub chaos_disconnect: f64,
+    /// SageMaker payload format: `ENDPOINT=auto|openai|tgi` (repeatable; `*` or no `ENDPOINT=` for
+    /// all endpoints); by default each request's body decides.
+    #[arg(
+        long = "sagemaker-format",
+        value_name = "[ENDPOINT=]FORMAT",
+        env = "MOCKMODEL_SAGEMAKER_FORMAT",
+        value_delimiter = ',',
+        value_parser = crate::routes::sagemaker::parse_format_override
+    )]
+    pub sagemaker_formats: Vec<(String, crate::routes::sagemaker::PayloadFormat)>,
 }
 
 fn rate(s: &str) -> Result<f64, String> {
@@ -126,6 +136,7 @@ impl ServeArgs {
                 malformed: self.chaos_malformed,
                 disconnect: self.chaos_disconnect,
             },
+            sagemaker_formats: self.sagemaker_formats.clone(),
         }
     }
 
@@ -187,5 +198,9 @@ mod tests {
         assert!(Cli::try_parse_from(["mockmodel-server", "--chaos-drop", "1.5"]).is_err());
         let cli = Cli::try_parse_from(["mockmodel-server", "--chaos-malformed", "0.25"]).unwrap();
         assert_eq!(cli.serve.config().chaos.malformed, 0.25);
+        let cli =
+            Cli::try_parse_from(["mockmodel-server", "--sagemaker-format", "llama=tgi,openai"]).unwrap();
+        assert_eq!(cli.serve.config().sagemaker_formats.len(), 2);
+        assert!(Cli::try_parse_from(["mockmodel-server", "--sagemaker-format", "x=gguf"]).is_err());
     }
 }

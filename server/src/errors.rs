@@ -109,11 +109,49 @@ impl ErrorClass {
             ErrorClass::Unavailable => ("service_unavailable_error", 503),
         }
     }
+
+    /// SageMaker Runtime error type (the `x-amzn-ErrorType` botocore reads) and status.
+    ///
+    /// SageMaker reports a missing endpoint as a 400 `ValidationError`, and a container that fails
+    /// or times out as a 424 `ModelError`.
+    pub fn sagemaker(self) -> (&'static str, u16) {
+        match self {
+            ErrorClass::Throttling => ("ThrottlingException", 429),
+            ErrorClass::Validation
+            | ErrorClass::NotFound
+            | ErrorClass::Conflict
+            | ErrorClass::PayloadTooLarge
+            | ErrorClass::QuotaExceeded => ("ValidationError", 400),
+            ErrorClass::Unauthenticated => ("UnrecognizedClientException", 403),
+            ErrorClass::AccessDenied => ("AccessDeniedException", 403),
+            ErrorClass::Timeout | ErrorClass::ModelError => ("ModelError", 424),
+            ErrorClass::ModelNotReady => ("ModelNotReadyException", 429),
+            ErrorClass::Unavailable => ("ServiceUnavailable", 503),
+            ErrorClass::Internal => ("InternalFailure", 500),
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sagemaker_names_its_model_errors_as_the_service_model_does() {
+        assert_eq!(
+            ErrorClass::from_name("ModelError").map(ErrorClass::sagemaker),
+            Some(("ModelError", 424))
+        );
+        assert_eq!(
+            ErrorClass::from_name("ModelNotReadyException").map(ErrorClass::sagemaker),
+            Some(("ModelNotReadyException", 429))
+        );
+        assert_eq!(
+            ErrorClass::from_status(503).sagemaker(),
+            ("ServiceUnavailable", 503)
+        );
+        assert_eq!(ErrorClass::from_status(404).sagemaker(), ("ValidationError", 400));
+    }
 
     #[test]
     fn names_from_any_protocol_classify_alike() {

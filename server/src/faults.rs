@@ -86,6 +86,7 @@ fn error(status: u16, type_: &str, message: &str, retry_after: Option<u64>) -> O
         code: None,
         param: None,
         retry_after,
+        mid_stream: None,
     })
 }
 

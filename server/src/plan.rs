@@ -181,6 +181,17 @@ pub struct ErrorPlan {
     pub param: Option<String>,
     /// `Retry-After` seconds.
     pub retry_after: Option<u64>,
+    /// `errorAfterChunks`: on event-stream routes, stream part of a message first.
+    pub mid_stream: Option<MidStream>,
+}
+
+/// A message to stream partly before an in-stream error (`errorAfterChunks`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MidStream {
+    /// Content chunks to send before the error (at least 1).
+    pub after_chunks: u32,
+    /// The message whose first chunks are sent.
+    pub plan: Box<Plan>,
 }
 
 /// Rough token estimate: one token per four characters, at least one.
@@ -220,11 +231,21 @@ pub fn build(fixture: &Fixture, request: &Conversation, defaults: &Defaults) -> 
             code: err.code.clone(),
             param: err.param.clone(),
             retry_after: r.retry_after.or(err.retry_after),
+            mid_stream: fixture.error_after_chunks.map(|n| MidStream {
+                after_chunks: n.max(1),
+                plan: Box::new(message_plan(fixture, request, defaults)),
+            }),
         });
     }
     if let Some(embedding) = &r.embedding {
         return Outcome::Embedding(embedding.clone());
     }
+    Outcome::Message(message_plan(fixture, request, defaults))
+}
+
+/// The message part of a fixture's response (also what streams before an `errorAfterChunks` error).
+fn message_plan(fixture: &Fixture, request: &Conversation, defaults: &Defaults) -> Plan {
+    let r = &fixture.response;
     let blocks = blocks_of(r);
     let has_tool_call = blocks.iter().any(|b| matches!(b, Block::ToolCall { .. }));
     let stop = r
@@ -236,7 +257,7 @@ pub fn build(fixture: &Fixture, request: &Conversation, defaults: &Defaults) -> 
         } else {
             StopReason::EndTurn
         });
-    Outcome::Message(Plan {
+    Plan {
         id: r.id.clone(),
         model: r.model.clone().unwrap_or_else(|| request.model.clone()),
         created: r.created,
@@ -254,7 +275,7 @@ pub fn build(fixture: &Fixture, request: &Conversation, defaults: &Defaults) -> 
             disconnect_after_ms: fixture.disconnect_after_ms,
         },
         system_fingerprint: r.system_fingerprint.clone(),
-    })
+    }
 }
 
 /// The response's content blocks: `blocks` if given, else reasoning, text, then tool calls.
@@ -482,6 +503,28 @@ mod tests {
         };
         assert_eq!(plan.content_chunks(), 3);
         assert_eq!(plan.unary_delay_ms(), 10 + 100 + 2 * 100);
+    }
+
+    #[test]
+    fn error_after_chunks_carries_the_message_to_stream_first() {
+        let f = Fixture {
+            error_after_chunks: Some(2),
+            ..fixture(Response {
+                content: Some("partial answer".into()),
+                error: Some(ErrorSpec {
+                    message: "broken".into(),
+                    type_: Some("ModelStreamError".into()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            })
+        };
+        let Outcome::Error(e) = build(&f, &request("x"), &Defaults::default()) else {
+            panic!()
+        };
+        let mid = e.mid_stream.expect("mid-stream plan");
+        assert_eq!(mid.after_chunks, 2);
+        assert_eq!(mid.plan.blocks, vec![Block::Text("partial answer".into())]);
     }
 
     #[test]

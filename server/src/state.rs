@@ -27,6 +27,8 @@ pub struct Config {
     pub journal_size: usize,
     /// Random fault rates applied to every matched request (fixtures and headers override).
     pub chaos: ChaosRates,
+    /// SageMaker payload format per endpoint name (`*` for all); unlisted endpoints auto-detect.
+    pub sagemaker_formats: Vec<(String, crate::routes::sagemaker::PayloadFormat)>,
 }
 
 impl Default for Config {
@@ -37,6 +39,7 @@ impl Default for Config {
             max_body_bytes: 10 * 1024 * 1024,
             journal_size: 1000,
             chaos: ChaosRates::default(),
+            sagemaker_formats: Vec::new(),
         }
     }
 }

@@ -57,6 +57,11 @@ impl OpenAiError {
         })
     }
 
+    /// The error's message (for protocols that reuse the chat decoder with their own error shape).
+    pub(crate) fn message(&self) -> &str {
+        &self.0.message
+    }
+
     fn new(body: OpenAiErrorBody) -> Self {
         OpenAiError(Box::new(body))
     }
@@ -141,14 +146,15 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for OpenAiJs
     }
 }
 
+/// A chat completions request (also what SageMaker's OpenAI-compatible containers accept).
 #[derive(Deserialize)]
-struct ChatRequest {
+pub(crate) struct ChatRequest {
     model: String,
     messages: Vec<ChatMessage>,
     #[serde(default)]
     stream: bool,
     #[serde(default)]
-    stream_options: Option<StreamOptions>,
+    pub(crate) stream_options: Option<StreamOptions>,
     #[serde(default)]
     tools: Vec<ToolDef>,
     #[serde(default)]
@@ -158,9 +164,9 @@ struct ChatRequest {
 }
 
 #[derive(Deserialize)]
-struct StreamOptions {
+pub(crate) struct StreamOptions {
     #[serde(default)]
-    include_usage: bool,
+    pub(crate) include_usage: bool,
 }
 
 #[derive(Deserialize)]
@@ -210,7 +216,12 @@ fn content_text(content: &Option<Value>) -> String {
 }
 
 fn decode_chat(req: &ChatRequest, headers: &HeaderMap) -> Result<Conversation, OpenAiError> {
-    let mut c = Conversation::new(Protocol::OpenAi, req.model.clone()).with_headers(headers);
+    let c = Conversation::new(Protocol::OpenAi, req.model.clone()).with_headers(headers);
+    decode_chat_into(c, req)
+}
+
+/// Adds a chat request's messages, tools and options to a conversation (any protocol's).
+pub(crate) fn decode_chat_into(mut c: Conversation, req: &ChatRequest) -> Result<Conversation, OpenAiError> {
     c.stream = req.stream;
     c.response_format = req.response_format.as_ref().map(|f| f.type_.clone());
     c.tools = req
@@ -277,7 +288,7 @@ fn usage_json(plan: &Plan) -> Value {
 }
 
 /// A `chat.completion` body.
-fn completion(plan: &Plan) -> Value {
+pub(crate) fn completion(plan: &Plan) -> Value {
     let text: String = plan
         .blocks
         .iter()
@@ -330,8 +341,8 @@ fn completion(plan: &Plan) -> Value {
     })
 }
 
-/// The SSE frames of a streamed completion, as OpenAI sends them.
-fn completion_chunks(plan: &Plan, include_usage: bool) -> Vec<Frame> {
+/// The SSE frames of a streamed completion, as OpenAI sends them (one `data:` event per frame).
+pub(crate) fn completion_chunks(plan: &Plan, include_usage: bool) -> Vec<Frame> {
     let id = completion_id(plan);
     let created = plan.created.unwrap_or_else(now_secs);
     let chunk = |delta: Value, finish: Value| {
@@ -568,6 +579,7 @@ mod tests {
             code: None,
             param: None,
             retry_after: Some(2),
+            mid_stream: None,
         });
         assert_eq!(e.0.type_, "rate_limit_error");
         assert_eq!(e.0.code, Some(json!("rate_limit_exceeded")));
