@@ -26,6 +26,7 @@ pub fn app(state: SharedState) -> Router {
     let limit = state.config.max_body_bytes;
     Router::new()
         .merge(routes::openai::routes())
+        .merge(routes::bedrock::routes())
         .merge(admin_routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

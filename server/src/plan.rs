@@ -137,6 +137,17 @@ pub struct Timing {
     pub truncate_after_chunks: Option<u32>,
     /// Drop the connection this many ms into a stream.
     pub disconnect_after_ms: Option<u64>,
+    /// Send this error inside the stream after some content chunks (`errorAfterChunks`).
+    pub stream_error: Option<StreamError>,
+}
+
+/// An error sent inside a stream, after some content (fixture `errorAfterChunks`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamError {
+    /// Content chunks sent before the error.
+    pub after_chunks: u32,
+    /// The error.
+    pub error: ErrorPlan,
 }
 
 /// An error to answer with, before protocol translation.
@@ -185,16 +196,20 @@ impl Default for Defaults {
 /// Turns a matched fixture and the request into what to send.
 pub fn build(fixture: &Fixture, request: &Conversation, defaults: &Defaults) -> Outcome {
     let r = &fixture.response;
-    if let Some(err) = &r.error {
-        return Outcome::Error(ErrorPlan {
-            status: r.status.or(err.status).unwrap_or(500),
-            type_: err.type_.clone(),
-            message: err.message.clone(),
-            code: err.code.clone(),
-            param: err.param.clone(),
-            retry_after: r.retry_after.or(err.retry_after),
-        });
-    }
+    let error = r.error.as_ref().map(|err| ErrorPlan {
+        status: r.status.or(err.status).unwrap_or(500),
+        type_: err.type_.clone(),
+        message: err.message.clone(),
+        code: err.code.clone(),
+        param: err.param.clone(),
+        retry_after: r.retry_after.or(err.retry_after),
+    });
+    // A mid-stream error needs a stream; a non-streamed request can only fail whole.
+    let stream_error = match (error, fixture.error_after_chunks) {
+        (Some(error), Some(after_chunks)) if request.stream => Some(StreamError { after_chunks, error }),
+        (Some(error), _) => return Outcome::Error(error),
+        (None, _) => None,
+    };
     if let Some(embedding) = &r.embedding {
         return Outcome::Embedding(embedding.clone());
     }
@@ -225,6 +240,7 @@ pub fn build(fixture: &Fixture, request: &Conversation, defaults: &Defaults) -> 
                 .or_else(|| defaults.streaming_profile.clone()),
             truncate_after_chunks: fixture.truncate_after_chunks,
             disconnect_after_ms: fixture.disconnect_after_ms,
+            stream_error,
         },
         system_fingerprint: r.system_fingerprint.clone(),
     })
