@@ -8,7 +8,12 @@ use mockmodel_server::{AppState, Config, SharedState, app, fixture};
 /// A server on a free loopback port, serving inline YAML fixtures; returns its URL and state.
 pub async fn start(yaml: &str) -> (String, SharedState) {
     let set = fixture::load_documents([("test.yaml", yaml)]).expect("test fixtures are valid");
-    let state = AppState::new(set, Config::default());
+    start_with(set, Config::default()).await
+}
+
+/// A server on a free loopback port with the given fixtures and settings.
+pub async fn start_with(set: mockmodel_server::fixture::FixtureSet, config: Config) -> (String, SharedState) {
+    let state = AppState::new(set, config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let router = app(state.clone());
