@@ -168,6 +168,34 @@ mod tests {
     }
 
     #[test]
+    fn bedrock_names_and_statuses_follow_the_service_model() {
+        for (name, status) in [
+            ("ThrottlingException", 429),
+            ("ValidationException", 400),
+            ("ResourceNotFoundException", 404),
+            ("AccessDeniedException", 403),
+            ("ModelTimeoutException", 408),
+            ("ServiceUnavailableException", 503),
+            ("InternalServerException", 500),
+            ("ModelNotReadyException", 429),
+            ("ModelErrorException", 424),
+            ("ServiceQuotaExceededException", 400),
+        ] {
+            let class = ErrorClass::from_name(name).expect(name);
+            assert_eq!(class.bedrock(), (name, status));
+        }
+        assert_eq!(ErrorClass::Timeout.bedrock_stream(true), "modelTimeoutException");
+        assert_eq!(
+            ErrorClass::Timeout.bedrock_stream(false),
+            "modelStreamErrorException"
+        );
+        assert_eq!(
+            ErrorClass::Throttling.bedrock_stream(false),
+            "throttlingException"
+        );
+    }
+
+    #[test]
     fn the_name_wins_over_the_status_and_the_status_is_the_fallback() {
         assert_eq!(
             ErrorClass::classify(Some("ThrottlingException"), 500),

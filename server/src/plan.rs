@@ -137,8 +137,9 @@ pub struct Timing {
     pub truncate_after_chunks: Option<u32>,
     /// Drop the connection this many ms into a stream.
     pub disconnect_after_ms: Option<u64>,
-    /// Send this error inside the stream after some content chunks (`errorAfterChunks`).
-    pub stream_error: Option<StreamError>,
+    /// Send this error inside the stream after some content chunks (`errorAfterChunks`); boxed, as
+    /// it is rare and would otherwise double the size of every plan.
+    pub stream_error: Option<Box<StreamError>>,
 }
 
 /// An error sent inside a stream, after some content (fixture `errorAfterChunks`).
@@ -206,7 +207,9 @@ pub fn build(fixture: &Fixture, request: &Conversation, defaults: &Defaults) -> 
     });
     // A mid-stream error needs a stream; a non-streamed request can only fail whole.
     let stream_error = match (error, fixture.error_after_chunks) {
-        (Some(error), Some(after_chunks)) if request.stream => Some(StreamError { after_chunks, error }),
+        (Some(error), Some(after_chunks)) if request.stream => {
+            Some(Box::new(StreamError { after_chunks, error }))
+        }
         (Some(error), _) => return Outcome::Error(error),
         (None, _) => None,
     };
@@ -449,6 +452,33 @@ mod tests {
             assert_eq!(e.status, 429);
             assert_eq!(e.retry_after, retry);
         }
+    }
+
+    #[test]
+    fn error_after_chunks_streams_the_message_first_but_fails_a_plain_request_whole() {
+        let f = Fixture {
+            error_after_chunks: Some(2),
+            ..fixture(Response {
+                content: Some("partial".into()),
+                error: Some(ErrorSpec {
+                    message: "slow down".into(),
+                    ..Default::default()
+                }),
+                status: Some(429),
+                ..Default::default()
+            })
+        };
+        let mut streamed = request("x");
+        streamed.stream = true;
+        let Outcome::Message(plan) = build(&f, &streamed, &Defaults::default()) else {
+            panic!()
+        };
+        let se = plan.timing.stream_error.expect("a stream error");
+        assert_eq!((se.after_chunks, se.error.status), (2, 429));
+        assert!(matches!(
+            build(&f, &request("x"), &Defaults::default()),
+            Outcome::Error(ErrorPlan { status: 429, .. })
+        ));
     }
 
     #[test]

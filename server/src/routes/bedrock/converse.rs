@@ -378,7 +378,7 @@ pub async fn converse_stream(
         // The stream's own latency is what its schedule adds before the first frame.
         let latency = latency_ms(started) + plan.timing.latency_ms;
         let frames = stream_frames(&plan, latency)?;
-        let frames = with_stream_error(frames, plan.timing.stream_error.as_ref(), false)?;
+        let frames = with_stream_error(frames, plan.timing.stream_error.as_deref(), false)?;
         Ok(stream_response(frames, &plan))
     })();
     labelled(res, &c.model)

@@ -287,7 +287,7 @@ pub async fn invoke_stream(
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let frames = with_stream_error(frames, plan.timing.stream_error.as_ref(), true)?;
+        let frames = with_stream_error(frames, plan.timing.stream_error.as_deref(), true)?;
         let mut res = stream_response(frames, &plan);
         res.headers_mut().insert(
             "x-amzn-bedrock-content-type",
