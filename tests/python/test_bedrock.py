@@ -263,3 +263,42 @@ def test_langchain_chat_bedrock_converse(server):
     )
     assert llm.invoke("hello").content == HELLO
     assert "".join(c.content if isinstance(c.content, str) else "".join(p.get("text", "") for p in c.content) for c in llm.stream("hello")) == HELLO
+
+
+# --- AWS SDK for JavaScript v3 ------------------------------------------------------------------
+
+
+def test_js_sdk_v3_default_http2_handler(server):
+    import os
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    node_modules = subprocess.run(
+        [str(root / "scripts" / "node-deps.sh")], check=True, capture_output=True, text=True
+    ).stdout.strip()
+    run = subprocess.run(
+        ["node", str(root / "tests" / "js" / "bedrock_client.cjs"), server.url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "NODE_PATH": node_modules},
+    )
+    assert run.returncode == 0, run.stderr
+    out = json.loads(run.stdout)
+    # The default handler is HTTP/2-only: every call below went over h2c prior knowledge.
+    assert out["handler"] == "NodeHttp2Handler"
+    assert out["converse"]["content"] == [{"text": HELLO}]
+    assert out["converse"]["stopReason"] == "end_turn"
+    assert out["converse"]["usage"]["totalTokens"] > 0
+    names = [next(iter(e)) for e in out["events"]]
+    assert names == ["messageStart"] + ["contentBlockDelta"] * 7 + ["contentBlockStop", "messageStop", "metadata"]
+    assert "".join(e["contentBlockDelta"]["delta"]["text"] for e in out["events"][1:8]) == HELLO
+    assert out["error"] == {"name": "ThrottlingException", "message": "Rate exceeded", "status": 429}
+    assert out["midstream"] == {
+        "deltas": ["This", " ans"],
+        "error": {"name": "ThrottlingException", "message": "Rate exceeded mid-stream"},
+    }
+    assert out["contentType"] == "application/json"
+    assert "".join(c["delta"]["text"] for c in out["chunks"] if c["type"] == "content_block_delta") == HELLO
+    assert "amazon-bedrock-invocationMetrics" in out["chunks"][-1]
