@@ -216,12 +216,11 @@ impl ConverseRequest {
 
 /// Decodes a Converse/ConverseStream request.
 fn decode(
-    path: Result<Path<String>, PathRejection>,
+    model: &str,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
     stream: bool,
 ) -> Result<Conversation, BedrockError> {
-    let model = model_id(path)?;
     let mut c = Conversation::new(Protocol::Bedrock, model).with_headers(headers);
     c.stream = stream;
     let body = super::body_bytes(body)?;
@@ -348,17 +347,19 @@ pub async fn converse(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let started = Instant::now();
-    let c = match decode(path, &headers, body, false) {
-        Ok(c) => c,
+    // Errors are labelled with the model too, once the path names one.
+    let model = match model_id(path) {
+        Ok(m) => m,
         Err(e) => return e.into_response(),
     };
     let res = async {
+        let c = decode(&model, &headers, body, false)?;
         let plan = resolve(&state, &c, "Converse")?;
         tokio::time::sleep(std::time::Duration::from_millis(plan.timing.latency_ms)).await;
         Ok(axum::Json(converse_body(&plan, latency_ms(started))).into_response())
     }
     .await;
-    labelled(res, &c.model)
+    labelled(res, &model)
 }
 
 /// `POST /model/{modelId}/converse-stream`.
@@ -369,11 +370,13 @@ pub async fn converse_stream(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let started = Instant::now();
-    let c = match decode(path, &headers, body, true) {
-        Ok(c) => c,
+    // Errors are labelled with the model too, once the path names one.
+    let model = match model_id(path) {
+        Ok(m) => m,
         Err(e) => return e.into_response(),
     };
     let res = (|| {
+        let c = decode(&model, &headers, body, true)?;
         let plan = resolve(&state, &c, "ConverseStream")?;
         // The stream's own latency is what its schedule adds before the first frame.
         let latency = latency_ms(started) + plan.timing.latency_ms;
@@ -381,7 +384,7 @@ pub async fn converse_stream(
         let frames = with_stream_error(frames, plan.timing.stream_error.as_deref(), false)?;
         Ok(stream_response(frames, &plan))
     })();
-    labelled(res, &c.model)
+    labelled(res, &model)
 }
 
 #[cfg(test)]

@@ -174,12 +174,11 @@ fn chunk(json: &Value) -> Result<Bytes, BedrockError> {
 
 /// Decodes an InvokeModel body: any JSON object, read by the family's decoder.
 fn decode(
-    path: Result<Path<String>, PathRejection>,
+    model: &str,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
     stream: bool,
 ) -> Result<(Conversation, Family), BedrockError> {
-    let model = model_id(path)?;
     let mut c = Conversation::new(Protocol::Bedrock, model).with_headers(headers);
     c.stream = stream;
     let body = super::body_bytes(body)?;
@@ -224,11 +223,12 @@ pub async fn invoke(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let started = Instant::now();
-    let (c, family) = match decode(path, &headers, body, false) {
-        Ok(d) => d,
+    let model = match model_id(path) {
+        Ok(m) => m,
         Err(e) => return e.into_response(),
     };
     let res = async {
+        let (c, family) = decode(&model, &headers, body, false)?;
         let plan = resolve(&state, &c, "InvokeModel")?;
         tokio::time::sleep(std::time::Duration::from_millis(plan.timing.latency_ms)).await;
         let mut res = axum::Json(family.body(&plan)).into_response();
@@ -248,7 +248,7 @@ pub async fn invoke(
         Ok(res)
     }
     .await;
-    labelled(res, &c.model)
+    labelled(res, &model)
 }
 
 /// `POST /model/{modelId}/invoke-with-response-stream`.
@@ -259,11 +259,12 @@ pub async fn invoke_stream(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let started = Instant::now();
-    let (c, family) = match decode(path, &headers, body, true) {
-        Ok(d) => d,
+    let model = match model_id(path) {
+        Ok(m) => m,
         Err(e) => return e.into_response(),
     };
     let res = (|| {
+        let (c, family) = decode(&model, &headers, body, true)?;
         let plan = resolve(&state, &c, "InvokeModelWithResponseStream")?;
         let latency = latency_ms(started) + plan.timing.latency_ms;
         let mut events = family.events(&plan);
@@ -295,7 +296,7 @@ pub async fn invoke_stream(
         );
         Ok::<_, BedrockError>(res)
     })();
-    labelled(res, &c.model)
+    labelled(res, &model)
 }
 
 /// Text of the plan's text blocks, concatenated (families without content blocks send only this).
