@@ -35,6 +35,10 @@ fixtures:
     chunkSize: 4
     errorAfterChunks: 2
     response: {content: "This answer breaks halfway.", error: {type: ThrottlingException, message: "Rate exceeded mid-stream"}}
+  - match: {userMessage: "truncate"}
+    chunkSize: 4
+    truncateAfterChunks: 2
+    response: {content: "This stream breaks after two chunks."}
   - match: {userMessage: "long"}
     response: {content: "cut short", finishReason: length}
   - match: {userMessage: "raise ThrottlingException"}
@@ -779,4 +783,48 @@ async fn a_mid_stream_error_on_invoke_stream_is_the_typed_stream_exception() {
     // message_start, content_block_start, then the two text deltas.
     assert_eq!(chunks, 4);
     assert!(err.is_throttling_exception(), "{err:?}");
+}
+
+#[tokio::test]
+async fn a_truncated_stream_is_a_broken_stream_not_a_service_error() {
+    let (url, state) = support::start(FIXTURES).await;
+    let out = support::client(&url)
+        .converse_stream()
+        .model_id(CLAUDE)
+        .messages(user("truncate"))
+        .send()
+        .await
+        .unwrap();
+    let mut stream = out.stream;
+    let mut deltas = Vec::new();
+    let err = loop {
+        match stream.recv().await {
+            Ok(Some(ConverseStreamOutput::ContentBlockDelta(d))) => {
+                deltas.push(d.delta().unwrap().as_text().unwrap().clone())
+            }
+            Ok(Some(_)) => {}
+            Ok(None) => panic!("a truncated stream must not end cleanly"),
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(deltas, vec!["This", " str"]);
+    assert!(
+        !matches!(err, bedrock::error::SdkError::ServiceError(_)),
+        "truncation is a transport failure: {err:?}"
+    );
+    // Errors are counted per operation and model like successes.
+    let e = support::client(&url)
+        .converse()
+        .model_id(CLAUDE)
+        .messages(user("raise ThrottlingException"))
+        .send()
+        .await;
+    assert!(e.is_err());
+    let metrics = state.metrics.render();
+    assert!(
+        metrics.contains(&format!(
+            r#"model="{CLAUDE}",route="/model/{{model_id}}/converse",status="429""#
+        )),
+        "{metrics}"
+    );
 }

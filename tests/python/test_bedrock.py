@@ -60,6 +60,27 @@ def test_converse_text_usage_and_request_id(client):
     assert r["ResponseMetadata"]["RequestId"]
 
 
+def test_image_and_document_blocks_are_accepted_and_ignored_for_matching(client):
+    png = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==")
+    messages = [
+        {
+            "role": "user",
+            "content": [
+                {"image": {"format": "png", "source": {"bytes": png}}},
+                {"document": {"format": "txt", "name": "notes", "source": {"bytes": b"some notes"}}},
+                {"text": "hello, see attached"},
+            ],
+        }
+    ]
+    r = client.converse(
+        modelId=CLAUDE,
+        messages=messages,
+        system=[{"text": "You are terse."}],
+        inferenceConfig={"maxTokens": 50, "temperature": 0.2, "topP": 0.9, "stopSequences": ["END"]},
+    )
+    assert r["output"]["message"]["content"] == [{"text": HELLO}]
+
+
 def test_converse_stream_events_in_order(client):
     events = list(client.converse_stream(modelId=CLAUDE, messages=user("hello"))["stream"])
     names = [next(iter(e)) for e in events]
