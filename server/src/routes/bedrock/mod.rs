@@ -22,8 +22,7 @@ use crate::app::{ModelLabel, aws_error};
 use crate::errors::ErrorClass;
 use crate::eventstream;
 use crate::plan::{ErrorPlan, Plan, StreamError};
-use crate::state::NoMatch;
-use crate::state::SharedState;
+use crate::state::{NoMatch, SharedState};
 use crate::stream::{Frame, timed};
 
 /// The Bedrock Runtime routes.
