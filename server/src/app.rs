@@ -29,6 +29,7 @@ pub fn app(state: SharedState) -> Router {
     Router::new()
         .merge(routes::openai::routes())
         .merge(routes::sagemaker::routes())
+        .merge(routes::bedrock::routes())
         .merge(admin_routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -130,6 +130,45 @@ impl ErrorClass {
             ErrorClass::Internal => ("InternalFailure", 500),
         }
     }
+
+    /// Bedrock Runtime exception name and its HTTP status (the service model's `httpStatusCode`).
+    pub fn bedrock(self) -> (&'static str, u16) {
+        match self {
+            ErrorClass::Throttling => ("ThrottlingException", 429),
+            ErrorClass::Validation => ("ValidationException", 400),
+            // Bedrock answers bad credentials and missing permissions alike.
+            ErrorClass::Unauthenticated | ErrorClass::AccessDenied => ("AccessDeniedException", 403),
+            ErrorClass::NotFound => ("ResourceNotFoundException", 404),
+            ErrorClass::Conflict => ("ConflictException", 400),
+            ErrorClass::Timeout => ("ModelTimeoutException", 408),
+            ErrorClass::PayloadTooLarge => ("ValidationException", 413),
+            ErrorClass::ModelError => ("ModelErrorException", 424),
+            ErrorClass::ModelNotReady => ("ModelNotReadyException", 429),
+            ErrorClass::QuotaExceeded => ("ServiceQuotaExceededException", 400),
+            ErrorClass::Unavailable => ("ServiceUnavailableException", 503),
+            ErrorClass::Internal => ("InternalServerException", 500),
+        }
+    }
+
+    /// The event member a Bedrock stream carries this error as (`:exception-type`). ConverseStream has
+    /// no `modelTimeoutException` member, so `invoke` says which stream union applies.
+    pub fn bedrock_stream(self, invoke: bool) -> &'static str {
+        match self {
+            ErrorClass::Throttling | ErrorClass::ModelNotReady | ErrorClass::QuotaExceeded => {
+                "throttlingException"
+            }
+            ErrorClass::Validation | ErrorClass::PayloadTooLarge | ErrorClass::Conflict => {
+                "validationException"
+            }
+            ErrorClass::Timeout if invoke => "modelTimeoutException",
+            ErrorClass::Timeout | ErrorClass::ModelError => "modelStreamErrorException",
+            ErrorClass::Unavailable => "serviceUnavailableException",
+            ErrorClass::Unauthenticated
+            | ErrorClass::AccessDenied
+            | ErrorClass::NotFound
+            | ErrorClass::Internal => "internalServerException",
+        }
+    }
 }
 
 #[cfg(test)]
@@ -164,6 +203,34 @@ mod tests {
             Some(ErrorClass::Validation)
         );
         assert_eq!(ErrorClass::from_name("made_up"), None);
+    }
+
+    #[test]
+    fn bedrock_names_and_statuses_follow_the_service_model() {
+        for (name, status) in [
+            ("ThrottlingException", 429),
+            ("ValidationException", 400),
+            ("ResourceNotFoundException", 404),
+            ("AccessDeniedException", 403),
+            ("ModelTimeoutException", 408),
+            ("ServiceUnavailableException", 503),
+            ("InternalServerException", 500),
+            ("ModelNotReadyException", 429),
+            ("ModelErrorException", 424),
+            ("ServiceQuotaExceededException", 400),
+        ] {
+            let class = ErrorClass::from_name(name).expect(name);
+            assert_eq!(class.bedrock(), (name, status));
+        }
+        assert_eq!(ErrorClass::Timeout.bedrock_stream(true), "modelTimeoutException");
+        assert_eq!(
+            ErrorClass::Timeout.bedrock_stream(false),
+            "modelStreamErrorException"
+        );
+        assert_eq!(
+            ErrorClass::Throttling.bedrock_stream(false),
+            "throttlingException"
+        );
     }
 
     #[test]

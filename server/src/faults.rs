@@ -86,7 +86,6 @@ fn error(status: u16, type_: &str, message: &str, retry_after: Option<u64>) -> O
         code: None,
         param: None,
         retry_after,
-        mid_stream: None,
     })
 }
 

@@ -164,6 +164,18 @@ pub struct Timing {
     pub truncate_after_chunks: Option<u32>,
     /// Drop the connection this many ms into a stream.
     pub disconnect_after_ms: Option<u64>,
+    /// Send this error inside the stream after some content chunks (`errorAfterChunks`); boxed, as
+    /// it is rare and would otherwise double the size of every plan.
+    pub stream_error: Option<Box<StreamError>>,
+}
+
+/// An error sent inside a stream, after some content (fixture `errorAfterChunks`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamError {
+    /// Content chunks sent before the error.
+    pub after_chunks: u32,
+    /// The error.
+    pub error: ErrorPlan,
 }
 
 /// An error to answer with, before protocol translation.
@@ -181,17 +193,6 @@ pub struct ErrorPlan {
     pub param: Option<String>,
     /// `Retry-After` seconds.
     pub retry_after: Option<u64>,
-    /// `errorAfterChunks`: on event-stream routes, stream part of a message first.
-    pub mid_stream: Option<MidStream>,
-}
-
-/// A message to stream partly before an in-stream error (`errorAfterChunks`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct MidStream {
-    /// Content chunks to send before the error (at least 1).
-    pub after_chunks: u32,
-    /// The message whose first chunks are sent.
-    pub plan: Box<Plan>,
 }
 
 /// Rough token estimate: one token per four characters, at least one.
@@ -223,29 +224,25 @@ impl Default for Defaults {
 /// Turns a matched fixture and the request into what to send.
 pub fn build(fixture: &Fixture, request: &Conversation, defaults: &Defaults) -> Outcome {
     let r = &fixture.response;
-    if let Some(err) = &r.error {
-        return Outcome::Error(ErrorPlan {
-            status: r.status.or(err.status).unwrap_or(500),
-            type_: err.type_.clone(),
-            message: err.message.clone(),
-            code: err.code.clone(),
-            param: err.param.clone(),
-            retry_after: r.retry_after.or(err.retry_after),
-            mid_stream: fixture.error_after_chunks.map(|n| MidStream {
-                after_chunks: n.max(1),
-                plan: Box::new(message_plan(fixture, request, defaults)),
-            }),
-        });
-    }
+    let error = r.error.as_ref().map(|err| ErrorPlan {
+        status: r.status.or(err.status).unwrap_or(500),
+        type_: err.type_.clone(),
+        message: err.message.clone(),
+        code: err.code.clone(),
+        param: err.param.clone(),
+        retry_after: r.retry_after.or(err.retry_after),
+    });
+    // A mid-stream error needs a stream; a non-streamed request can only fail whole.
+    let stream_error = match (error, fixture.error_after_chunks) {
+        (Some(error), Some(after_chunks)) if request.stream => {
+            Some(Box::new(StreamError { after_chunks, error }))
+        }
+        (Some(error), _) => return Outcome::Error(error),
+        (None, _) => None,
+    };
     if let Some(embedding) = &r.embedding {
         return Outcome::Embedding(embedding.clone());
     }
-    Outcome::Message(message_plan(fixture, request, defaults))
-}
-
-/// The message part of a fixture's response (also what streams before an `errorAfterChunks` error).
-fn message_plan(fixture: &Fixture, request: &Conversation, defaults: &Defaults) -> Plan {
-    let r = &fixture.response;
     let blocks = blocks_of(r);
     let has_tool_call = blocks.iter().any(|b| matches!(b, Block::ToolCall { .. }));
     let stop = r
@@ -257,7 +254,7 @@ fn message_plan(fixture: &Fixture, request: &Conversation, defaults: &Defaults) 
         } else {
             StopReason::EndTurn
         });
-    Plan {
+    Outcome::Message(Plan {
         id: r.id.clone(),
         model: r.model.clone().unwrap_or_else(|| request.model.clone()),
         created: r.created,
@@ -273,9 +270,10 @@ fn message_plan(fixture: &Fixture, request: &Conversation, defaults: &Defaults) 
                 .or_else(|| defaults.streaming_profile.clone()),
             truncate_after_chunks: fixture.truncate_after_chunks,
             disconnect_after_ms: fixture.disconnect_after_ms,
+            stream_error,
         },
         system_fingerprint: r.system_fingerprint.clone(),
-    }
+    })
 }
 
 /// The response's content blocks: `blocks` if given, else reasoning, text, then tool calls.
@@ -506,25 +504,30 @@ mod tests {
     }
 
     #[test]
-    fn error_after_chunks_carries_the_message_to_stream_first() {
+    fn error_after_chunks_streams_the_message_first_but_fails_a_plain_request_whole() {
         let f = Fixture {
             error_after_chunks: Some(2),
             ..fixture(Response {
-                content: Some("partial answer".into()),
+                content: Some("partial".into()),
                 error: Some(ErrorSpec {
-                    message: "broken".into(),
-                    type_: Some("ModelStreamError".into()),
+                    message: "slow down".into(),
                     ..Default::default()
                 }),
+                status: Some(429),
                 ..Default::default()
             })
         };
-        let Outcome::Error(e) = build(&f, &request("x"), &Defaults::default()) else {
+        let mut streamed = request("x");
+        streamed.stream = true;
+        let Outcome::Message(plan) = build(&f, &streamed, &Defaults::default()) else {
             panic!()
         };
-        let mid = e.mid_stream.expect("mid-stream plan");
-        assert_eq!(mid.after_chunks, 2);
-        assert_eq!(mid.plan.blocks, vec![Block::Text("partial answer".into())]);
+        let se = plan.timing.stream_error.expect("a stream error");
+        assert_eq!((se.after_chunks, se.error.status), (2, 429));
+        assert!(matches!(
+            build(&f, &request("x"), &Defaults::default()),
+            Outcome::Error(ErrorPlan { status: 429, .. })
+        ));
     }
 
     #[test]

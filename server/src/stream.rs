@@ -41,6 +41,22 @@ impl Frame {
     }
 }
 
+/// Cuts a stream right after its `n`th content frame (or its last, if it has fewer): an
+/// `errorAfterChunks` error then replaces the stream's proper end.
+pub fn cut_after_content(frames: &mut Vec<Frame>, n: u32) {
+    let content_at: Vec<usize> = frames
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| f.content)
+        .map(|(i, _)| i)
+        .collect();
+    let cut = content_at
+        .get(n.saturating_sub(1) as usize)
+        .or(content_at.last())
+        .map_or(0, |i| i + 1);
+    frames.truncate(cut);
+}
+
 /// Offsets from the start of the response at which each frame is due.
 pub fn schedule(frames: &[Frame], timing: &Timing, seed: Option<u64>) -> Vec<Duration> {
     let mut rng = match seed {
@@ -218,6 +234,20 @@ mod tests {
         assert_ne!(
             schedule(&frames(), &t, Some(7)),
             schedule(&frames(), &profile(100.0, 10.0, 0.0), Some(7))
+        );
+    }
+
+    #[test]
+    fn cutting_keeps_frames_up_to_the_nth_content_frame() {
+        let mut f = frames();
+        cut_after_content(&mut f, 2);
+        assert_eq!(f, frames()[..3].to_vec());
+        let mut f = frames();
+        cut_after_content(&mut f, 9);
+        assert_eq!(
+            f,
+            frames()[..4].to_vec(),
+            "fewer content frames: cut after the last"
         );
     }
 

@@ -84,9 +84,10 @@ def arrival_gaps(client, seed):
 def test_a_seeded_profile_gives_the_same_frame_timing_twice(client):
     a, b, other = arrival_gaps(client, 42), arrival_gaps(client, 42), arrival_gaps(client, 7)
     assert len(a) == len(b) == 6
-    # tps 10 with jitter 0.6: gaps vary between 40 and 160 ms; a seed fixes them.
-    assert max(abs(x - y) for x, y in zip(a, b)) < 0.02
-    assert max(abs(x - y) for x, y in zip(a, other)) > 0.02
+    # tps 5 with jitter 0.6: gaps vary between 80 and 320 ms; a seed fixes them (the tolerance
+    # absorbs client-side scheduling noise on a loaded machine).
+    assert max(abs(x - y) for x, y in zip(a, b)) < 0.04
+    assert max(abs(x - y) for x, y in zip(a, other)) > 0.06
 
 
 def test_vllm_metrics_follow_requests(client, server):
@@ -100,3 +101,19 @@ def test_vllm_metrics_follow_requests(client, server):
     assert 'vllm:num_requests_running{model_name="llama-3-8b"} 0' in m
     assert 'vllm:generation_tokens_total{model_name="llama-3-8b"}' in m
     assert 'mockmodel_faults_total' in m
+
+
+def test_error_after_chunks_is_an_error_event_mid_stream(client):
+    stream = client.chat.completions.create(
+        model="gpt-4o", messages=[{"role": "user", "content": "fail midway"}], stream=True
+    )
+    got = []
+    with pytest.raises(openai.APIError) as e:
+        for c in stream:
+            got.append(c.choices[0].delta.content or "")
+    assert "".join(got) == "This ans"
+    assert e.value.message == "model overloaded mid-stream"
+    # Not streamed: the whole request fails with the fixture's status.
+    with pytest.raises(openai.InternalServerError) as e:
+        client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "fail midway"}])
+    assert e.value.status_code == 503

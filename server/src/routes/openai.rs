@@ -434,7 +434,15 @@ async fn chat_completions(
         }
     };
     let res = if req.stream {
-        let frames = completion_chunks(&plan, include_usage);
+        let mut frames = completion_chunks(&plan, include_usage);
+        if let Some(se) = plan.timing.stream_error.as_deref() {
+            // OpenAI reports a failure mid-stream as an `error` event; the SDKs raise APIError on it.
+            crate::stream::cut_after_content(&mut frames, se.after_chunks);
+            let e = OpenAiError::from_plan(se.error.clone()).0;
+            let event =
+                json!({"error": {"message": e.message, "type": e.type_, "param": e.param, "code": e.code}});
+            frames.push(Frame::control(format!("data: {event}\n\n")));
+        }
         let body = Body::from_stream(timed(frames, &plan.timing, None));
         Response::builder()
             .header(header::CONTENT_TYPE, "text/event-stream; charset=utf-8")
@@ -579,7 +587,6 @@ mod tests {
             code: None,
             param: None,
             retry_after: Some(2),
-            mid_stream: None,
         });
         assert_eq!(e.0.type_, "rate_limit_error");
         assert_eq!(e.0.code, Some(json!("rate_limit_exceeded")));

@@ -118,7 +118,6 @@ mod tests {
             code,
             param: None,
             retry_after: None,
-            mid_stream: None,
         }
     }
 

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use super::{Payload, SageMakerError};
 use crate::errors::ErrorClass;
 use crate::eventstream;
-use crate::plan::{ErrorPlan, Timing};
+use crate::plan::{ErrorPlan, Plan};
 use crate::stream::Frame;
 
 /// Wraps raw chunks as `PayloadPart` events: the payload is the bytes themselves (an
@@ -28,41 +28,31 @@ pub(super) fn payload_parts(chunks: Vec<Frame>) -> Result<Vec<Frame>, SageMakerE
         .collect()
 }
 
-/// A fixture error on the streaming route. It becomes an in-stream exception frame when the fixture
-/// asks for it mid-stream (`errorAfterChunks`) or names an in-stream type (`ModelStreamError`,
-/// `InternalStreamFailure`); otherwise it is an HTTP error before any event, as SageMaker does when
-/// the container fails before its first byte.
-pub(super) fn stream_error(
-    e: ErrorPlan,
-    payload: &Payload,
-    endpoint: &str,
-) -> Result<(Vec<Frame>, Timing), SageMakerError> {
-    let named_in_stream = matches!(
+/// The events of a planned message: its chunks as `PayloadPart`s, cut after the fixture's
+/// `errorAfterChunks` content chunks and ended by the in-stream exception when it has one.
+pub(super) fn message_events(payload: &Payload, plan: &Plan) -> Result<Vec<Frame>, SageMakerError> {
+    let mut chunks = payload.chunks(plan);
+    let Some(se) = plan.timing.stream_error.as_deref() else {
+        return payload_parts(chunks);
+    };
+    crate::stream::cut_after_content(&mut chunks, se.after_chunks);
+    let mut frames = payload_parts(chunks)?;
+    frames.push(Frame::control(exception_frame(&se.error)?));
+    Ok(frames)
+}
+
+/// A fixture error on the streaming route: an in-stream exception frame at once when the fixture
+/// names an in-stream type (`ModelStreamError`, `InternalStreamFailure`); otherwise an HTTP error
+/// before any event, as SageMaker does when the container fails before its first byte.
+pub(super) fn stream_error(e: ErrorPlan, endpoint: &str) -> Result<Vec<Frame>, SageMakerError> {
+    if matches!(
         e.type_.as_deref(),
         Some("ModelStreamError" | "InternalStreamFailure")
-    );
-    let (mut frames, timing) = match &e.mid_stream {
-        Some(mid) => {
-            let mut frames = payload.chunks(&mid.plan);
-            // Cut right after the Nth content chunk (or the last, if there are fewer): the error
-            // replaces the stream's proper end (finish chunk, `[DONE]`).
-            let mut seen = 0;
-            let cut = frames
-                .iter()
-                .position(|f| {
-                    seen += u32::from(f.content);
-                    f.content && seen == mid.after_chunks
-                })
-                .or_else(|| frames.iter().rposition(|f| f.content))
-                .map_or(0, |i| i + 1);
-            frames.truncate(cut);
-            (payload_parts(frames)?, mid.plan.timing.clone())
-        }
-        None if named_in_stream => (Vec::new(), Timing::default()),
-        None => return Err(SageMakerError::from_plan(e, endpoint)),
-    };
-    frames.push(Frame::control(exception_frame(&e)?));
-    Ok((frames, timing))
+    ) {
+        Ok(vec![Frame::control(exception_frame(&e)?)])
+    } else {
+        Err(SageMakerError::from_plan(e, endpoint))
+    }
 }
 
 /// The in-stream exception: `ModelStreamError` (with `ErrorCode`) for model failures,
@@ -99,7 +89,15 @@ mod tests {
 
     #[test]
     fn a_mid_stream_error_replaces_the_proper_end_even_with_fewer_chunks_than_asked() {
-        use crate::plan::{Block, MidStream, Plan, StopReason, Usage};
+        use crate::plan::{Block, StopReason, StreamError, Timing, Usage};
+        let error = ErrorPlan {
+            status: 424,
+            type_: Some("ModelStreamError".into()),
+            message: "broke".into(),
+            code: None,
+            param: None,
+            retry_after: None,
+        };
         let plan = Plan {
             id: None,
             model: "ep".into(),
@@ -113,24 +111,16 @@ mod tests {
             },
             timing: Timing {
                 chunk_size: 20,
+                stream_error: Some(Box::new(StreamError {
+                    after_chunks: 10,
+                    error,
+                })),
                 ..Default::default()
             },
             system_fingerprint: None,
         };
-        let e = ErrorPlan {
-            status: 424,
-            type_: Some("ModelStreamError".into()),
-            message: "broke".into(),
-            code: None,
-            param: None,
-            retry_after: None,
-            mid_stream: Some(MidStream {
-                after_chunks: 10,
-                plan: Box::new(plan),
-            }),
-        };
         let payload = Payload::OpenAi { include_usage: false };
-        let (frames, _) = stream_error(e, &payload, "ep").ok().unwrap();
+        let frames = message_events(&payload, &plan).ok().unwrap();
         // Role chunk, the one content chunk, the exception: no finish chunk, no [DONE].
         assert_eq!(frames.len(), 3);
         assert!(frames[1].content);

@@ -29,7 +29,7 @@ use serde_json::Value;
 
 use crate::conversation::{Conversation, Protocol};
 use crate::fixture::matcher::TARGET_VARIANT_HEADER;
-use crate::plan::{Outcome, Plan};
+use crate::plan::{Outcome, Plan, Timing};
 use crate::routes::openai::with_model;
 use crate::state::SharedState;
 use crate::stream::{Frame, timed};
@@ -225,8 +225,8 @@ async fn invoke_endpoint_with_response_stream(
     } = decode(&body, format, &endpoint, &headers)?;
     conversation.stream = true;
     let (frames, timing) = match state.resolve(&conversation, "InvokeEndpointWithResponseStream") {
-        Ok(Outcome::Message(plan)) => (events::payload_parts(payload.chunks(&plan))?, plan.timing),
-        Ok(Outcome::Error(e)) => events::stream_error(e, &payload, &endpoint)?,
+        Ok(Outcome::Message(plan)) => (events::message_events(&payload, &plan)?, plan.timing),
+        Ok(Outcome::Error(e)) => (events::stream_error(e, &endpoint)?, Timing::default()),
         Ok(Outcome::Embedding(_)) => return Err(embedding_matched()),
         Err(n) => return Err(SageMakerError::no_match(n)),
     };

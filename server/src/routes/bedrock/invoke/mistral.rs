@@ -1,0 +1,154 @@
+//! Mistral on Bedrock, in its two dialects: text completion (`{"prompt": "<s>[INST] … [/INST]"}` →
+//! `outputs[]`) and chat completion (`{"messages": […]}` → `choices[]`, Mistral Large 2 and later).
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{Event, llama, plan_text};
+use crate::conversation::{Conversation, Message, Role, ToolCallRef};
+use crate::plan::{Block, Plan, StopReason, chunk_text};
+use crate::routes::bedrock::{BedrockError, from_value};
+
+#[derive(Deserialize)]
+struct PromptRequest {
+    prompt: String,
+}
+
+#[derive(Deserialize)]
+struct ChatRequest {
+    messages: Vec<ChatMessage>,
+    #[serde(default)]
+    tools: Vec<ToolDef>,
+}
+
+#[derive(Deserialize)]
+struct ToolDef {
+    function: FunctionDef,
+}
+
+#[derive(Deserialize)]
+struct FunctionDef {
+    name: String,
+}
+
+#[derive(Deserialize)]
+struct ChatMessage {
+    role: String,
+    #[serde(default)]
+    content: Option<String>,
+    #[serde(default)]
+    tool_calls: Vec<ChatToolCall>,
+    #[serde(default)]
+    tool_call_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ChatToolCall {
+    id: String,
+    function: FunctionDef,
+}
+
+/// Reads either dialect (`messages` means chat).
+pub fn decode(body: &Value, c: &mut Conversation) -> Result<(), BedrockError> {
+    if body.get("messages").is_none() {
+        let req: PromptRequest = from_value(body)?;
+        // Mistral's instruct template is Llama 2's `[INST]` without `<<SYS>>`.
+        llama::decode_prompt(&req.prompt, c);
+        return Ok(());
+    }
+    let req: ChatRequest = from_value(body)?;
+    c.tools = req.tools.into_iter().map(|t| t.function.name).collect();
+    for m in req.messages {
+        let text = m.content.unwrap_or_default();
+        match m.role.as_str() {
+            "system" => c.system.push(text),
+            "assistant" => {
+                let mut msg = Message::text(Role::Assistant, text);
+                msg.tool_calls = m
+                    .tool_calls
+                    .into_iter()
+                    .map(|t| ToolCallRef {
+                        id: t.id,
+                        name: t.function.name,
+                    })
+                    .collect();
+                c.messages.push(msg);
+            }
+            "tool" => c
+                .messages
+                .push(Message::tool_result(m.tool_call_id.unwrap_or_default(), text)),
+            _ => c.messages.push(Message::text(Role::User, text)),
+        }
+    }
+    Ok(())
+}
+
+fn stop_reason(s: StopReason) -> &'static str {
+    match s {
+        StopReason::MaxTokens => "length",
+        StopReason::ToolUse => "tool_calls",
+        _ => "stop",
+    }
+}
+
+fn tool_calls(plan: &Plan) -> Vec<Value> {
+    plan.blocks
+        .iter()
+        .filter_map(|b| match b {
+            Block::ToolCall { id, name, arguments } => Some(
+                json!({"id": id, "type": "function", "function": {"name": name, "arguments": arguments}}),
+            ),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The InvokeModel response body of either dialect.
+pub fn body(plan: &Plan, chat: bool) -> Value {
+    if !chat {
+        return json!({"outputs": [{"text": plan_text(plan), "stop_reason": stop_reason(plan.stop)}]});
+    }
+    let mut message = json!({"role": "assistant", "content": plan_text(plan)});
+    let calls = tool_calls(plan);
+    if !calls.is_empty() {
+        message["tool_calls"] = json!(calls);
+    }
+    json!({"choices": [{"index": 0, "message": message, "stop_reason": stop_reason(plan.stop)}]})
+}
+
+/// Streaming chunks of either dialect; the stop reason arrives on the last.
+pub fn events(plan: &Plan, chat: bool) -> Vec<Event> {
+    let text = plan_text(plan);
+    let mut pieces: Vec<Value> = chunk_text(&text, plan.timing.chunk_size)
+        .into_iter()
+        .map(|p| json!({"content": p}))
+        .collect();
+    if chat {
+        let calls = tool_calls(plan);
+        if !calls.is_empty() {
+            pieces.push(json!({"content": "", "tool_calls": calls}));
+        }
+    }
+    if pieces.is_empty() {
+        pieces.push(json!({"content": ""}));
+    }
+    let last = pieces.len() - 1;
+    pieces
+        .into_iter()
+        .enumerate()
+        .map(|(i, delta)| {
+            let stop = if i == last {
+                json!(stop_reason(plan.stop))
+            } else {
+                Value::Null
+            };
+            Event::content(if chat {
+                let mut d = delta;
+                d["role"] = json!("assistant");
+                json!({"choices": [{"index": 0, "message": d, "stop_reason": stop}]})
+            } else {
+                json!({"outputs": [{"text": delta["content"], "stop_reason": stop}]})
+            })
+        })
+        .collect()
+}
