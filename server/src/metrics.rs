@@ -134,6 +134,16 @@ impl Metrics {
                 m,
             ),
         };
+        // Known label values start at 0, so dashboards and alerts see a series before the first event.
+        for p in ["openai", "bedrock", "sagemaker"] {
+            fixture_misses.with_label_values(&[p]);
+        }
+        for r in ["ok", "error"] {
+            reloads.with_label_values(&[r]);
+        }
+        for k in ["drop", "malformed", "disconnect", "throttle", "unavailable", "internal", "fail_first"] {
+            faults.with_label_values(&[k]);
+        }
         for c in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(duration.clone()),

@@ -101,7 +101,7 @@ def test_hot_reload_of_a_mounted_configmap_keeps_the_last_good_set(tmp_path):
         time.sleep(1.0)
         assert wait_for_answer(client, "v2", timeout=1) == "v2"
         metrics = s.get_text("/metrics")
-        assert 'mockmodel_fixture_reloads_total{result="error"}' in metrics
+        assert 'mockmodel_fixture_reloads_total{result="error"} 1' in metrics
         assert "mockmodel_fixtures_loaded 1" in metrics
     finally:
         s.stop()

@@ -1,6 +1,7 @@
 """Fault injection and LLM-shaped metrics, seen through the real OpenAI SDK: each fault surfaces as
 the client's own exception, and a seeded streaming profile repeats its timing."""
 import json
+import re
 import time
 
 import httpx
@@ -100,7 +101,11 @@ def test_vllm_metrics_follow_requests(client, server):
     assert 'vllm:e2e_request_latency_seconds_count{model_name="llama-3-8b"} 2' in m
     assert 'vllm:num_requests_running{model_name="llama-3-8b"} 0' in m
     assert 'vllm:generation_tokens_total{model_name="llama-3-8b"}' in m
-    assert 'mockmodel_faults_total' in m
+    with pytest.raises(openai.RateLimitError):
+        client.chat.completions.create(model="gpt-4o", messages=HELLO, extra_headers={"X-Mockmodel-Fault": "throttle"})
+    m = server.get_text("/metrics")
+    throttled = re.search(r'^mockmodel_faults_total\{kind="throttle"\} (\d+)', m, flags=re.M)
+    assert throttled and int(throttled.group(1)) >= 1
 
 
 def test_error_after_chunks_is_an_error_event_mid_stream(client):
