@@ -199,6 +199,35 @@ def test_invoke_model_titan_and_llama_bodies(client):
     assert json.loads(r["body"].read())["generation"] == HELLO
 
 
+def test_langchain_bedrock_embeddings_titan_and_cohere(server):
+    # Titan Embeddings sends {"inputText"} like Titan Text does: the model id, not the body, says
+    # which answer it gets. The "fixed vector" fixture answers both; other texts embed deterministically.
+    from langchain_aws import BedrockEmbeddings
+
+    for model, dims in [("amazon.titan-embed-text-v2:0", 1024), ("amazon.titan-embed-text-v1", 1536), ("cohere.embed-english-v3", 1024)]:
+        emb = BedrockEmbeddings(model_id=model, endpoint_url=server.url, region_name="us-east-1", **CREDS)
+        assert emb.embed_query("a fixed vector please") == [0.5, -0.25, 0.125], model
+        docs = emb.embed_documents(["one", "two", "one"])
+        assert [len(d) for d in docs] == [dims] * 3, model
+        assert docs[0] == docs[2] != docs[1], model
+        assert abs(sum(x * x for x in docs[0]) - 1.0) < 1e-3, model
+
+
+def test_invoke_model_embedding_bodies_and_no_stream(client):
+    r = client.invoke_model(modelId="amazon.titan-embed-text-v2:0", body=json.dumps({"inputText": "hello", "dimensions": 256, "embeddingTypes": ["float"]}))
+    out = json.loads(r["body"].read())
+    assert len(out["embedding"]) == 256 and out["embeddingsByType"]["float"] == out["embedding"]
+    assert out["inputTextTokenCount"] == int(r["ResponseMetadata"]["HTTPHeaders"]["x-amzn-bedrock-input-token-count"]) > 0
+    body = {"texts": ["a", "b"], "input_type": "search_query", "embedding_types": ["float", "int8"]}
+    out = json.loads(client.invoke_model(modelId="cohere.embed-multilingual-v3", body=json.dumps(body))["body"].read())
+    assert out["response_type"] == "embeddings_by_type" and out["texts"] == ["a", "b"]
+    assert [len(v) for v in out["embeddings"]["float"]] == [1024, 1024]
+    assert all(isinstance(x, int) and -128 <= x <= 127 for x in out["embeddings"]["int8"][0])
+    with pytest.raises(ClientError) as e:
+        client.invoke_model_with_response_stream(modelId="amazon.titan-embed-text-v2:0", body=json.dumps({"inputText": "hello"}))
+    assert e.value.response["Error"]["Code"] == "ValidationException"
+
+
 # --- strands-agents -----------------------------------------------------------------------------
 
 
