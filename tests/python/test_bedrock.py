@@ -147,6 +147,24 @@ def test_throttling_is_a_client_error_with_the_aws_code(client):
         assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 429
 
 
+def test_a_conversation_that_breaks_the_turn_rules_is_a_validation_exception(client):
+    # Bedrock rejects these before any model runs; an agent whose history is malformed must fail here too.
+    hello = user("hello")[0]
+    answer = {"role": "assistant", "content": [{"text": "Hi"}]}
+    for messages, text in [
+        ([answer, hello], "A conversation must start with a user message."),
+        ([hello, hello], "A conversation must alternate between user and assistant roles."),
+        ([hello, answer, answer, hello], "A conversation must alternate between user and assistant roles."),
+    ]:
+        for call in (client.converse, client.converse_stream):
+            with pytest.raises(ClientError) as e:
+                call(modelId=CLAUDE, messages=messages)
+            assert e.value.response["Error"]["Code"] == "ValidationException"
+            assert e.value.response["Error"]["Message"].startswith(text)
+    r = client.converse(modelId=CLAUDE, messages=[hello, answer, hello])
+    assert r["output"]["message"]["content"] == [{"text": HELLO}]
+
+
 def test_mid_stream_error_is_an_event_stream_exception(client):
     stream = client.converse_stream(modelId=CLAUDE, messages=user("midstream"))["stream"]
     deltas = []
