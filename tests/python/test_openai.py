@@ -111,6 +111,15 @@ def test_throttling_fixture_raises_rate_limit_error_with_retry_after(client):
     assert e.value.body["message"] == "Rate exceeded"
 
 
+def test_a_named_error_without_a_status_is_raised_as_that_error(client):
+    # aimock defaults a fixture error's status to 500; a rate_limit_error must still be a 429, or the
+    # SDK raises InternalServerError (and retries it) where OpenAI would raise RateLimitError.
+    with pytest.raises(openai.RateLimitError) as e:
+        client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "slow down"}])
+    assert e.value.status_code == 429
+    assert e.value.body["message"] == "Slow down"
+
+
 def test_status_inside_error_is_honoured(client):
     with pytest.raises(openai.BadRequestError) as e:
         client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "bad request"}])
