@@ -196,6 +196,19 @@ def test_invoke_model_anthropic_body_and_headers(client):
     assert int(headers["x-amzn-bedrock-invocation-latency"]) >= 1
 
 
+def test_invoke_model_anthropic_body_without_required_keys_is_a_validation_exception(client):
+    # Bedrock checks the Anthropic request schema before the model runs: forgetting max_tokens fails.
+    for body in [
+        {"anthropic_version": "bedrock-2023-05-31", "messages": [{"role": "user", "content": "hello"}]},
+        {"max_tokens": 100, "messages": [{"role": "user", "content": "hello"}]},
+    ]:
+        for call in (client.invoke_model, client.invoke_model_with_response_stream):
+            with pytest.raises(ClientError) as e:
+                call(modelId=CLAUDE, body=json.dumps(body))
+            assert e.value.response["Error"]["Code"] == "ValidationException"
+            assert e.value.response["Error"]["Message"].startswith("Malformed input request: #: required key [")
+
+
 def test_invoke_model_with_response_stream_chunks_are_base64_anthropic_events(client):
     body = {"anthropic_version": "bedrock-2023-05-31", "max_tokens": 100, "messages": [{"role": "user", "content": "hello"}]}
     r = client.invoke_model_with_response_stream(modelId=CLAUDE, body=json.dumps(body))
