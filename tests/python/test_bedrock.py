@@ -230,6 +230,20 @@ def test_invoke_model_titan_and_llama_bodies(client):
     assert json.loads(r["body"].read())["generation"] == HELLO
 
 
+def test_invoke_model_of_an_unspoken_family_is_refused_not_answered_in_another_dialect(client):
+    # ai21 Jamba and OpenAI gpt-oss send {"messages"}: answering them with an Anthropic body would
+    # pass a test that production fails. Ids that name no model (ARNs of profiles) still go by the body.
+    body = {"messages": [{"role": "user", "content": "hello"}], "max_tokens": 50}
+    for model in ["ai21.jamba-1-5-mini-v1:0", "us.deepseek.r1-v1:0", "openai.gpt-oss-20b-1:0"]:
+        with pytest.raises(ClientError) as e:
+            client.invoke_model(modelId=model, body=json.dumps(body))
+        assert e.value.response["Error"]["Code"] == "ValidationException", model
+        assert model in e.value.response["Error"]["Message"]
+    arn = "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/a1b2c3d4e5f6"
+    r = client.invoke_model(modelId=arn, body=json.dumps({"anthropic_version": "bedrock-2023-05-31", **body}))
+    assert json.loads(r["body"].read())["content"] == [{"type": "text", "text": HELLO}]
+
+
 def test_langchain_bedrock_embeddings_titan_and_cohere(server):
     # Titan Embeddings sends {"inputText"} like Titan Text does: the model id, not the body, says
     # which answer it gets. The "fixed vector" fixture answers both; other texts embed deterministically.

@@ -200,11 +200,15 @@ fn decode(
     stream: bool,
 ) -> Result<(Conversation, Family), BedrockError> {
     let (mut c, value) = read_body(model, headers, body, stream)?;
+    // The body decides only for ids that name no model (application inference profiles, custom and
+    // imported model ARNs): a `provider.model` id of a family mockmodel does not speak (ai21, deepseek,
+    // openai …) must not be answered in another family's dialect.
+    let names_a_model = base_model(&c.model).contains('.');
     let family = Family::from_model(&c.model)
-        .or_else(|| Family::from_body(&value))
+        .or_else(|| if names_a_model { None } else { Family::from_body(&value) })
         .ok_or_else(|| {
             BedrockError::validation(format!(
-                "The provided model identifier {:?} names no supported model family (anthropic, amazon.nova, amazon.titan-text, meta.llama, mistral, cohere.command-r)",
+                "The provided model identifier {:?} names no model family mockmodel's InvokeModel speaks (anthropic, amazon.nova, amazon.titan-text, amazon.titan-embed, meta.llama, mistral, cohere.command-r, cohere.embed); Converse answers any model id",
                 c.model
             ))
         })?;
@@ -362,6 +366,12 @@ mod tests {
             assert_eq!(Family::from_model(id), Some(family), "{id}");
         }
         assert_eq!(Family::from_model("cohere.embed-english-v3"), None);
+        assert!(
+            base_model("arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/a1b2c3")
+                .find('.')
+                .is_none()
+        );
+        assert!(base_model("us.deepseek.r1-v1:0").contains('.'));
         assert_eq!(
             Family::from_body(&json!({"inputText": "hi"})),
             Some(Family::Titan)
