@@ -351,7 +351,7 @@ fn stream_frames(plan: &Plan, latency: u64) -> Result<Vec<Frame>, BedrockError> 
 pub fn resolve(state: &SharedState, c: &Conversation, operation: &'static str) -> Result<Plan, BedrockError> {
     match state.resolve(c, operation).map_err(BedrockError::no_match)? {
         Outcome::Message(plan) => Ok(plan),
-        Outcome::Error(e) => Err(BedrockError::from_plan(&e)),
+        Outcome::Error(e) => Err(BedrockError::from_plan(&e, &c.model)),
         Outcome::Embedding(_) => Err(BedrockError::embedding_fixture()),
     }
 }

@@ -101,7 +101,7 @@ pub fn answer(
     };
     c.input_text = Some(texts.join("\n"));
     let fixture = match state.resolve(&c, "InvokeModel") {
-        Ok(Outcome::Error(e)) => return Err(BedrockError::from_plan(&e)),
+        Ok(Outcome::Error(e)) => return Err(BedrockError::from_plan(&e, &c.model)),
         Ok(Outcome::Embedding(v)) => Some(v),
         // Deterministic vectors need no fixture, as on the OpenAI route.
         Ok(Outcome::Message(_)) | Err(_) => None,
