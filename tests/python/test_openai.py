@@ -149,6 +149,21 @@ def test_missing_messages_raises_bad_request_error(client):
         client.chat.completions.create(model="gpt-4o", messages=[{"role": "wizard", "content": "x"}])
 
 
+def test_empty_messages_is_a_bad_request_even_with_a_catch_all_fixture(tmp_path):
+    from conftest import Server
+
+    (tmp_path / "all.yaml").write_text("fixtures:\n  - response: {content: anything}\n")
+    s = Server("--fixtures", str(tmp_path))
+    try:
+        client = OpenAI(base_url=s.url + "/v1", api_key="test", max_retries=0)
+        with pytest.raises(openai.BadRequestError) as e:
+            client.chat.completions.create(model="gpt-4o", messages=[])
+        assert e.value.body["param"] == "messages" and e.value.body["code"] == "empty_array"
+        assert client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "x"}]).choices[0].message.content == "anything"
+    finally:
+        s.stop()
+
+
 def test_response_format_and_system_message_matching(client):
     r = client.chat.completions.create(
         model="gpt-4o",

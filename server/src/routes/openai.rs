@@ -223,6 +223,15 @@ fn content_text(content: &Option<Value>) -> String {
 }
 
 fn decode_chat(req: &ChatRequest, headers: &HeaderMap) -> Result<Conversation, OpenAiError> {
+    if req.messages.is_empty() {
+        // What the API answers: a 400 before any model runs (a catch-all fixture must not answer it).
+        let mut e = OpenAiError::invalid(
+            "Invalid 'messages': empty array. Expected an array with minimum length 1, but got an empty array instead.",
+            Some("messages"),
+        );
+        e.0.code = Some(json!("empty_array"));
+        return Err(e);
+    }
     let c = Conversation::new(Protocol::OpenAi, req.model.clone()).with_headers(headers);
     decode_chat_into(c, req)
 }
