@@ -488,6 +488,26 @@ async fn every_fixture_error_is_the_sdks_typed_error_on_every_operation() {
 }
 
 #[tokio::test]
+async fn a_model_error_carries_the_original_status_and_the_model_it_came_from() {
+    let (url, _) = support::start(FIXTURES).await;
+    let client = support::client(&url);
+    let e = client
+        .converse()
+        .model_id(CLAUDE)
+        .messages(user("raise ModelErrorException"))
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    let bedrock::operation::converse::ConverseError::ModelErrorException(m) = e else {
+        panic!("{e:?}")
+    };
+    assert_eq!(m.message(), Some("model failed"));
+    assert_eq!(m.original_status_code(), Some(500));
+    assert_eq!(m.resource_name(), Some(CLAUDE));
+}
+
+#[tokio::test]
 async fn bad_requests_and_unmatched_prompts_are_typed_errors() {
     let (url, _) = support::start(FIXTURES).await;
     let client = support::client(&url);

@@ -147,6 +147,24 @@ def test_throttling_is_a_client_error_with_the_aws_code(client):
         assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 429
 
 
+def test_a_conversation_that_breaks_the_turn_rules_is_a_validation_exception(client):
+    # Bedrock rejects these before any model runs; an agent whose history is malformed must fail here too.
+    hello = user("hello")[0]
+    answer = {"role": "assistant", "content": [{"text": "Hi"}]}
+    for messages, text in [
+        ([answer, hello], "A conversation must start with a user message."),
+        ([hello, hello], "A conversation must alternate between user and assistant roles."),
+        ([hello, answer, answer, hello], "A conversation must alternate between user and assistant roles."),
+    ]:
+        for call in (client.converse, client.converse_stream):
+            with pytest.raises(ClientError) as e:
+                call(modelId=CLAUDE, messages=messages)
+            assert e.value.response["Error"]["Code"] == "ValidationException"
+            assert e.value.response["Error"]["Message"].startswith(text)
+    r = client.converse(modelId=CLAUDE, messages=[hello, answer, hello])
+    assert r["output"]["message"]["content"] == [{"text": HELLO}]
+
+
 def test_mid_stream_error_is_an_event_stream_exception(client):
     stream = client.converse_stream(modelId=CLAUDE, messages=user("midstream"))["stream"]
     deltas = []
@@ -178,6 +196,19 @@ def test_invoke_model_anthropic_body_and_headers(client):
     assert int(headers["x-amzn-bedrock-invocation-latency"]) >= 1
 
 
+def test_invoke_model_anthropic_body_without_required_keys_is_a_validation_exception(client):
+    # Bedrock checks the Anthropic request schema before the model runs: forgetting max_tokens fails.
+    for body in [
+        {"anthropic_version": "bedrock-2023-05-31", "messages": [{"role": "user", "content": "hello"}]},
+        {"max_tokens": 100, "messages": [{"role": "user", "content": "hello"}]},
+    ]:
+        for call in (client.invoke_model, client.invoke_model_with_response_stream):
+            with pytest.raises(ClientError) as e:
+                call(modelId=CLAUDE, body=json.dumps(body))
+            assert e.value.response["Error"]["Code"] == "ValidationException"
+            assert e.value.response["Error"]["Message"].startswith("Malformed input request: #: required key [")
+
+
 def test_invoke_model_with_response_stream_chunks_are_base64_anthropic_events(client):
     body = {"anthropic_version": "bedrock-2023-05-31", "max_tokens": 100, "messages": [{"role": "user", "content": "hello"}]}
     r = client.invoke_model_with_response_stream(modelId=CLAUDE, body=json.dumps(body))
@@ -197,6 +228,49 @@ def test_invoke_model_titan_and_llama_bodies(client):
     prompt = "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nhello<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n"
     r = client.invoke_model(modelId="meta.llama3-8b-instruct-v1:0", body=json.dumps({"prompt": prompt}))
     assert json.loads(r["body"].read())["generation"] == HELLO
+
+
+def test_invoke_model_of_an_unspoken_family_is_refused_not_answered_in_another_dialect(client):
+    # ai21 Jamba and OpenAI gpt-oss send {"messages"}: answering them with an Anthropic body would
+    # pass a test that production fails. Ids that name no model (ARNs of profiles) still go by the body.
+    body = {"messages": [{"role": "user", "content": "hello"}], "max_tokens": 50}
+    for model in ["ai21.jamba-1-5-mini-v1:0", "us.deepseek.r1-v1:0", "openai.gpt-oss-20b-1:0"]:
+        with pytest.raises(ClientError) as e:
+            client.invoke_model(modelId=model, body=json.dumps(body))
+        assert e.value.response["Error"]["Code"] == "ValidationException", model
+        assert model in e.value.response["Error"]["Message"]
+    arn = "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/a1b2c3d4e5f6"
+    r = client.invoke_model(modelId=arn, body=json.dumps({"anthropic_version": "bedrock-2023-05-31", **body}))
+    assert json.loads(r["body"].read())["content"] == [{"type": "text", "text": HELLO}]
+
+
+def test_langchain_bedrock_embeddings_titan_and_cohere(server):
+    # Titan Embeddings sends {"inputText"} like Titan Text does: the model id, not the body, says
+    # which answer it gets. The "fixed vector" fixture answers both; other texts embed deterministically.
+    from langchain_aws import BedrockEmbeddings
+
+    for model, dims in [("amazon.titan-embed-text-v2:0", 1024), ("amazon.titan-embed-text-v1", 1536), ("cohere.embed-english-v3", 1024)]:
+        emb = BedrockEmbeddings(model_id=model, endpoint_url=server.url, region_name="us-east-1", **CREDS)
+        assert emb.embed_query("a fixed vector please") == [0.5, -0.25, 0.125], model
+        docs = emb.embed_documents(["one", "two", "one"])
+        assert [len(d) for d in docs] == [dims] * 3, model
+        assert docs[0] == docs[2] != docs[1], model
+        assert abs(sum(x * x for x in docs[0]) - 1.0) < 1e-3, model
+
+
+def test_invoke_model_embedding_bodies_and_no_stream(client):
+    r = client.invoke_model(modelId="amazon.titan-embed-text-v2:0", body=json.dumps({"inputText": "hello", "dimensions": 256, "embeddingTypes": ["float"]}))
+    out = json.loads(r["body"].read())
+    assert len(out["embedding"]) == 256 and out["embeddingsByType"]["float"] == out["embedding"]
+    assert out["inputTextTokenCount"] == int(r["ResponseMetadata"]["HTTPHeaders"]["x-amzn-bedrock-input-token-count"]) > 0
+    body = {"texts": ["a", "b"], "input_type": "search_query", "embedding_types": ["float", "int8"]}
+    out = json.loads(client.invoke_model(modelId="cohere.embed-multilingual-v3", body=json.dumps(body))["body"].read())
+    assert out["response_type"] == "embeddings_by_type" and out["texts"] == ["a", "b"]
+    assert [len(v) for v in out["embeddings"]["float"]] == [1024, 1024]
+    assert all(isinstance(x, int) and -128 <= x <= 127 for x in out["embeddings"]["int8"][0])
+    with pytest.raises(ClientError) as e:
+        client.invoke_model_with_response_stream(modelId="amazon.titan-embed-text-v2:0", body=json.dumps({"inputText": "hello"}))
+    assert e.value.response["Error"]["Code"] == "ValidationException"
 
 
 # --- strands-agents -----------------------------------------------------------------------------

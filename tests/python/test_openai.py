@@ -111,6 +111,15 @@ def test_throttling_fixture_raises_rate_limit_error_with_retry_after(client):
     assert e.value.body["message"] == "Rate exceeded"
 
 
+def test_a_named_error_without_a_status_is_raised_as_that_error(client):
+    # aimock defaults a fixture error's status to 500; a rate_limit_error must still be a 429, or the
+    # SDK raises InternalServerError (and retries it) where OpenAI would raise RateLimitError.
+    with pytest.raises(openai.RateLimitError) as e:
+        client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "slow down"}])
+    assert e.value.status_code == 429
+    assert e.value.body["message"] == "Slow down"
+
+
 def test_status_inside_error_is_honoured(client):
     with pytest.raises(openai.BadRequestError) as e:
         client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "bad request"}])
@@ -138,6 +147,21 @@ def test_malformed_json_is_a_bad_request(server):
 def test_missing_messages_raises_bad_request_error(client):
     with pytest.raises(openai.BadRequestError):
         client.chat.completions.create(model="gpt-4o", messages=[{"role": "wizard", "content": "x"}])
+
+
+def test_empty_messages_is_a_bad_request_even_with_a_catch_all_fixture(tmp_path):
+    from conftest import Server
+
+    (tmp_path / "all.yaml").write_text("fixtures:\n  - response: {content: anything}\n")
+    s = Server("--fixtures", str(tmp_path))
+    try:
+        client = OpenAI(base_url=s.url + "/v1", api_key="test", max_retries=0)
+        with pytest.raises(openai.BadRequestError) as e:
+            client.chat.completions.create(model="gpt-4o", messages=[])
+        assert e.value.body["param"] == "messages" and e.value.body["code"] == "empty_array"
+        assert client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "x"}]).choices[0].message.content == "anything"
+    finally:
+        s.stop()
 
 
 def test_response_format_and_system_message_matching(client):

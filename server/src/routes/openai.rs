@@ -77,8 +77,15 @@ impl OpenAiError {
         let code = e
             .code
             .or_else(|| (class == ErrorClass::Throttling).then(|| json!("rate_limit_exceeded")));
+        // As on Bedrock: the fixture's status wins, except aimock's default 500 under a name that
+        // says otherwise (`rate_limit_error` is a 429 on the wire, never a retried 500).
+        let status = if e.status == 500 && class != ErrorClass::Internal && class != ErrorClass::ModelError {
+            class.openai().1
+        } else {
+            e.status
+        };
         OpenAiError::new(OpenAiErrorBody {
-            status: StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            status: StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             type_,
             message: e.message,
             param: e.param,
@@ -216,6 +223,15 @@ fn content_text(content: &Option<Value>) -> String {
 }
 
 fn decode_chat(req: &ChatRequest, headers: &HeaderMap) -> Result<Conversation, OpenAiError> {
+    if req.messages.is_empty() {
+        // What the API answers: a 400 before any model runs (a catch-all fixture must not answer it).
+        let mut e = OpenAiError::invalid(
+            "Invalid 'messages': empty array. Expected an array with minimum length 1, but got an empty array instead.",
+            Some("messages"),
+        );
+        e.0.code = Some(json!("empty_array"));
+        return Err(e);
+    }
     let c = Conversation::new(Protocol::OpenAi, req.model.clone()).with_headers(headers);
     decode_chat_into(c, req)
 }
@@ -590,5 +606,26 @@ mod tests {
         });
         assert_eq!(e.0.type_, "rate_limit_error");
         assert_eq!(e.0.code, Some(json!("rate_limit_exceeded")));
+    }
+
+    #[test]
+    fn a_named_error_without_a_status_takes_that_errors_status() {
+        let plan = |type_: &str, status| ErrorPlan {
+            status,
+            type_: Some(type_.into()),
+            message: "m".into(),
+            code: None,
+            param: None,
+            retry_after: None,
+        };
+        let status = |p| OpenAiError::from_plan(p).0.status.as_u16();
+        assert_eq!(status(plan("rate_limit_error", 500)), 429);
+        assert_eq!(status(plan("ServiceUnavailableException", 500)), 503);
+        assert_eq!(status(plan("server_error", 500)), 500);
+        assert_eq!(
+            status(plan("rate_limit_error", 503)),
+            503,
+            "an explicit status wins"
+        );
     }
 }

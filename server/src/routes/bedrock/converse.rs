@@ -230,8 +230,25 @@ fn decode(
             "1 validation error detected: Value at 'messages' failed to satisfy constraint: Member must not be empty",
         ));
     }
+    check_turns(&req.messages)?;
     req.decode_into(&mut c);
     Ok(c)
+}
+
+/// The turn rules Converse enforces before any model runs: the first message is the user's and the
+/// roles alternate (tool results travel in user messages), with the service's own messages.
+fn check_turns(messages: &[ChatMessage]) -> Result<(), BedrockError> {
+    if messages.first().is_some_and(|m| m.role != ChatRole::User) {
+        return Err(BedrockError::validation(
+            "A conversation must start with a user message. Try again with a conversation that starts with a user message.",
+        ));
+    }
+    if messages.windows(2).any(|w| w[0].role == w[1].role) {
+        return Err(BedrockError::validation(
+            "A conversation must alternate between user and assistant roles. Make sure the conversation alternates between user and assistant roles and try again.",
+        ));
+    }
+    Ok(())
 }
 
 /// A content block of a Converse response message.
@@ -334,7 +351,7 @@ fn stream_frames(plan: &Plan, latency: u64) -> Result<Vec<Frame>, BedrockError> 
 pub fn resolve(state: &SharedState, c: &Conversation, operation: &'static str) -> Result<Plan, BedrockError> {
     match state.resolve(c, operation).map_err(BedrockError::no_match)? {
         Outcome::Message(plan) => Ok(plan),
-        Outcome::Error(e) => Err(BedrockError::from_plan(&e)),
+        Outcome::Error(e) => Err(BedrockError::from_plan(&e, &c.model)),
         Outcome::Embedding(_) => Err(BedrockError::embedding_fixture()),
     }
 }
@@ -417,6 +434,21 @@ mod tests {
         assert_eq!(result.tool_call_id.as_deref(), Some("t1"));
         assert_eq!(result.text, "{\"sky\":\"clear\"}\n22C");
         assert_eq!(c.messages[1].tool_calls[0].name, "get_weather");
+    }
+
+    #[test]
+    fn conversations_must_start_with_the_user_and_alternate() {
+        let msgs = |roles: &[&str]| -> Vec<ChatMessage> {
+            roles
+                .iter()
+                .map(|r| serde_json::from_value(json!({"role": r, "content": [{"text": "x"}]})).unwrap())
+                .collect()
+        };
+        assert!(check_turns(&msgs(&["user", "assistant", "user"])).is_ok());
+        let err = |roles: &[&str]| check_turns(&msgs(roles)).unwrap_err().0.message;
+        assert!(err(&["assistant", "user"]).starts_with("A conversation must start with a user message"));
+        assert!(err(&["user", "user"]).starts_with("A conversation must alternate"));
+        assert!(err(&["user", "assistant", "assistant"]).starts_with("A conversation must alternate"));
     }
 
     #[test]

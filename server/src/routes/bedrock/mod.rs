@@ -53,6 +53,8 @@ struct ErrorBody {
     type_: &'static str,
     message: String,
     retry_after: Option<u64>,
+    /// Members beside `message` (ModelErrorException's `originalStatusCode`, `resourceName`).
+    extra: serde_json::Map<String, Value>,
 }
 
 impl BedrockError {
@@ -62,6 +64,7 @@ impl BedrockError {
             type_,
             message: message.into(),
             retry_after: None,
+            extra: serde_json::Map::new(),
         }))
     }
 
@@ -81,7 +84,9 @@ impl BedrockError {
 
     /// The fixture's error in Bedrock's words. The name decides the type; the fixture's status wins,
     /// except aimock's default 500 under a non-internal name, which takes that exception's status.
-    pub fn from_plan(e: &ErrorPlan) -> Self {
+    /// A `ModelErrorException` also names the model (`resourceName`) and the status the model
+    /// itself answered (`originalStatusCode`).
+    pub fn from_plan(e: &ErrorPlan, model: &str) -> Self {
         let class = ErrorClass::classify(e.type_.as_deref(), e.status);
         let (type_, status) = class.bedrock();
         let status = if e.status == 500 && class != ErrorClass::Internal {
@@ -95,6 +100,12 @@ impl BedrockError {
             e.message.clone(),
         );
         err.0.retry_after = e.retry_after;
+        if type_ == "ModelErrorException" {
+            err.0
+                .extra
+                .insert("originalStatusCode".into(), json!(original_status(e)));
+            err.0.extra.insert("resourceName".into(), json!(model));
+        }
         err
     }
 
@@ -117,10 +128,29 @@ impl BedrockError {
     }
 }
 
+/// The status the model behind a model error answered: a numeric fixture `code`, else the fixture's
+/// status unless that is the 424 Bedrock itself answers (or aimock's default 500), else 500.
+fn original_status(e: &ErrorPlan) -> u64 {
+    match &e.code {
+        Some(Value::Number(n)) if n.as_u64().is_some() => n.as_u64().unwrap_or(500),
+        _ if e.status != 424 => u64::from(e.status),
+        _ => 500,
+    }
+}
+
 impl IntoResponse for BedrockError {
     fn into_response(self) -> Response {
         let e = *self.0;
-        let mut res = aws_error(e.status, e.type_, &e.message);
+        let mut res = if e.extra.is_empty() {
+            aws_error(e.status, e.type_, &e.message)
+        } else {
+            let mut body = e.extra;
+            body.insert("message".into(), json!(e.message));
+            let mut res = (e.status, axum::Json(Value::Object(body))).into_response();
+            res.headers_mut()
+                .insert("x-amzn-errortype", HeaderValue::from_static(e.type_));
+            res
+        };
         if let Some(secs) = e.retry_after {
             res.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
@@ -197,7 +227,7 @@ pub fn with_stream_error(
     let class = ErrorClass::classify(se.error.type_.as_deref(), se.error.status);
     let mut payload = json!({"message": se.error.message});
     if class == ErrorClass::ModelError {
-        payload["originalStatusCode"] = json!(se.error.status);
+        payload["originalStatusCode"] = json!(original_status(&se.error));
         payload["originalMessage"] = json!(se.error.message);
     }
     let name = class.bedrock_stream(invoke);
@@ -283,14 +313,35 @@ mod tests {
 
     #[test]
     fn fixture_errors_take_the_bedrock_name_and_status() {
-        let e = BedrockError::from_plan(&ErrorPlan {
-            status: 500,
-            type_: Some("rate_limit_error".into()),
-            message: "slow".into(),
-            code: None,
+        let e = BedrockError::from_plan(
+            &ErrorPlan {
+                status: 500,
+                type_: Some("rate_limit_error".into()),
+                message: "slow".into(),
+                code: None,
+                param: None,
+                retry_after: None,
+            },
+            "m",
+        );
+        assert_eq!((e.0.status.as_u16(), e.0.type_), (429, "ThrottlingException"));
+    }
+
+    #[test]
+    fn a_model_error_names_the_model_and_its_original_status() {
+        let plan = |status, code| ErrorPlan {
+            status,
+            type_: Some("ModelErrorException".into()),
+            message: "boom".into(),
+            code,
             param: None,
             retry_after: None,
-        });
-        assert_eq!((e.0.status.as_u16(), e.0.type_), (429, "ThrottlingException"));
+        };
+        let e = BedrockError::from_plan(&plan(424, Some(json!(503))), "my-model");
+        assert_eq!((e.0.status.as_u16(), e.0.type_), (424, "ModelErrorException"));
+        assert_eq!(e.0.extra["originalStatusCode"], json!(503));
+        assert_eq!(e.0.extra["resourceName"], json!("my-model"));
+        assert_eq!(original_status(&plan(424, None)), 500);
+        assert_eq!(original_status(&plan(400, None)), 400);
     }
 }

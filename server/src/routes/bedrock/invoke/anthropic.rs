@@ -76,6 +76,14 @@ impl Content {
 
 /// Reads an Anthropic Messages request.
 pub fn decode(body: &Value, c: &mut Conversation) -> Result<(), BedrockError> {
+    // Bedrock's schema check runs before the model does, in these words.
+    for key in ["anthropic_version", "max_tokens", "messages"] {
+        if body.get(key).is_none() {
+            return Err(BedrockError::validation(format!(
+                "Malformed input request: #: required key [{key}] not found, please reformat your input and try again."
+            )));
+        }
+    }
     let req: Request = from_value(body)?;
     c.system.extend(req.system.map(|s| s.text()));
     c.tools = req.tools.into_iter().filter_map(|t| t.name).collect();
@@ -218,6 +226,24 @@ pub fn events(plan: &Plan) -> Vec<Event> {
 mod tests {
     use super::*;
     use crate::conversation::Protocol;
+
+    #[test]
+    fn the_keys_bedrock_requires_are_required() {
+        for missing in ["anthropic_version", "max_tokens", "messages"] {
+            let mut body = json!({"anthropic_version": "bedrock-2023-05-31", "max_tokens": 10,
+                "messages": [{"role": "user", "content": "hi"}]});
+            body.as_object_mut().unwrap().remove(missing);
+            let mut c = Conversation::new(Protocol::Bedrock, "anthropic.claude-3-haiku-20240307-v1:0");
+            let err = decode(&body, &mut c).unwrap_err();
+            assert!(
+                err.0
+                    .message
+                    .contains(&format!("required key [{missing}] not found")),
+                "{}",
+                err.0.message
+            );
+        }
+    }
 
     #[test]
     fn tool_results_and_string_or_block_content_decode() {

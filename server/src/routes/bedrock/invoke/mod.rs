@@ -9,6 +9,7 @@
 
 pub mod anthropic;
 pub mod cohere;
+pub mod embed;
 pub mod llama;
 pub mod mistral;
 pub mod nova;
@@ -172,13 +173,13 @@ fn chunk(json: &Value) -> Result<Bytes, BedrockError> {
     event_frame("chunk", &json!({"bytes": b64}))
 }
 
-/// Decodes an InvokeModel body: any JSON object, read by the family's decoder.
-fn decode(
+/// Reads an InvokeModel body: any JSON object.
+fn read_body(
     model: &str,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
     stream: bool,
-) -> Result<(Conversation, Family), BedrockError> {
+) -> Result<(Conversation, Value), BedrockError> {
     let mut c = Conversation::new(Protocol::Bedrock, model).with_headers(headers);
     c.stream = stream;
     let body = super::body_bytes(body)?;
@@ -188,11 +189,26 @@ fn decode(
             "Malformed input request: the body must be a JSON object",
         ));
     }
+    Ok((c, value))
+}
+
+/// Decodes an InvokeModel body, read by the family's decoder.
+fn decode(
+    model: &str,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+    stream: bool,
+) -> Result<(Conversation, Family), BedrockError> {
+    let (mut c, value) = read_body(model, headers, body, stream)?;
+    // The body decides only for ids that name no model (application inference profiles, custom and
+    // imported model ARNs): a `provider.model` id of a family mockmodel does not speak (ai21, deepseek,
+    // openai …) must not be answered in another family's dialect.
+    let names_a_model = base_model(&c.model).contains('.');
     let family = Family::from_model(&c.model)
-        .or_else(|| Family::from_body(&value))
+        .or_else(|| if names_a_model { None } else { Family::from_body(&value) })
         .ok_or_else(|| {
             BedrockError::validation(format!(
-                "The provided model identifier {:?} names no supported model family (anthropic, amazon.nova, amazon.titan-text, meta.llama, mistral, cohere.command-r)",
+                "The provided model identifier {:?} names no model family mockmodel's InvokeModel speaks (anthropic, amazon.nova, amazon.titan-text, amazon.titan-embed, meta.llama, mistral, cohere.command-r, cohere.embed); Converse answers any model id",
                 c.model
             ))
         })?;
@@ -228,6 +244,18 @@ pub async fn invoke(
         Err(e) => return e.into_response(),
     };
     let res = async {
+        if let Some(family) = embed::EmbedFamily::from_model(&model) {
+            let (c, value) = read_body(&model, &headers, body, false)?;
+            let (json, tokens) = embed::answer(family, &state, c, &value)?;
+            let mut res = axum::Json(json).into_response();
+            let h = res.headers_mut();
+            h.insert("x-amzn-bedrock-input-token-count", HeaderValue::from(tokens));
+            h.insert(
+                "x-amzn-bedrock-invocation-latency",
+                HeaderValue::from(latency_ms(started)),
+            );
+            return Ok(res);
+        }
         let (c, family) = decode(&model, &headers, body, false)?;
         let plan = resolve(&state, &c, "InvokeModel")?;
         tokio::time::sleep(std::time::Duration::from_millis(plan.timing.latency_ms)).await;
@@ -264,6 +292,11 @@ pub async fn invoke_stream(
         Err(e) => return e.into_response(),
     };
     let res = (|| {
+        if embed::EmbedFamily::from_model(&model).is_some() {
+            return Err(BedrockError::validation(format!(
+                "The model {model} is an embedding model and does not support InvokeModelWithResponseStream; call InvokeModel"
+            )));
+        }
         let (c, family) = decode(&model, &headers, body, true)?;
         let plan = resolve(&state, &c, "InvokeModelWithResponseStream")?;
         let latency = latency_ms(started) + plan.timing.latency_ms;
@@ -333,6 +366,12 @@ mod tests {
             assert_eq!(Family::from_model(id), Some(family), "{id}");
         }
         assert_eq!(Family::from_model("cohere.embed-english-v3"), None);
+        assert!(
+            base_model("arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/a1b2c3")
+                .find('.')
+                .is_none()
+        );
+        assert!(base_model("us.deepseek.r1-v1:0").contains('.'));
         assert_eq!(
             Family::from_body(&json!({"inputText": "hi"})),
             Some(Family::Titan)
