@@ -141,7 +141,15 @@ impl Metrics {
         for r in ["ok", "error"] {
             reloads.with_label_values(&[r]);
         }
-        for k in ["drop", "malformed", "disconnect", "throttle", "unavailable", "internal", "fail_first"] {
+        for k in [
+            "drop",
+            "malformed",
+            "disconnect",
+            "throttle",
+            "unavailable",
+            "internal",
+            "fail_first",
+        ] {
             faults.with_label_values(&[k]);
         }
         for c in [
