@@ -1,0 +1,297 @@
+//! The reconcile driver: `fetch sources -> render (pure) -> apply children (SSA) -> status (pure)
+//! -> patch status if changed`, plus the error policy and the `Controller` wiring with watches.
+//!
+//! Bad input (invalid fixtures, a missing `fixturesFrom` ConfigMap) is not an error: it is
+//! reported in status and by a Warning Event, and the running children are left untouched.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, Service};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Api, Patch, PatchParams};
+use kube::core::PartialObjectMeta;
+use kube::runtime::WatchStreamExt;
+use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::watcher::{self, watcher};
+use kube::{Client, Resource, ResourceExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tracing::{info, instrument, warn};
+
+use crate::crd::{MockModel, MockModelSpec};
+use crate::metrics::Metrics;
+use crate::render::{self, SourceDoc};
+use crate::resources::{self, FIELD_MANAGER, MANAGED_SELECTOR, Settings};
+use crate::status::{self, FixtureOutcome};
+use crate::{Error, Result};
+
+/// Safety-net resync; watches do the real triggering.
+const RESYNC: Duration = Duration::from_secs(300);
+/// Longest error backoff.
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+/// What every reconcile shares.
+pub struct Context {
+    /// Kubernetes client.
+    pub client: Client,
+    /// Operator metrics.
+    pub metrics: Arc<Metrics>,
+    /// Publishes Events on MockModels.
+    pub recorder: Recorder,
+    /// Image and other operator-wide settings.
+    pub settings: Settings,
+    /// Consecutive failures per object, for exponential backoff.
+    failures: Mutex<HashMap<ObjectRef<MockModel>, u32>>,
+}
+
+impl Context {
+    /// A context reporting Events as `mockmodel-operator` / `instance`.
+    pub fn new(client: Client, metrics: Arc<Metrics>, settings: Settings, instance: Option<String>) -> Self {
+        let reporter = Reporter {
+            controller: FIELD_MANAGER.into(),
+            instance,
+        };
+        Context {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            metrics,
+            settings,
+            failures: Mutex::default(),
+        }
+    }
+
+    fn failures(&self) -> std::sync::MutexGuard<'_, HashMap<ObjectRef<MockModel>, u32>> {
+        self.failures.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Server-side apply with the operator's one field manager, forcing ownership (we are the controller).
+async fn apply<K>(api: &Api<K>, obj: &K) -> Result<K>
+where
+    K: Resource + Clone + Serialize + DeserializeOwned + std::fmt::Debug,
+{
+    let name = obj
+        .meta()
+        .name
+        .clone()
+        .ok_or(Error::MissingObjectKey(".metadata.name"))?;
+    Ok(api
+        .patch(
+            &name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(obj),
+        )
+        .await?)
+}
+
+/// Reads the `fixturesFrom` documents; `Ok(Err(message))` when one is missing.
+async fn fetch_sources(
+    client: &Client,
+    ns: &str,
+    spec: &MockModelSpec,
+) -> Result<Result<Vec<SourceDoc>, String>> {
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
+    let mut docs = Vec::with_capacity(spec.fixtures_from.len());
+    for (i, src) in spec.fixtures_from.iter().enumerate() {
+        let r = &src.config_map_key_ref;
+        let Some(cm) = api.get_opt(&r.name).await? else {
+            return Ok(Err(format!(
+                "spec.fixturesFrom[{i}]: configMap {:?} not found in namespace {ns}",
+                r.name
+            )));
+        };
+        let Some(text) = cm.data.as_ref().and_then(|d| d.get(&r.key)) else {
+            return Ok(Err(format!(
+                "spec.fixturesFrom[{i}]: configMap {:?} has no key {:?}",
+                r.name, r.key
+            )));
+        };
+        docs.push(SourceDoc {
+            source: r.clone(),
+            text: text.clone(),
+        });
+    }
+    Ok(Ok(docs))
+}
+
+/// Reconciles one MockModel.
+#[instrument(skip_all, fields(name = %mm.name_any(), namespace = mm.namespace().unwrap_or_default()))]
+pub async fn reconcile(mm: Arc<MockModel>, ctx: Arc<Context>) -> Result<Action> {
+    let _timer = ctx.metrics.count_and_measure();
+    let ns = mm
+        .namespace()
+        .ok_or(Error::MissingObjectKey(".metadata.namespace"))?;
+    let name = mm.name_any();
+    let client = &ctx.client;
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
+
+    let (outcome, deployment) = match fetch_sources(client, &ns, &mm.spec).await? {
+        Err(missing) => (
+            FixtureOutcome::SourceMissing(missing),
+            deployments.get_opt(&name).await?,
+        ),
+        Ok(docs) => match render::render(&mm.spec, &docs) {
+            Err(errors) => (FixtureOutcome::Invalid(errors), deployments.get_opt(&name).await?),
+            Ok(rendered) => {
+                for w in &rendered.warnings {
+                    info!(warning = %w, "fixture warning");
+                }
+                let cm = resources::config_map(&mm, rendered.data)?;
+                apply(&Api::namespaced(client.clone(), &ns), &cm).await?;
+                let d = apply(&deployments, &resources::deployment(&mm, &ctx.settings)?).await?;
+                apply(
+                    &Api::<Service>::namespaced(client.clone(), &ns),
+                    &resources::service(&mm)?,
+                )
+                .await?;
+                (FixtureOutcome::Applied(rendered.count), Some(d))
+            }
+        },
+    };
+
+    let new = status::compute(&mm, &outcome, deployment.as_ref(), &Time(Timestamp::now()));
+    if let FixtureOutcome::Invalid(_) | FixtureOutcome::SourceMissing(_) = &outcome {
+        let reason = if matches!(outcome, FixtureOutcome::Invalid(_)) {
+            "invalid_fixtures"
+        } else {
+            "missing_source"
+        };
+        ctx.metrics.failure(reason);
+        let before = status::fixtures_valid(mm.status.as_ref());
+        let now = status::fixtures_valid(Some(&new));
+        // one Event per new problem, not one per reconcile
+        if let Some(c) = now.filter(|c| before.is_none_or(|b| b.status != c.status || b.message != c.message))
+        {
+            warn!(reason = %c.reason, message = %c.message, "fixtures rejected; the endpoint keeps its last valid set");
+            let event = Event {
+                type_: EventType::Warning,
+                reason: c.reason.clone(),
+                note: Some(truncate(&c.message, 1000)),
+                action: "ValidateFixtures".into(),
+                secondary: None,
+            };
+            if let Err(e) = ctx.recorder.publish(&event, &mm.object_ref(&())).await {
+                warn!(error = %e, "publishing event failed");
+            }
+        }
+    }
+    if mm.status.as_ref() != Some(&new) {
+        let patch = serde_json::json!({
+            "apiVersion": "mockmodel.dev/v1alpha1",
+            "kind": "MockModel",
+            "status": new,
+        });
+        Api::<MockModel>::namespaced(client.clone(), &ns)
+            .patch_status(
+                &name,
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(&patch),
+            )
+            .await?;
+    }
+    ctx.failures().remove(&ObjectRef::from_obj(&*mm));
+    Ok(Action::requeue(RESYNC))
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
+/// Failed reconciles: count by reason, retry with exponential backoff (1 s doubling to 5 min).
+pub fn error_policy(mm: Arc<MockModel>, error: &Error, ctx: Arc<Context>) -> Action {
+    ctx.metrics.failure(error.metric_label());
+    let n = {
+        let mut failures = ctx.failures();
+        let n = failures.entry(ObjectRef::from_obj(&*mm)).or_insert(0);
+        *n = n.saturating_add(1);
+        *n
+    };
+    let delay = Duration::from_secs(1u64 << n.min(9).saturating_sub(1)).min(MAX_BACKOFF);
+    warn!(name = %mm.name_any(), error = %error, retry_in = ?delay, "reconcile failed");
+    Action::requeue(delay)
+}
+
+/// MockModels that a ConfigMap concerns: its owner (the rendered fixtures) and every MockModel
+/// in its namespace that reads it through `fixturesFrom`.
+pub fn affected_by_config_map(
+    store: &Store<MockModel>,
+    cm_name: &str,
+    cm_ns: &str,
+    owners: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference],
+) -> Vec<ObjectRef<MockModel>> {
+    let mut refs: Vec<ObjectRef<MockModel>> = owners
+        .iter()
+        .filter(|o| o.kind == "MockModel" && o.api_version.starts_with("mockmodel.dev/"))
+        .map(|o| ObjectRef::new(&o.name).within(cm_ns))
+        .collect();
+    refs.extend(
+        store
+            .state()
+            .iter()
+            .filter(|mm| mm.namespace().as_deref() == Some(cm_ns))
+            .filter(|mm| {
+                mm.spec
+                    .fixtures_from
+                    .iter()
+                    .any(|s| s.config_map_key_ref.name == cm_name)
+            })
+            .map(|mm| ObjectRef::from_obj(&**mm)),
+    );
+    refs
+}
+
+/// Runs the controller until `shutdown` resolves (then drains in-flight reconciles).
+pub async fn run(
+    ctx: Arc<Context>,
+    concurrency: u16,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    let client = ctx.client.clone();
+    let owned = || watcher::Config::default().labels(MANAGED_SELECTOR);
+    let controller = Controller::new(
+        Api::<MockModel>::all(client.clone()),
+        watcher::Config::default().any_semantic(),
+    )
+    .with_config(ControllerConfig::default().concurrency(concurrency));
+    let store = controller.store();
+    let config_maps = watcher(
+        Api::<PartialObjectMeta<ConfigMap>>::all(client.clone()),
+        watcher::Config::default().any_semantic(),
+    )
+    .touched_objects();
+    controller
+        .owns(Api::<Deployment>::all(client.clone()), owned())
+        .owns(Api::<Service>::all(client.clone()), owned())
+        .watches_stream(config_maps, move |cm| {
+            let ns = cm.metadata.namespace.clone().unwrap_or_default();
+            let name = cm.metadata.name.clone().unwrap_or_default();
+            affected_by_config_map(
+                &store,
+                &name,
+                &ns,
+                cm.metadata.owner_references.as_deref().unwrap_or_default(),
+            )
+        })
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, ctx)
+        .for_each(|res| async move {
+            if let Err(e) = res {
+                tracing::debug!(error = %e, "reconcile result");
+            }
+        })
+        .await;
+}
