@@ -18,8 +18,9 @@ use kube::core::PartialObjectMeta;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
-use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::watcher::{self, watcher};
+use kube::runtime::{PredicateConfig, predicates};
 use kube::{Client, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -254,33 +255,63 @@ pub fn affected_by_config_map(
     refs
 }
 
+/// Hash of what the operator reads from a Deployment: its generation (spec drift) and ready pods.
+fn deployment_predicate(d: &Deployment) -> Option<u64> {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    let mut h = DefaultHasher::new();
+    (
+        d.metadata.generation,
+        d.status.as_ref().and_then(|s| s.ready_replicas),
+    )
+        .hash(&mut h);
+    Some(h.finish())
+}
+
 /// Runs the controller until `shutdown` resolves (then drains in-flight reconciles).
+///
+/// Triggers: MockModel spec changes (generation; our own status patches do not re-trigger),
+/// owned Deployments (spec drift, ready pods), owned Services, and ConfigMaps (metadata only):
+/// the rendered ones and those named in a `fixturesFrom`, so a missing source is retried on arrival.
 pub async fn run(
     ctx: Arc<Context>,
     concurrency: u16,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
     let client = ctx.client.clone();
-    let owned = || watcher::Config::default().labels(MANAGED_SELECTOR);
-    let controller = Controller::new(
+    let owned = || watcher::Config::default().labels(MANAGED_SELECTOR).any_semantic();
+    let (store, writer) = reflector::store();
+    let mockmodels = watcher(
         Api::<MockModel>::all(client.clone()),
         watcher::Config::default().any_semantic(),
     )
-    .with_config(ControllerConfig::default().concurrency(concurrency));
-    let store = controller.store();
+    .default_backoff()
+    .reflect(writer)
+    .applied_objects()
+    .predicate_filter(predicates::generation, PredicateConfig::default());
+    let deployments = watcher(Api::<Deployment>::all(client.clone()), owned())
+        .default_backoff()
+        .applied_objects()
+        .predicate_filter(deployment_predicate, PredicateConfig::default());
+    let services = watcher(Api::<Service>::all(client.clone()), owned())
+        .default_backoff()
+        .applied_objects()
+        .predicate_filter(predicates::resource_version, PredicateConfig::default());
     let config_maps = watcher(
         Api::<PartialObjectMeta<ConfigMap>>::all(client.clone()),
         watcher::Config::default().any_semantic(),
     )
+    .default_backoff()
     .touched_objects();
-    controller
-        .owns(Api::<Deployment>::all(client.clone()), owned())
-        .owns(Api::<Service>::all(client.clone()), owned())
+    let mapper_store = store.clone();
+    Controller::for_stream(mockmodels, store)
+        .with_config(ControllerConfig::default().concurrency(concurrency))
+        .owns_stream(deployments)
+        .owns_stream(services)
         .watches_stream(config_maps, move |cm| {
             let ns = cm.metadata.namespace.clone().unwrap_or_default();
             let name = cm.metadata.name.clone().unwrap_or_default();
             affected_by_config_map(
-                &store,
+                &mapper_store,
                 &name,
                 &ns,
                 cm.metadata.owner_references.as_deref().unwrap_or_default(),
