@@ -153,7 +153,7 @@ pub async fn run(
     let settings = Settings {
         image: args.server_image.clone(),
     };
-    let ctx = Arc::new(Context::new(client, metrics.clone(), settings, Some(identity)));
+    let ctx = Context::new(client, metrics.clone(), settings, Some(identity));
     controller::run(ctx, args.concurrency, signalled(stop_rx)).await;
     metrics.leader.set(0);
 

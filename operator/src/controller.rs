@@ -22,10 +22,9 @@ use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::watcher::{self, watcher};
 use kube::runtime::{PredicateConfig, predicates};
 use kube::{Client, Resource, ResourceExt};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 use tracing::{info, instrument, warn};
 
+use crate::apply::{Applier, ChildStores, Children};
 use crate::crd::{MockModel, MockModelSpec};
 use crate::metrics::Metrics;
 use crate::render::{self, SourceDoc};
@@ -48,6 +47,10 @@ pub struct Context {
     pub recorder: Recorder,
     /// Image and other operator-wide settings.
     pub settings: Settings,
+    /// Applies children, skipping provable no-ops.
+    pub applier: Applier,
+    /// Watch caches of the children; `None` until the controller's watches run.
+    pub stores: Option<ChildStores>,
     /// Consecutive failures per object, for exponential backoff.
     failures: Mutex<HashMap<ObjectRef<MockModel>, u32>>,
 }
@@ -64,6 +67,8 @@ impl Context {
             client,
             metrics,
             settings,
+            applier: Applier::default(),
+            stores: None,
             failures: Mutex::default(),
         }
     }
@@ -71,25 +76,6 @@ impl Context {
     fn failures(&self) -> std::sync::MutexGuard<'_, HashMap<ObjectRef<MockModel>, u32>> {
         self.failures.lock().unwrap_or_else(|e| e.into_inner())
     }
-}
-
-/// Server-side apply with the operator's one field manager, forcing ownership (we are the controller).
-async fn apply<K>(api: &Api<K>, obj: &K) -> Result<K>
-where
-    K: Resource + Clone + Serialize + DeserializeOwned + std::fmt::Debug,
-{
-    let name = obj
-        .meta()
-        .name
-        .clone()
-        .ok_or(Error::MissingObjectKey(".metadata.name"))?;
-    Ok(api
-        .patch(
-            &name,
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(obj),
-        )
-        .await?)
 }
 
 /// Reads the `fixturesFrom` documents; `Ok(Err(message))` when one is missing.
@@ -144,14 +130,16 @@ pub async fn reconcile(mm: Arc<MockModel>, ctx: Arc<Context>) -> Result<Action> 
                 for w in &rendered.warnings {
                     info!(warning = %w, "fixture warning");
                 }
-                let cm = resources::config_map(&mm, rendered.data)?;
-                apply(&Api::namespaced(client.clone(), &ns), &cm).await?;
-                let d = apply(&deployments, &resources::deployment(&mm, &ctx.settings)?).await?;
-                apply(
-                    &Api::<Service>::namespaced(client.clone(), &ns),
-                    &resources::service(&mm)?,
-                )
-                .await?;
+                let children = Children {
+                    config_map: resources::config_map(&mm, rendered.data)?,
+                    deployment: resources::deployment(&mm, &ctx.settings)?,
+                    service: resources::service(&mm)?,
+                };
+                let owner = ObjectRef::from_obj(&*mm);
+                let d = ctx
+                    .applier
+                    .apply(client, ctx.stores.as_ref(), owner, children)
+                    .await?;
                 (FixtureOutcome::Applied(rendered.count), Some(d))
             }
         },
@@ -215,15 +203,21 @@ fn truncate(s: &str, max: usize) -> String {
 /// Failed reconciles: count by reason, retry with exponential backoff (1 s doubling to 5 min).
 pub fn error_policy(mm: Arc<MockModel>, error: &Error, ctx: Arc<Context>) -> Action {
     ctx.metrics.failure(error.metric_label());
+    ctx.applier.forget(&ObjectRef::from_obj(&*mm));
     let n = {
         let mut failures = ctx.failures();
         let n = failures.entry(ObjectRef::from_obj(&*mm)).or_insert(0);
         *n = n.saturating_add(1);
         *n
     };
-    let delay = Duration::from_secs(1u64 << n.min(9).saturating_sub(1)).min(MAX_BACKOFF);
+    let delay = backoff(n);
     warn!(name = %mm.name_any(), error = %error, retry_in = ?delay, "reconcile failed");
     Action::requeue(delay)
+}
+
+/// Delay before retry number `n` (from 1): 1 s, 2 s, 4 s … capped at 5 minutes.
+pub fn backoff(n: u32) -> Duration {
+    Duration::from_secs(1u64 << n.clamp(1, 10).saturating_sub(1)).min(MAX_BACKOFF)
 }
 
 /// MockModels that a ConfigMap concerns: its owner (the rendered fixtures) and every MockModel
@@ -272,14 +266,24 @@ fn deployment_predicate(d: &Deployment) -> Option<u64> {
 /// Triggers: MockModel spec changes (generation; our own status patches do not re-trigger),
 /// owned Deployments (spec drift, ready pods), owned Services, and ConfigMaps (metadata only):
 /// the rendered ones and those named in a `fixturesFrom`, so a missing source is retried on arrival.
+/// The child watches also feed the caches that let [`Applier`] skip no-op applies.
 pub async fn run(
-    ctx: Arc<Context>,
+    mut ctx: Context,
     concurrency: u16,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
     let client = ctx.client.clone();
     let owned = || watcher::Config::default().labels(MANAGED_SELECTOR).any_semantic();
     let (store, writer) = reflector::store();
+    let (deploy_store, deploy_writer) = reflector::store();
+    let (svc_store, svc_writer) = reflector::store();
+    let (cm_store, cm_writer) = reflector::store();
+    ctx.stores = Some(ChildStores {
+        config_maps: cm_store,
+        deployments: deploy_store,
+        services: svc_store,
+    });
+
     let mockmodels = watcher(
         Api::<MockModel>::all(client.clone()),
         watcher::Config::default().any_semantic(),
@@ -290,10 +294,14 @@ pub async fn run(
     .predicate_filter(predicates::generation, PredicateConfig::default());
     let deployments = watcher(Api::<Deployment>::all(client.clone()), owned())
         .default_backoff()
+        .modify(|d| d.metadata.managed_fields = None)
+        .reflect(deploy_writer)
         .applied_objects()
         .predicate_filter(deployment_predicate, PredicateConfig::default());
     let services = watcher(Api::<Service>::all(client.clone()), owned())
         .default_backoff()
+        .modify(|s| s.metadata.managed_fields = None)
+        .reflect(svc_writer)
         .applied_objects()
         .predicate_filter(predicates::resource_version, PredicateConfig::default());
     let config_maps = watcher(
@@ -301,6 +309,8 @@ pub async fn run(
         watcher::Config::default().any_semantic(),
     )
     .default_backoff()
+    .modify(|c| c.metadata.managed_fields = None)
+    .reflect(cm_writer)
     .touched_objects();
     let mapper_store = store.clone();
     Controller::for_stream(mockmodels, store)
@@ -318,11 +328,65 @@ pub async fn run(
             )
         })
         .graceful_shutdown_on(shutdown)
-        .run(reconcile, error_policy, ctx)
+        .run(reconcile, error_policy, Arc::new(ctx))
         .for_each(|res| async move {
             if let Err(e) = res {
                 tracing::debug!(error = %e, "reconcile result");
             }
         })
         .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crd::{ConfigMapKey, FixtureSource};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+
+    fn mm(name: &str, ns: &str, from: &[&str]) -> MockModel {
+        let mut mm = MockModel::new(name, MockModelSpec::default());
+        mm.metadata.namespace = Some(ns.into());
+        mm.spec.fixtures_from = from
+            .iter()
+            .map(|n| FixtureSource {
+                config_map_key_ref: ConfigMapKey {
+                    name: (*n).into(),
+                    key: "f.yaml".into(),
+                },
+            })
+            .collect();
+        mm
+    }
+
+    #[test]
+    fn backoff_doubles_from_one_second_up_to_five_minutes() {
+        let secs: Vec<u64> = [1, 2, 3, 4, 9, 10, 50].map(|n| backoff(n).as_secs()).to_vec();
+        assert_eq!(secs, [1, 2, 4, 8, 256, 300, 300]);
+    }
+
+    #[test]
+    fn a_configmap_triggers_its_owner_and_every_mockmodel_reading_it() {
+        let (store, mut writer) = reflector::store::<MockModel>();
+        for m in [
+            mm("a", "ns", &["shared"]),
+            mm("b", "ns", &["other"]),
+            mm("c", "elsewhere", &["shared"]),
+        ] {
+            writer.apply_watcher_event(&watcher::Event::Apply(m));
+        }
+        let owner = OwnerReference {
+            api_version: "mockmodel.dev/v1alpha1".into(),
+            kind: "MockModel".into(),
+            name: "d".into(),
+            uid: "u".into(),
+            ..OwnerReference::default()
+        };
+        let mut names: Vec<String> = affected_by_config_map(&store, "shared", "ns", &[owner])
+            .into_iter()
+            .map(|r| r.name)
+            .collect();
+        names.sort();
+        assert_eq!(names, ["a", "d"], "same namespace only; the owner too");
+        assert!(affected_by_config_map(&store, "unrelated", "ns", &[]).is_empty());
+    }
 }

@@ -3,6 +3,7 @@
 //! The reconcile pipeline is `render (pure) -> apply (SSA) -> status (pure) -> patch status`;
 //! builders and status computation are pure and unit-tested, the driver lives in `controller`.
 
+pub mod apply;
 pub mod cli;
 pub mod controller;
 pub mod crd;
