@@ -100,8 +100,8 @@ impl Applier {
         self.applied.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Applies the children (ConfigMap first, so fixtures exist before pods mount them) and returns
-    /// the Deployment as the cluster has it, status included.
+    /// Applies the three children concurrently and returns the Deployment as the cluster has it,
+    /// status included.
     pub async fn apply(
         &self,
         client: &Client,
@@ -146,9 +146,17 @@ impl Applier {
                 return Ok((*d).clone());
             }
         }
-        let cm = ssa(&Api::namespaced(client.clone(), &ns), &children.config_map).await?;
-        let deployment = ssa(&Api::namespaced(client.clone(), &ns), &children.deployment).await?;
-        let svc = ssa(&Api::namespaced(client.clone(), &ns), &children.service).await?;
+        // NB: concurrently: a pod that starts before its ConfigMap exists just waits for the volume.
+        let (cms, deployments, services) = (
+            Api::namespaced(client.clone(), &ns),
+            Api::namespaced(client.clone(), &ns),
+            Api::namespaced(client.clone(), &ns),
+        );
+        let (cm, deployment, svc) = futures::try_join!(
+            ssa(&cms, &children.config_map),
+            ssa(&deployments, &children.deployment),
+            ssa(&services, &children.service),
+        )?;
         let versions = [
             cm.metadata.resource_version,
             deployment.metadata.resource_version.clone(),

@@ -49,7 +49,7 @@ pub struct RunArgs {
     #[arg(long, env = "MOCKMODEL_OPERATOR_METRICS_ADDR", default_value = "0.0.0.0:8081")]
     pub metrics_addr: SocketAddr,
     /// Reconciles running at once.
-    #[arg(long, env = "MOCKMODEL_OPERATOR_CONCURRENCY", default_value_t = 16)]
+    #[arg(long, env = "MOCKMODEL_OPERATOR_CONCURRENCY", default_value_t = 32)]
     pub concurrency: u16,
     /// Run without leader election (a single replica only).
     #[arg(long, env = "MOCKMODEL_OPERATOR_NO_LEADER_ELECTION")]

@@ -389,3 +389,44 @@ async fn a_second_replica_stands_by_while_the_first_holds_the_lease() -> anyhow:
     assert!(second.reconciles() > 0);
     second.stop().await
 }
+
+#[tokio::test]
+#[ignore = "needs a Kubernetes API server (scripts/k8s-testbed.sh)"]
+async fn a_hand_edited_child_is_put_back() -> anyhow::Result<()> {
+    let client = client().await?;
+    install_crd(&client).await?;
+    let ns = TempNs::new(&client, "drift").await?;
+    let op = OperatorHandle::start(&client, "solo", "lease-drift");
+    apply_mockmodel(&client, &mockmodel_from_file(SAMPLE, &ns.name)?).await?;
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns.name);
+    eventually("deployment", WAIT, || async {
+        Ok(deployments.get_opt("support-agent").await?)
+    })
+    .await?;
+    // settle: the follow-up reconcile (triggered by the children's creation) has nothing to apply
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let scaled = json!({"spec": {"replicas": 5}});
+    deployments
+        .patch("support-agent", &PatchParams::default(), &Patch::Merge(&scaled))
+        .await?;
+    eventually("replicas put back to 1", WAIT, || async {
+        let d = deployments.get("support-agent").await?;
+        Ok((d.spec.replicas == Some(1)).then_some(()))
+    })
+    .await?;
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), &ns.name);
+    cms.patch(
+        "support-agent",
+        &PatchParams::default(),
+        &Patch::Merge(&json!({"data": {"fixtures.json": "{}"}})),
+    )
+    .await?;
+    eventually("fixtures put back", WAIT, || async {
+        Ok(config_map_text(&client, &ns.name, "support-agent")
+            .await?
+            .filter(|t| t.contains("Acme")))
+    })
+    .await?;
+    op.stop().await
+}

@@ -2,7 +2,8 @@
 //! steady state on the apiserver in KUBECONFIG. Prints total time, p50/p99 apply-to-ConfigMap
 //! latency, reconcile counts and the operator's peak RSS. A command that prints figures, not a test.
 //!
-//! Env: MOCKMODEL_OPERATOR_BIN (default target/release/mockmodel-operator), BENCH_COUNT.
+//! Env: MOCKMODEL_OPERATOR_BIN (default target/release/mockmodel-operator), BENCH_COUNT, BENCH_RATE
+//! (MockModels applied per second; default 0 = all at once, 32 in flight).
 
 use std::collections::HashMap;
 use std::process::{Command, Stdio};
@@ -33,6 +34,14 @@ fn peak_rss_kib(pid: u32) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// User + system CPU seconds of a process (clock ticks assumed 100 Hz, the Linux default).
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let fields: Vec<&str> = stat.rsplit(')').next()?.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
 fn metric(text: &str, name: &str) -> f64 {
     text.lines()
         .filter(|l| l.starts_with(name))
@@ -57,6 +66,10 @@ async fn main() -> anyhow::Result<()> {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(500);
+    let rate: f64 = std::env::var("BENCH_RATE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
     let bin = std::env::var("MOCKMODEL_OPERATOR_BIN").unwrap_or_else(|_| {
         repo_root()
             .join("target/release/mockmodel-operator")
@@ -112,6 +125,10 @@ async fn main() -> anyhow::Result<()> {
         .map(|i| {
             let (client, mut mm) = (client.clone(), template.clone());
             async move {
+                if rate > 0.0 {
+                    let due = started + Duration::from_secs_f64(i as f64 / rate);
+                    tokio::time::sleep_until(due.into()).await;
+                }
                 let name = format!("bench-{i:04}");
                 mm.metadata.name = Some(name.clone());
                 apply_mockmodel(&client, &mm).await?;
@@ -146,6 +163,7 @@ async fn main() -> anyhow::Result<()> {
     tokio::time::sleep(Duration::from_secs(2)).await;
     let metrics = scrape(metrics_port);
     let rss = peak_rss_kib(pid);
+    let cpu = cpu_seconds(pid);
     let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
     let _ = operator.wait();
     cm_watch.abort();
@@ -157,7 +175,12 @@ async fn main() -> anyhow::Result<()> {
         .collect();
     latencies.sort();
     println!(
-        "mockmodel-operator benchmark: {count} MockModels, namespace {}",
+        "mockmodel-operator benchmark: {count} MockModels applied {}, namespace {}",
+        if rate > 0.0 {
+            format!("at {rate}/s")
+        } else {
+            "all at once".to_string()
+        },
         ns.name
     );
     println!("  applied all            {:>8.2} s", applied_all.as_secs_f64());
@@ -187,6 +210,9 @@ async fn main() -> anyhow::Result<()> {
         .filter(|l| l.starts_with("mockmodel_operator_reconcile_failures_total{"))
     {
         println!("    {line}");
+    }
+    if let Some(cpu) = cpu {
+        println!("  operator CPU time      {cpu:>8.2} s");
     }
     match rss {
         Some(kib) => println!(
