@@ -26,18 +26,31 @@ as_root() {
   if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
 }
 
-install_deps() {
+apt_install() {
+  if [ "$#" -gt 0 ]; then
+    log "installing $*"
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+  fi
+}
+
+# What running needs (etcd, certificates, readiness polling).
+install_run_deps() {
   local missing=()
-  [ -x /usr/lib/go-1.19/bin/go ] || missing+=(golang-1.19-go)
   command -v etcd >/dev/null || missing+=(etcd-server)
-  [ -d /usr/share/gocode/src/github.com/modern-go/reflect2 ] || missing+=(golang-github-modern-go-reflect2-dev)
   command -v openssl >/dev/null || missing+=(openssl)
   command -v curl >/dev/null || missing+=(curl)
-  if [ "${#missing[@]}" -gt 0 ]; then
-    log "installing ${missing[*]}"
-    as_root apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  fi
+  apt_install "${missing[@]}"
+}
+
+# What building needs: Debian's Go 1.19 and reflect2 1.0.2 (the vendored 1.0.1 breaks with Go >= 1.18).
+install_build_deps() {
+  local missing=()
+  [ -x /usr/lib/go-1.19/bin/go ] || missing+=(golang-1.19-go)
+  [ -d /usr/share/gocode/src/github.com/modern-go/reflect2 ] || missing+=(golang-github-modern-go-reflect2-dev)
+  command -v patch >/dev/null || missing+=(patch)
+  command -v xz >/dev/null || missing+=(xz-utils)
+  apt_install "${missing[@]}"
 }
 
 build() {
@@ -89,10 +102,11 @@ build() {
 }
 
 ensure() {
-  install_deps
+  install_run_deps
   if [ -x "$APISERVER" ]; then
     log "reusing $APISERVER"
   else
+    install_build_deps
     log "building kube-apiserver $K8S_VERSION into $W"
     (build)
   fi
