@@ -101,14 +101,14 @@ impl Applier {
     }
 
     /// Applies the three children concurrently and returns the Deployment as the cluster has it,
-    /// status included.
+    /// status included, and whether the applies were skipped.
     pub async fn apply(
         &self,
         client: &Client,
         stores: Option<&ChildStores>,
         owner: ObjectRef<MockModel>,
         children: Children,
-    ) -> Result<Deployment> {
+    ) -> Result<(Deployment, bool)> {
         let ns = children
             .config_map
             .metadata
@@ -143,7 +143,7 @@ impl Applier {
                     versions: current,
                 });
             if unchanged && let Some(d) = stores.deployments.get(&key(&ns, &name)) {
-                return Ok((*d).clone());
+                return Ok(((*d).clone(), true));
             }
         }
         // NB: concurrently: a pod that starts before its ConfigMap exists just waits for the volume.
@@ -163,7 +163,7 @@ impl Applier {
             svc.metadata.resource_version,
         ];
         self.applied().insert(owner, Applied { hash, versions });
-        Ok(deployment)
+        Ok((deployment, false))
     }
 
     /// Forgets a MockModel (e.g. after a failed reconcile), so the next pass applies for sure.

@@ -136,10 +136,13 @@ pub async fn reconcile(mm: Arc<MockModel>, ctx: Arc<Context>) -> Result<Action> 
                     service: resources::service(&mm)?,
                 };
                 let owner = ObjectRef::from_obj(&*mm);
-                let d = ctx
+                let (d, skipped) = ctx
                     .applier
                     .apply(client, ctx.stores.as_ref(), owner, children)
                     .await?;
+                if skipped {
+                    ctx.metrics.applies_skipped.inc();
+                }
                 (FixtureOutcome::Applied(rendered.count), Some(d))
             }
         },

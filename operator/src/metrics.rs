@@ -27,6 +27,8 @@ pub struct Metrics {
     pub duration: Histogram,
     /// 1 while this replica holds the leader lease.
     pub leader: IntGauge,
+    /// Reconciles whose child applies were skipped because the cluster already held them.
+    pub applies_skipped: IntCounter,
 }
 
 impl Default for Metrics {
@@ -55,8 +57,14 @@ impl Default for Metrics {
             "1 while this replica holds the leader lease.",
         )
         .expect("valid metric");
+        let applies_skipped = IntCounter::new(
+            "mockmodel_operator_applies_skipped_total",
+            "Reconciles that skipped applying children the cluster already held.",
+        )
+        .expect("valid metric");
         for m in [
-            Box::new(reconciles.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(applies_skipped.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(reconciles.clone()),
             Box::new(failures.clone()),
             Box::new(duration.clone()),
             Box::new(leader.clone()),
@@ -69,6 +77,7 @@ impl Default for Metrics {
             failures,
             duration,
             leader,
+            applies_skipped,
         }
     }
 }

@@ -207,6 +207,10 @@ async fn main() -> anyhow::Result<()> {
         metric(&metrics, "mockmodel_operator_reconcile_total")
     );
     println!(
+        "  ...of which no-op      {:>8}",
+        metric(&metrics, "mockmodel_operator_applies_skipped_total")
+    );
+    println!(
         "  reconcile failures     {:>8}",
         metric(&metrics, "mockmodel_operator_reconcile_failures_total")
     );
