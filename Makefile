@@ -5,7 +5,8 @@
 run:
 	cargo run --release -p mockmodel-server -- $(ARGS)
 
-## Every test: Rust unit/in-process tests and the real-client wire tests (sets up its own venv).
+## Every test: Rust unit/in-process tests, the real-client wire tests (sets up its own venv) and the
+## operator's tests against a local kube-apiserver (builds it once, see scripts/k8s-testbed.sh).
 test:
 	scripts/test.sh
 
