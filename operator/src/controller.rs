@@ -361,6 +361,99 @@ mod tests {
         mm
     }
 
+    async fn reconcile_against_mock(
+        mm: MockModel,
+    ) -> (Result<Action>, Vec<crate::fixtures::Call>, Arc<Context>) {
+        let (ctx, handle) = Context::test();
+        let server = tokio::spawn(crate::fixtures::serve(handle));
+        let result = reconcile(Arc::new(mm), ctx.clone()).await;
+        (result, server.await.expect("verifier"), ctx)
+    }
+
+    #[tokio::test]
+    async fn a_new_mockmodel_applies_its_three_children_then_its_status() {
+        let mm = MockModel::test("fixtures:\n- {match: {userMessage: hi}, response: {content: hello}}\n");
+        let (result, calls, ctx) = reconcile_against_mock(mm).await;
+        assert!(result.is_ok(), "{result:?}");
+        let mut children: Vec<&str> = calls[..3]
+            .iter()
+            .inspect(|c| {
+                assert_eq!(c.method, "PATCH");
+                assert!(
+                    c.uri.contains("fieldManager=mockmodel-operator") && c.uri.contains("force=true"),
+                    "{}",
+                    c.uri
+                );
+            })
+            .map(|c| c.uri.split('?').next().unwrap_or_default())
+            .collect();
+        children.sort();
+        assert_eq!(
+            children,
+            [
+                "/api/v1/namespaces/ns/configmaps/bot",
+                "/api/v1/namespaces/ns/services/bot",
+                "/apis/apps/v1/namespaces/ns/deployments/bot",
+            ]
+        );
+        let status = &calls[3];
+        assert!(
+            status
+                .uri
+                .starts_with("/apis/mockmodel.dev/v1alpha1/namespaces/ns/mockmodels/bot/status?")
+        );
+        assert_eq!(status.body["status"]["fixtureCount"], 1);
+        assert_eq!(
+            status.body["status"]["endpoints"]["openai"],
+            "http://bot.ns.svc:8080/v1"
+        );
+        assert_eq!(calls.len(), 4, "{calls:#?}");
+        assert_eq!(ctx.metrics.reconciles.get(), 1);
+    }
+
+    #[tokio::test]
+    async fn invalid_fixtures_touch_no_child_emit_an_event_and_bump_the_failure_metric() {
+        let mm = MockModel::test("fixtures:\n- {chunkSize: 0, response: {content: x}}\n");
+        let (result, calls, ctx) = reconcile_against_mock(mm).await;
+        assert!(
+            result.is_ok(),
+            "bad input is reported in status, not retried: {result:?}"
+        );
+        assert!(
+            !calls
+                .iter()
+                .any(|c| c.method == "PATCH" && !c.uri.contains("/status")),
+            "no child applied: {calls:#?}"
+        );
+        let event = calls
+            .iter()
+            .find(|c| c.uri.contains("/events"))
+            .expect("an event");
+        assert_eq!(event.body["type"], "Warning");
+        assert_eq!(event.body["reason"], "InvalidFixtures");
+        let status = calls
+            .iter()
+            .find(|c| c.uri.contains("/status"))
+            .expect("status patch");
+        let valid = &status.body["status"]["conditions"][1];
+        assert_eq!(
+            (valid["type"].as_str(), valid["status"].as_str()),
+            (Some("FixturesValid"), Some("False"))
+        );
+        assert!(
+            valid["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("spec.fixtures[0].chunkSize"))
+        );
+        assert_eq!(
+            ctx.metrics
+                .failures
+                .with_label_values(&["invalid_fixtures"])
+                .get(),
+            1
+        );
+    }
+
     #[test]
     fn backoff_doubles_from_one_second_up_to_five_minutes() {
         let secs: Vec<u64> = [1, 2, 3, 4, 9, 10, 50].map(|n| backoff(n).as_secs()).to_vec();

@@ -7,6 +7,8 @@ pub mod apply;
 pub mod cli;
 pub mod controller;
 pub mod crd;
+#[cfg(test)]
+pub mod fixtures;
 pub mod lease;
 pub mod metrics;
 pub mod render;
