@@ -206,3 +206,17 @@ pub async fn apply_mockmodel(
         )
         .await?)
 }
+
+/// Every YAML document of a repository file, as JSON values.
+pub fn yaml_documents(path: &str) -> anyhow::Result<Vec<serde_json::Value>> {
+    use serde::Deserialize;
+    let text = std::fs::read_to_string(repo_root().join(path))?;
+    let mut docs = Vec::new();
+    for d in serde_yaml::Deserializer::from_str(&text) {
+        let v = serde_json::Value::deserialize(d)?;
+        if !v.is_null() {
+            docs.push(v);
+        }
+    }
+    Ok(docs)
+}

@@ -430,3 +430,58 @@ async fn a_hand_edited_child_is_put_back() -> anyhow::Result<()> {
     .await?;
     op.stop().await
 }
+
+#[tokio::test]
+#[ignore = "needs a Kubernetes API server (scripts/k8s-testbed.sh)"]
+async fn plain_install_manifests_and_samples_pass_server_side_dry_run() -> anyhow::Result<()> {
+    use kube::api::{DynamicObject, GroupVersionKind};
+    use kube::discovery::{Discovery, Scope};
+    let client = client().await?;
+    install_crd(&client).await?;
+    let discovery = Discovery::new(client.clone()).run().await?;
+    let ns = TempNs::new(&client, "dryrun").await?;
+    let mut docs = e2e::yaml_documents("deploy/operator.yaml")?;
+    docs.extend(e2e::yaml_documents(
+        "deploy/samples/mockmodel-support-agent.yaml",
+    )?);
+    let mut checked = 0;
+    for doc in docs {
+        let obj: DynamicObject = serde_json::from_value(doc)?;
+        let types = obj
+            .types
+            .clone()
+            .ok_or_else(|| anyhow::anyhow!("no apiVersion/kind"))?;
+        let gvk = GroupVersionKind::try_from(&types)?;
+        let (ar, caps) = discovery
+            .resolve_gvk(&gvk)
+            .ok_or_else(|| anyhow::anyhow!("unknown kind {gvk:?}"))?;
+        let name = obj.name_any();
+        let api: Api<DynamicObject> = if caps.scope == Scope::Namespaced {
+            // the install's own namespace is part of the same file: dry-run it into a scratch one
+            let target = obj
+                .metadata
+                .namespace
+                .clone()
+                .filter(|n| n != "mockmodel-system")
+                .unwrap_or(ns.name.clone());
+            Api::namespaced_with(client.clone(), &target, &ar)
+        } else {
+            Api::all_with(client.clone(), &ar)
+        };
+        let mut obj = obj;
+        obj.metadata.namespace = None;
+        api.patch(
+            &name,
+            &PatchParams::apply("e2e-dry-run").dry_run(),
+            &Patch::Apply(&obj),
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("{} {name}: {e}", types.kind))?;
+        checked += 1;
+    }
+    assert!(
+        checked >= 8,
+        "namespace, RBAC, operator Deployment and the sample"
+    );
+    Ok(())
+}
