@@ -1,13 +1,26 @@
 # mockmodel tasks. The README's two commands: `make run` and `make test`.
-.PHONY: run test lint fmt ci bench
+.PHONY: run test lint fmt ci bench generate test-cluster bench-operator
 
 ## Run the mock server on its embedded default fixtures (http://127.0.0.1:4010).
 run:
 	cargo run --release -p mockmodel-server -- $(ARGS)
 
-## Every test: Rust unit/in-process tests and the real-client wire tests (sets up its own venv).
+## Every test: Rust unit/in-process tests, the real-client wire tests (sets up its own venv) and the
+## operator's tests against a local kube-apiserver (builds it once, see scripts/k8s-testbed.sh).
 test:
 	scripts/test.sh
+
+## Regenerate crds/ from the Rust types (a test fails when they drift).
+generate:
+	cargo run -q -p mockmodel-operator -- crd > crds/mockmodels.yaml
+
+## Operator tests against a real kube-apiserver + etcd on 127.0.0.1 (builds it once; see scripts/k8s-testbed.sh).
+test-cluster:
+	scripts/test-cluster.sh
+
+## Reconcile 500 MockModels on the local apiserver; prints total time, apply-to-ConfigMap latency, peak RSS.
+bench-operator:
+	scripts/bench-operator.sh
 
 fmt:
 	cargo fmt --all

@@ -13,3 +13,6 @@ venv="$(scripts/venv.sh)"
 
 echo "==> real-client tests (pytest, $venv)"
 MOCKMODEL_SERVER_BIN="$PWD/target/debug/mockmodel-server" "$venv/bin/pytest" tests/python -q -p no:cacheprovider "$@"
+
+echo "==> operator tests against a real kube-apiserver + etcd (scripts/test-cluster.sh)"
+scripts/test-cluster.sh

@@ -1,0 +1,189 @@
+//! Command line (`mockmodel-operator [run]`, `mockmodel-operator crd`) and the run loop:
+//! check the CRD, win the leader Lease, run the controller and the metrics server, shut down
+//! gracefully on SIGTERM/ctrl-c (draining reconciles, releasing the Lease).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand};
+use kube::Client;
+use kube::api::{Api, ListParams};
+use tokio::sync::watch;
+
+use crate::controller::{self, Context};
+use crate::crd::MockModel;
+use crate::lease::{Elector, LeaseConfig};
+use crate::metrics::{self, Metrics};
+use crate::resources::{Settings, default_image};
+
+/// Kubernetes operator for MockModel resources.
+#[derive(Debug, Parser)]
+#[command(name = "mockmodel-operator", version, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    /// What to do (default: run).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Options for running.
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the operator (the default).
+    Run(RunArgs),
+    /// Print the MockModel CustomResourceDefinition as YAML.
+    Crd,
+}
+
+/// Options of `run`.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Default mockmodel-server image for MockModels that do not set `spec.image`.
+    #[arg(long, env = "MOCKMODEL_SERVER_IMAGE", default_value_t = default_image())]
+    pub server_image: String,
+    /// Address of the `/metrics` and `/healthz` server.
+    #[arg(long, env = "MOCKMODEL_OPERATOR_METRICS_ADDR", default_value = "0.0.0.0:8081")]
+    pub metrics_addr: SocketAddr,
+    /// Reconciles running at once.
+    #[arg(long, env = "MOCKMODEL_OPERATOR_CONCURRENCY", default_value_t = 32)]
+    pub concurrency: u16,
+    /// Run without leader election (a single replica only).
+    #[arg(long, env = "MOCKMODEL_OPERATOR_NO_LEADER_ELECTION")]
+    pub no_leader_election: bool,
+    /// Name of the leader election Lease.
+    #[arg(
+        long,
+        env = "MOCKMODEL_OPERATOR_LEASE_NAME",
+        default_value = "mockmodel-operator"
+    )]
+    pub lease_name: String,
+    /// Namespace of the Lease (the operator's own).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+    pub lease_namespace: String,
+    /// This replica's identity in the Lease (the pod name); hostname and PID when unset.
+    #[arg(long, env = "POD_NAME")]
+    pub identity: Option<String>,
+    /// Seconds a Lease stays valid without renewal.
+    #[arg(long, env = "MOCKMODEL_OPERATOR_LEASE_SECONDS", default_value_t = 15)]
+    pub lease_seconds: u64,
+    /// Log lines as JSON.
+    #[arg(long, env = "MOCKMODEL_OPERATOR_LOG_JSON")]
+    pub log_json: bool,
+}
+
+impl RunArgs {
+    /// The identity to hold the Lease under.
+    pub fn identity(&self) -> String {
+        self.identity.clone().unwrap_or_else(|| {
+            let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+            format!("{}-{}", host.trim(), std::process::id())
+        })
+    }
+
+    /// The Lease settings, unless leader election is off.
+    pub fn lease(&self) -> Option<LeaseConfig> {
+        (!self.no_leader_election).then(|| LeaseConfig {
+            name: self.lease_name.clone(),
+            namespace: self.lease_namespace.clone(),
+            identity: self.identity(),
+            duration: Duration::from_secs(self.lease_seconds.max(3)),
+        })
+    }
+}
+
+/// A future resolving once the watch flag turns true.
+fn signalled(
+    mut rx: watch::Receiver<bool>,
+) -> impl std::future::Future<Output = ()> + Send + Sync + Unpin + 'static {
+    Box::pin(async move {
+        let _ = rx.wait_for(|v| *v).await;
+    })
+}
+
+/// Runs the operator until `shutdown` resolves; fails if the CRD is missing or leadership is lost.
+pub async fn run(
+    client: Client,
+    args: RunArgs,
+    metrics: Arc<Metrics>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    Api::<MockModel>::all(client.clone())
+        .list_metadata(&ListParams::default().limit(1))
+        .await
+        .context("the MockModel CRD is not installed: kubectl apply -f crds/mockmodels.yaml")?;
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stop_tx = Arc::new(stop_tx);
+    {
+        let tx = stop_tx.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            tracing::info!("shutting down");
+            let _ = tx.send(true);
+        });
+    }
+    let metrics_server = tokio::spawn(metrics::serve(
+        args.metrics_addr,
+        metrics.clone(),
+        signalled(stop_rx.clone()),
+    ));
+
+    let identity = args.identity();
+    let elector = args.lease().map(|cfg| Elector::new(client.clone(), cfg));
+    let mut lost = None;
+    if let Some(elector) = &elector {
+        tracing::info!(identity, "waiting for the leader lease");
+        if !elector.acquire(&mut signalled(stop_rx.clone())).await {
+            return Ok(());
+        }
+        tracing::info!(identity, "acquired the leader lease");
+        let (elector, tx) = (elector.clone(), stop_tx.clone());
+        lost = Some(tokio::spawn(async move {
+            elector.hold().await;
+            tracing::error!("lost the leader lease; stopping");
+            let _ = tx.send(true);
+        }));
+    }
+    metrics.leader.set(1);
+
+    let settings = Settings {
+        image: args.server_image.clone(),
+    };
+    let ctx = Context::new(client, metrics.clone(), settings, Some(identity));
+    controller::run(ctx, args.concurrency, signalled(stop_rx)).await;
+    metrics.leader.set(0);
+
+    let lost_leadership = lost.as_ref().is_some_and(|h| h.is_finished());
+    if let Some(h) = lost {
+        h.abort();
+    }
+    if let Some(elector) = &elector {
+        elector.release().await;
+    }
+    let _ = metrics_server.await;
+    anyhow::ensure!(!lost_leadership, "lost the leader lease");
+    Ok(())
+}
+
+/// SIGTERM or ctrl-c.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

@@ -1,0 +1,420 @@
+//! Pure builders for a MockModel's children: the fixtures ConfigMap, the mock server Deployment
+//! and its Service. Deterministic names (the MockModel's), owner references, standard labels.
+//!
+//! Pure; no client. The controller applies what these return with server-side apply.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
+use k8s_openapi::api::core::v1::{
+    Capabilities, ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EnvVar, HTTPGetAction,
+    PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile,
+    SecurityContext, Service, ServicePort, ServiceSpec, Volume, VolumeMount,
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use kube::{Resource, ResourceExt};
+
+use crate::crd::{Endpoints, MockModel};
+use crate::{Error, Result};
+
+/// The one field manager for every server-side apply.
+pub const FIELD_MANAGER: &str = "mockmodel-operator";
+/// Port the mock server listens on, in the pod and on the Service.
+pub const PORT: i32 = 8080;
+/// Where the fixtures ConfigMap is mounted (a directory: the server loads it recursively).
+pub const FIXTURES_DIR: &str = "/etc/mockmodel/fixtures";
+/// Name of the mock server container.
+pub const CONTAINER: &str = "mockmodel-server";
+/// `app.kubernetes.io/managed-by` value, also the label selector of the operator's watches.
+pub const MANAGED_BY: &str = "mockmodel-operator";
+/// Label selector matching every child the operator manages.
+pub const MANAGED_SELECTOR: &str = "app.kubernetes.io/managed-by=mockmodel-operator";
+/// UID/GID the server runs as (the distroless "nonroot" user).
+const RUN_AS: i64 = 65532;
+
+/// Operator-wide settings the builders need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// Default mock server image.
+    pub image: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            image: default_image(),
+        }
+    }
+}
+
+/// `ghcr.io/mockmodel/mockmodel-server:<version>`.
+pub fn default_image() -> String {
+    format!("ghcr.io/mockmodel/mockmodel-server:{}", env!("CARGO_PKG_VERSION"))
+}
+
+/// Selector labels: stable for the Deployment's lifetime.
+pub fn selector_labels(mm: &MockModel) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (
+            "app.kubernetes.io/name".to_string(),
+            "mockmodel-server".to_string(),
+        ),
+        ("app.kubernetes.io/instance".to_string(), mm.name_any()),
+    ])
+}
+
+/// Labels on every child and pod.
+pub fn labels(mm: &MockModel) -> BTreeMap<String, String> {
+    let mut l = selector_labels(mm);
+    l.insert("app.kubernetes.io/component".into(), "mock-endpoint".into());
+    l.insert("app.kubernetes.io/part-of".into(), "mockmodel".into());
+    l.insert("app.kubernetes.io/managed-by".into(), MANAGED_BY.into());
+    l.insert(
+        "app.kubernetes.io/version".into(),
+        env!("CARGO_PKG_VERSION").into(),
+    );
+    l
+}
+
+fn metadata(mm: &MockModel) -> Result<ObjectMeta> {
+    let owner: OwnerReference = mm
+        .controller_owner_ref(&())
+        .ok_or(Error::MissingObjectKey(".metadata.uid"))?;
+    Ok(ObjectMeta {
+        name: Some(mm.name_any()),
+        namespace: Some(
+            mm.namespace()
+                .ok_or(Error::MissingObjectKey(".metadata.namespace"))?,
+        ),
+        labels: Some(labels(mm)),
+        owner_references: Some(vec![owner]),
+        ..ObjectMeta::default()
+    })
+}
+
+/// The ConfigMap holding the rendered fixtures.
+pub fn config_map(mm: &MockModel, data: BTreeMap<String, String>) -> Result<ConfigMap> {
+    Ok(ConfigMap {
+        metadata: metadata(mm)?,
+        data: Some(data),
+        ..ConfigMap::default()
+    })
+}
+
+/// The mock server's command-line arguments (the container's `args`).
+pub fn server_args(mm: &MockModel) -> Vec<String> {
+    let mut args: Vec<String> = ["--fixtures", FIXTURES_DIR, "--host", "0.0.0.0", "--port"]
+        .into_iter()
+        .map(String::from)
+        .collect();
+    args.push(PORT.to_string());
+    args.push("--watch".into());
+    if let Some(d) = &mm.spec.defaults {
+        if let Some(n) = d.chunk_size {
+            args.extend(["--chunk-size".to_string(), n.to_string()]);
+        }
+        if let Some(ms) = d.latency_ms {
+            args.extend(["--latency-ms".to_string(), ms.to_string()]);
+        }
+        if d.strict == Some(true) {
+            args.push("--strict".into());
+        }
+    }
+    args
+}
+
+fn http_probe(path: &str, period: i32, failures: i32) -> Probe {
+    Probe {
+        http_get: Some(HTTPGetAction {
+            path: Some(path.into()),
+            port: IntOrString::String("http".into()),
+            ..HTTPGetAction::default()
+        }),
+        period_seconds: Some(period),
+        failure_threshold: Some(failures),
+        timeout_seconds: Some(2),
+        ..Probe::default()
+    }
+}
+
+fn default_resources() -> ResourceRequirements {
+    let q = |s: &str| Quantity(s.to_string());
+    ResourceRequirements {
+        requests: Some(BTreeMap::from([
+            ("cpu".into(), q("10m")),
+            ("memory".into(), q("32Mi")),
+        ])),
+        limits: Some(BTreeMap::from([("memory".into(), q("256Mi"))])),
+        ..ResourceRequirements::default()
+    }
+}
+
+fn container(mm: &MockModel, settings: &Settings) -> Container {
+    Container {
+        name: CONTAINER.into(),
+        image: Some(
+            mm.spec
+                .image
+                .clone()
+                .filter(|i| !i.is_empty())
+                .unwrap_or_else(|| settings.image.clone()),
+        ),
+        image_pull_policy: mm.spec.image_pull_policy.clone(),
+        args: Some(server_args(mm)),
+        env: Some(vec![EnvVar {
+            name: "MOCKMODEL_LOG_FORMAT".into(),
+            value: Some("json".into()),
+            ..EnvVar::default()
+        }]),
+        ports: Some(vec![ContainerPort {
+            name: Some("http".into()),
+            container_port: PORT,
+            protocol: Some("TCP".into()),
+            ..ContainerPort::default()
+        }]),
+        liveness_probe: Some(http_probe("/healthz", 10, 3)),
+        readiness_probe: Some(http_probe("/readyz", 5, 2)),
+        resources: Some(mm.spec.resources.clone().unwrap_or_else(default_resources)),
+        security_context: Some(SecurityContext {
+            allow_privilege_escalation: Some(false),
+            read_only_root_filesystem: Some(true),
+            run_as_non_root: Some(true),
+            run_as_user: Some(RUN_AS),
+            run_as_group: Some(RUN_AS),
+            capabilities: Some(Capabilities {
+                drop: Some(vec!["ALL".into()]),
+                ..Capabilities::default()
+            }),
+            ..SecurityContext::default()
+        }),
+        // NB: a whole-directory mount (no subPath), so the kubelet swaps the `..data` link on a
+        // ConfigMap edit and the server's --watch hot-reloads without restarting the pod.
+        volume_mounts: Some(vec![VolumeMount {
+            name: "fixtures".into(),
+            mount_path: FIXTURES_DIR.into(),
+            read_only: Some(true),
+            ..VolumeMount::default()
+        }]),
+        ..Container::default()
+    }
+}
+
+/// The mock server Deployment. Its pod template does not depend on the fixtures, so fixture edits
+/// never roll the pods (in-flight streams survive; the server reloads the mounted ConfigMap).
+pub fn deployment(mm: &MockModel, settings: &Settings) -> Result<Deployment> {
+    let overrides = mm.spec.pod_template.clone().unwrap_or_default();
+    let mut pod_labels = overrides.labels.clone();
+    pod_labels.extend(labels(mm));
+    Ok(Deployment {
+        metadata: metadata(mm)?,
+        spec: DeploymentSpec {
+            replicas: Some(mm.spec.replicas),
+            selector: LabelSelector {
+                match_labels: Some(selector_labels(mm)),
+                ..LabelSelector::default()
+            },
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some(pod_labels),
+                    annotations: Some(overrides.annotations).filter(|a| !a.is_empty()),
+                    ..ObjectMeta::default()
+                }),
+                spec: Some(PodSpec {
+                    containers: vec![container(mm, settings)],
+                    automount_service_account_token: Some(false),
+                    enable_service_links: Some(false),
+                    security_context: Some(PodSecurityContext {
+                        run_as_non_root: Some(true),
+                        seccomp_profile: Some(SeccompProfile {
+                            type_: "RuntimeDefault".into(),
+                            ..SeccompProfile::default()
+                        }),
+                        ..PodSecurityContext::default()
+                    }),
+                    node_selector: Some(overrides.node_selector).filter(|n| !n.is_empty()),
+                    tolerations: Some(overrides.tolerations).filter(|t| !t.is_empty()),
+                    volumes: Some(vec![Volume {
+                        name: "fixtures".into(),
+                        config_map: Some(ConfigMapVolumeSource {
+                            name: mm.name_any(),
+                            ..ConfigMapVolumeSource::default()
+                        }),
+                        ..Volume::default()
+                    }]),
+                    ..PodSpec::default()
+                }),
+            },
+            ..DeploymentSpec::default()
+        },
+        ..Deployment::default()
+    })
+}
+
+/// The Service agents call: one TCP port, 8080.
+pub fn service(mm: &MockModel) -> Result<Service> {
+    Ok(Service {
+        metadata: metadata(mm)?,
+        spec: Some(ServiceSpec {
+            selector: Some(selector_labels(mm)),
+            ports: Some(vec![ServicePort {
+                name: Some("http".into()),
+                port: PORT,
+                target_port: Some(IntOrString::String("http".into())),
+                // NB: server-side apply of a Service needs `protocol` (a key of the ports list-map).
+                protocol: Some("TCP".into()),
+                ..ServicePort::default()
+            }]),
+            ..ServiceSpec::default()
+        }),
+        ..Service::default()
+    })
+}
+
+/// The URLs agents use, from the Service's cluster DNS name.
+pub fn endpoints(name: &str, namespace: &str) -> Endpoints {
+    let base = format!("http://{name}.{namespace}.svc:{PORT}");
+    Endpoints {
+        bedrock: base.clone(),
+        sagemaker: base.clone(),
+        openai: format!("{base}/v1"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crd::{FixtureDefaults, MockModelSpec};
+
+    fn mm() -> MockModel {
+        let mut mm = MockModel::new(
+            "support-bot",
+            MockModelSpec {
+                replicas: 2,
+                ..MockModelSpec::default()
+            },
+        );
+        mm.metadata.namespace = Some("staging".into());
+        mm.metadata.uid = Some("uid-1".into());
+        mm
+    }
+
+    #[test]
+    fn children_are_named_after_the_resource_and_owned_by_it() {
+        let mm = mm();
+        let cm = config_map(&mm, BTreeMap::new()).expect("cm");
+        let d = deployment(&mm, &Settings::default()).expect("deploy");
+        let s = service(&mm).expect("svc");
+        for meta in [&cm.metadata, &d.metadata, &s.metadata] {
+            assert_eq!(meta.name.as_deref(), Some("support-bot"));
+            assert_eq!(meta.namespace.as_deref(), Some("staging"));
+            let owner = &meta.owner_references.as_ref().expect("owners")[0];
+            assert_eq!(
+                (owner.kind.as_str(), owner.uid.as_str(), owner.controller),
+                ("MockModel", "uid-1", Some(true))
+            );
+            assert_eq!(
+                meta.labels.as_ref().expect("labels")["app.kubernetes.io/managed-by"],
+                MANAGED_BY
+            );
+        }
+    }
+
+    #[test]
+    fn builders_need_a_uid_for_the_owner_reference() {
+        let mut mm = mm();
+        mm.metadata.uid = None;
+        assert!(matches!(
+            service(&mm),
+            Err(Error::MissingObjectKey(".metadata.uid"))
+        ));
+    }
+
+    #[test]
+    fn deployment_selector_matches_template_labels_and_service_selector() {
+        let mm = mm();
+        let d = deployment(&mm, &Settings::default()).expect("deploy");
+        let spec = d.spec;
+        let selector = spec.selector.match_labels.expect("selector");
+        let template = spec.template.metadata.and_then(|m| m.labels).expect("labels");
+        assert!(selector.iter().all(|(k, v)| template.get(k) == Some(v)));
+        assert_eq!(
+            service(&mm).expect("svc").spec.and_then(|s| s.selector),
+            Some(selector)
+        );
+        assert_eq!(spec.replicas, Some(2));
+    }
+
+    #[test]
+    fn container_is_locked_down_and_probed() {
+        let d = deployment(&mm(), &Settings::default()).expect("deploy");
+        let pod = d.spec.template.spec.expect("pod");
+        let c = &pod.containers[0];
+        let sc = c.security_context.as_ref().expect("security context");
+        assert_eq!(sc.allow_privilege_escalation, Some(false));
+        assert_eq!(sc.read_only_root_filesystem, Some(true));
+        assert_eq!(sc.run_as_non_root, Some(true));
+        assert_eq!(
+            sc.capabilities.as_ref().and_then(|c| c.drop.clone()),
+            Some(vec!["ALL".to_string()])
+        );
+        let path = |p: &Option<Probe>| {
+            p.as_ref()
+                .and_then(|p| p.http_get.as_ref())
+                .and_then(|h| h.path.clone())
+        };
+        assert_eq!(path(&c.liveness_probe).as_deref(), Some("/healthz"));
+        assert_eq!(path(&c.readiness_probe).as_deref(), Some("/readyz"));
+        assert!(c.resources.as_ref().and_then(|r| r.requests.as_ref()).is_some());
+        assert_eq!(c.image.as_deref(), Some(default_image().as_str()));
+        let mount = &c.volume_mounts.as_ref().expect("mounts")[0];
+        assert_eq!(
+            (mount.mount_path.as_str(), mount.sub_path.as_deref()),
+            (FIXTURES_DIR, None)
+        );
+    }
+
+    #[test]
+    fn service_port_is_tcp_and_targets_the_container_port() {
+        let mm = mm();
+        let svc = service(&mm).expect("svc");
+        let ports = svc.spec.and_then(|s| s.ports).expect("ports");
+        assert!(ports.iter().all(|p| p.protocol.as_deref() == Some("TCP")));
+        let d = deployment(&mm, &Settings::default()).expect("deploy");
+        let cport = &d.spec.template.spec.expect("pod").containers[0]
+            .ports
+            .clone()
+            .expect("ports")[0];
+        assert_eq!(ports[0].port, cport.container_port);
+        assert_eq!(
+            ports[0].target_port,
+            Some(IntOrString::String(cport.name.clone().unwrap_or_default()))
+        );
+    }
+
+    #[test]
+    fn defaults_become_server_flags() {
+        let mut mm = mm();
+        mm.spec.defaults = Some(FixtureDefaults {
+            chunk_size: Some(7),
+            latency_ms: Some(30),
+            strict: Some(true),
+            streaming_profile: None,
+        });
+        let args = server_args(&mm).join(" ");
+        assert!(args.starts_with("--fixtures /etc/mockmodel/fixtures --host 0.0.0.0 --port 8080 --watch"));
+        assert!(
+            args.ends_with("--chunk-size 7 --latency-ms 30 --strict"),
+            "{args}"
+        );
+    }
+
+    #[test]
+    fn endpoints_use_the_service_dns_name() {
+        let e = endpoints("support-bot", "staging");
+        assert_eq!(e.bedrock, "http://support-bot.staging.svc:8080");
+        assert_eq!(e.sagemaker, "http://support-bot.staging.svc:8080");
+        assert_eq!(e.openai, "http://support-bot.staging.svc:8080/v1");
+    }
+}
