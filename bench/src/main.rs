@@ -6,8 +6,12 @@
 mod baseline;
 mod load;
 mod procs;
+mod report;
+mod requests;
 mod scenarios;
 mod stats;
+mod stream_runs;
+mod wire;
 
 use clap::Parser;
 
