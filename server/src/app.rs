@@ -65,7 +65,7 @@ async fn track(State(state): State<SharedState>, req: Request, next: Next) -> Re
         .get(SEED_HEADER)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse().ok());
-    let ctx = RequestCtx::new(state.metrics.clone(), seed);
+    let ctx = RequestCtx::new(state.clone(), seed);
     let mut res = ctx.clone().scope(next.run(req)).await;
     if let Some(fault) = ctx.finish_unary() {
         res = faulty_body(res, fault).await;
@@ -75,13 +75,14 @@ async fn track(State(state): State<SharedState>, req: Request, next: Next) -> Re
         .get::<ModelLabel>()
         .map(|m| m.0.clone())
         .unwrap_or_default();
-    let m = &state.metrics;
-    m.requests
-        .with_label_values(&[route.as_str(), method.as_str(), &model, res.status().as_str()])
-        .inc();
-    m.duration
-        .with_label_values(&[route.as_str()])
-        .observe(started.elapsed().as_secs_f64());
+    if let Some(m) = state.recorder() {
+        m.requests
+            .with_label_values(&[route.as_str(), method.as_str(), &model, res.status().as_str()])
+            .inc();
+        m.duration
+            .with_label_values(&[route.as_str()])
+            .observe(started.elapsed().as_secs_f64());
+    }
     let headers = res.headers_mut();
     if !headers.contains_key("x-amzn-requestid")
         && let Ok(v) = HeaderValue::from_str(&uuid::Uuid::new_v4().to_string())
