@@ -54,11 +54,7 @@ pub const SEED_HEADER: &str = "x-mockmodel-seed";
 /// were not streamed, and gives every response an `x-amzn-RequestId` as AWS services do.
 async fn track(State(state): State<SharedState>, req: Request, next: Next) -> Response {
     let started = Instant::now();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| "unmatched".into());
+    let route = req.extensions().get::<MatchedPath>().cloned();
     let method = req.method().clone();
     let seed = req
         .headers()
@@ -77,19 +73,34 @@ async fn track(State(state): State<SharedState>, req: Request, next: Next) -> Re
         .unwrap_or_default();
     if let Some(m) = state.recorder() {
         m.requests
-            .with_label_values(&[route.as_str(), method.as_str(), &model, res.status().as_str()])
+            .with_label_values(&[
+                route_label(&route),
+                method.as_str(),
+                &model,
+                res.status().as_str(),
+            ])
             .inc();
         m.duration
-            .with_label_values(&[route.as_str()])
+            .with_label_values(&[route_label(&route)])
             .observe(started.elapsed().as_secs_f64());
     }
     let headers = res.headers_mut();
     if !headers.contains_key("x-amzn-requestid")
-        && let Ok(v) = HeaderValue::from_str(&uuid::Uuid::new_v4().to_string())
+        && let Ok(v) = HeaderValue::from_str(&request_id().to_string())
     {
         headers.insert("x-amzn-requestid", v);
     }
     res
+}
+
+fn route_label(route: &Option<MatchedPath>) -> &str {
+    route.as_ref().map_or("unmatched", MatchedPath::as_str)
+}
+
+/// A random (v4) request id from the thread-local RNG: no system call per response, unlike
+/// `Uuid::new_v4`, which asks the OS for every id.
+fn request_id() -> uuid::Uuid {
+    uuid::Builder::from_random_bytes(rand::random()).into_uuid()
 }
 
 /// A non-streamed body with a fault: cut in half (malformed), or half then a dropped connection.

@@ -103,7 +103,10 @@ impl RequestCtx {
 pub fn message_planned(model: &str, input_tokens: u64, output_tokens: u64) {
     let _ = CTX.try_with(|c| {
         let Some(m) = c.metrics() else { return };
-        m.llm.prompt_tokens.with_label_values(&[model]).inc_by(input_tokens);
+        m.llm
+            .prompt_tokens
+            .with_label_values(&[model])
+            .inc_by(input_tokens);
         m.llm.running.with_label_values(&[model]).inc();
         c.inner().message = Some((model.to_string(), output_tokens));
     });
@@ -124,20 +127,24 @@ pub fn stream_parts() -> (Option<BodyFault>, Option<Observer>) {
     CTX.try_with(|c| {
         let mut inner = c.inner();
         inner.streamed = true;
-        let observer = inner.message.as_ref().zip(c.metrics()).map(|((model, output), m)| {
-            let llm = &m.llm;
-            Observer {
-                started: c.started,
-                last: None,
-                output_tokens: *output,
-                completed: false,
-                ttft: llm.ttft.with_label_values(&[model]),
-                inter_token: llm.inter_token.with_label_values(&[model]),
-                e2e: llm.e2e.with_label_values(&[model]),
-                running: llm.running.with_label_values(&[model]),
-                generated: llm.generation_tokens.with_label_values(&[model]),
-            }
-        });
+        let observer = inner
+            .message
+            .as_ref()
+            .zip(c.metrics())
+            .map(|((model, output), m)| {
+                let llm = &m.llm;
+                Observer {
+                    started: c.started,
+                    last: None,
+                    output_tokens: *output,
+                    completed: false,
+                    ttft: llm.ttft.with_label_values(&[model]),
+                    inter_token: llm.inter_token.with_label_values(&[model]),
+                    e2e: llm.e2e.with_label_values(&[model]),
+                    running: llm.running.with_label_values(&[model]),
+                    generated: llm.generation_tokens.with_label_values(&[model]),
+                }
+            });
         (inner.fault, observer)
     })
     .unwrap_or((None, None))

@@ -121,9 +121,7 @@ impl AppState {
             }
             None => {
                 if let Some(m) = self.recorder() {
-                    m.fixture_misses
-                        .with_label_values(&[c.protocol.as_str()])
-                        .inc();
+                    m.fixture_misses.with_label_values(&[c.protocol.as_str()]).inc();
                 }
                 Err(self.no_match(&set, c))
             }

@@ -450,7 +450,7 @@ async fn chat_completions(
             .body(body)
             .unwrap_or_default()
     } else {
-        tokio::time::sleep(std::time::Duration::from_millis(plan.timing.latency_ms)).await;
+        plan.delay().await;
         axum::Json(completion(&plan)).into_response()
     };
     Ok(with_model(res, &c.model))
