@@ -30,10 +30,7 @@ impl Report {
         println!("\nSummary: targets vs measured");
         for c in &self.0 {
             let verdict = if c.pass { "PASS" } else { "MISS" };
-            println!(
-                "  {verdict}  {:<w$}  {:<t$}  {}",
-                c.name, c.target, c.measured
-            );
+            println!("  {verdict}  {:<w$}  {:<t$}  {}", c.name, c.target, c.measured);
         }
         let misses = self.0.iter().filter(|c| !c.pass).count();
         println!("  {} of {} targets met", self.0.len() - misses, self.0.len());

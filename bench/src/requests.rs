@@ -24,7 +24,11 @@ pub struct Target {
 /// OpenAI chat completions.
 pub fn openai_chat(text: &str, stream: bool) -> Target {
     Target {
-        name: if stream { "OpenAI chat stream" } else { "OpenAI chat" },
+        name: if stream {
+            "OpenAI chat stream"
+        } else {
+            "OpenAI chat"
+        },
         wire: Wire::Sse,
         path: "/v1/chat/completions".into(),
         body: Bytes::from(

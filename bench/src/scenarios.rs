@@ -87,11 +87,14 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let chat = requests::openai_chat("hello", false);
     let mm = procs::mockmodel(&small, &[])?;
     let ready_ms = mm.ready_after.as_secs_f64() * 1000.0;
-    println!("  start to ready                     {ready_ms:.0} ms (spawn to listening; fixtures load before bind)");
+    println!(
+        "  start to ready                     {ready_ms:.0} ms (spawn to listening; fixtures load before bind)"
+    );
     let (_, idle) = print_rss("mockmodel idle (after start)", mm.child.id());
     let nj = procs::mockmodel(&small, &["--journal-size", "0"])?;
     let off = procs::mockmodel(&small, &["--journal-size", "0", "--no-metrics"])?;
-    let [bare, mm_t, nj_t, off_t] = four(best_of(rounds, &[&base, &mm, &nj, &off], &chat, conns, secs).await)?;
+    let [bare, mm_t, nj_t, off_t] =
+        four(best_of(rounds, &[&base, &mm, &nj, &off], &chat, conns, secs).await)?;
     print_throughput("bare axum, fixed body", &bare, None);
     print_throughput("mockmodel", &mm_t, Some(bare.rps));
     print_rss("mockmodel after load", mm.child.id());
@@ -102,8 +105,18 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     println!("  journal cost: {journal_cost:.1}%, metrics + journal cost: {overhead:.1}% of requests/s");
     drop((nj, off));
     let r = mm_t.rps / bare.rps;
-    report.check("OpenAI chat req/s vs bare", ">= 0.5x", format!("{r:.2}x"), r >= 0.5);
-    report.check("start to ready", "< 200 ms", format!("{ready_ms:.0} ms"), ready_ms < 200.0);
+    report.check(
+        "OpenAI chat req/s vs bare",
+        ">= 0.5x",
+        format!("{r:.2}x"),
+        r >= 0.5,
+    );
+    report.check(
+        "start to ready",
+        "< 200 ms",
+        format!("{ready_ms:.0} ms"),
+        ready_ms < 200.0,
+    );
     report.check("idle RSS", "< 20 MB", format!("{idle:.1} MiB"), idle < 20.0);
     report.check(
         "metrics + journal cost",
@@ -125,7 +138,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     println!("  ratio to the 11-fixture run: {r:.2}x");
     print_rss("mockmodel, 10,000 fixtures", big.child.id());
     drop((big, mm));
-    report.check("10,000 fixtures req/s vs 11", ">= 0.8x", format!("{r:.2}x"), r >= 0.8);
+    report.check(
+        "10,000 fixtures req/s vs 11",
+        ">= 0.8x",
+        format!("{r:.2}x"),
+        r >= 0.8,
+    );
 
     println!("\n[3] non-streaming Bedrock Converse, zero delay, {conns} connections");
     let conv = requests::converse("hello");
@@ -136,12 +154,20 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     print_rss("mockmodel after load", mm.child.id());
     drop(mm);
     let r = mm_c.rps / bare_c.rps;
-    report.check("Bedrock Converse req/s vs bare", ">= 0.5x", format!("{r:.2}x"), r >= 0.5);
+    report.check(
+        "Bedrock Converse req/s vs bare",
+        ">= 0.5x",
+        format!("{r:.2}x"),
+        r >= 0.5,
+    );
 
     stream_runs::run(&base, &small, scale, args.big_streams / scale, &mut report).await?;
 
     let _ = std::fs::remove_dir_all(&dir);
-    println!("\n(chunk size {CHUNK} characters per frame in the stream fixtures; load average {} at end)", load_average());
+    println!(
+        "\n(chunk size {CHUNK} characters per frame in the stream fixtures; load average {} at end)",
+        load_average()
+    );
     report.print();
     Ok(())
 }

@@ -71,7 +71,10 @@ async fn fast_streams(
             report.check(
                 &format!("{n} streams 60 fps, {}", t.name),
                 "p99 gap err <= 1.5x base",
-                format!("{p99:.2} ms = {ratio:.2}x ({base_p99:.2} ms), {}/{n} complete", s.completed),
+                format!(
+                    "{p99:.2} ms = {ratio:.2}x ({base_p99:.2} ms), {}/{n} complete",
+                    s.completed
+                ),
                 ratio <= 1.5 && all,
             );
         }
@@ -87,7 +90,16 @@ async fn many_streams(fixtures: &Path, n: usize, report: &mut Report) -> anyhow:
     let profile = (500.0, 6.0, 18);
     let ramp = Duration::from_millis(1500);
     let base = procs::baseline()?;
-    let b = load::streams(base.addr, Wire::Sse, "/sse?ttft=500&tps=6&frames=18", Bytes::new(), n, ramp, profile).await;
+    let b = load::streams(
+        base.addr,
+        Wire::Sse,
+        "/sse?ttft=500&tps=6&frames=18",
+        Bytes::new(),
+        n,
+        ramp,
+        profile,
+    )
+    .await;
     print_streams("minimal timed-SSE server", &b);
     let (base_peak, _) = print_rss("minimal timed-SSE server", base.child.id());
     drop(base);
