@@ -1,5 +1,5 @@
 //! Baseline servers run by the benchmark in the same run: a bare axum server returning a fixed
-//! chat.completion body, and a minimal timed-SSE server. Each figure of mockmodel is reported as a
+//! chat.completion (or Bedrock Converse) body, and a minimal timed-SSE server. Each figure of mockmodel is reported as a
 //! ratio to these, so the machine's speed cancels out.
 
 use std::time::Duration;
@@ -17,6 +17,14 @@ fn fixed_body() -> String {
         "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hello! How can I help you today?", "refusal": null},
         "logprobs": null, "finish_reason": "stop"}],
         "usage": {"prompt_tokens": 2, "completion_tokens": 8, "total_tokens": 10}, "system_fingerprint": null})
+    .to_string()
+}
+
+/// A fixed Bedrock Converse answer, the size of mockmodel's.
+fn fixed_converse_body() -> String {
+    json!({"output": {"message": {"role": "assistant", "content": [{"text": "Hello! How can I help you today?"}]}},
+        "stopReason": "end_turn", "usage": {"inputTokens": 2, "outputTokens": 8, "totalTokens": 10},
+        "metrics": {"latencyMs": 1}})
     .to_string()
 }
 
@@ -55,11 +63,19 @@ async fn sse(Query(p): Query<SseParams>, _body: Bytes) -> axum::response::Respon
 /// Serves both baselines on 127.0.0.1:0 and prints the address like mockmodel-server does.
 pub async fn serve() -> anyhow::Result<()> {
     let body = fixed_body();
+    let converse = fixed_converse_body();
     let app = Router::new()
         .route(
             "/v1/chat/completions",
             post(move |_req: Bytes| {
                 let body = body.clone();
+                async move { ([("content-type", "application/json")], body) }
+            }),
+        )
+        .route(
+            "/model/{model_id}/converse",
+            post(move |_req: Bytes| {
+                let body = converse.clone();
                 async move { ([("content-type", "application/json")], body) }
             }),
         )

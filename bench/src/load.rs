@@ -14,6 +14,7 @@ use hyper_util::rt::TokioIo;
 use tokio::time::Instant;
 
 use crate::stats::Samples;
+use crate::wire::{Counter, Wire};
 
 type Sender = http1::SendRequest<Full<Bytes>>;
 
@@ -112,19 +113,11 @@ pub struct Streams {
     pub gap_err_ms: Samples,
 }
 
-/// A content event: an SSE `data:` line with a non-empty `"content":"…"` delta.
-fn content_events(chunk: &[u8]) -> usize {
-    let text = String::from_utf8_lossy(chunk);
-    text.split("\n\n")
-        .filter(|e| {
-            e.starts_with("data: ") && e.contains("\"content\":\"") && !e.contains("\"content\":\"\"")
-        })
-        .count()
-}
-
-/// Opens `n` streams (starts spread over `ramp`) and checks each frame against the schedule.
+/// Opens `n` streams (starts spread over `ramp`) and checks each content frame of `wire` against
+/// the schedule.
 pub async fn streams(
     addr: SocketAddr,
+    wire: Wire,
     path: &str,
     body: Bytes,
     n: usize,
@@ -149,13 +142,14 @@ pub async fn streams(
                 max_live.fetch_max(now_live, Ordering::SeqCst);
                 let mut body = res.into_body();
                 let mut arrivals = Vec::with_capacity(frames);
+                let mut counter = Counter::new(wire);
                 let mut ok = true;
                 while let Some(frame) = body.frame().await {
                     match frame {
                         Ok(f) => {
                             if let Some(data) = f.data_ref() {
                                 let at = t0.elapsed().as_secs_f64() * 1000.0;
-                                arrivals.extend(std::iter::repeat_n(at, content_events(data)));
+                                arrivals.extend(std::iter::repeat_n(at, counter.feed(data)));
                             }
                         }
                         Err(_) => {
@@ -165,7 +159,8 @@ pub async fn streams(
                     }
                 }
                 live.fetch_sub(1, Ordering::SeqCst);
-                Some((ok && arrivals.len() == frames, arrivals, connected_at))
+                let ok = ok && !counter.broken && arrivals.len() == frames;
+                Some((ok, arrivals, connected_at))
             })
         })
         .collect();

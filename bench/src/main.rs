@@ -6,8 +6,12 @@
 mod baseline;
 mod load;
 mod procs;
+mod report;
+mod requests;
 mod scenarios;
 mod stats;
+mod stream_runs;
+mod wire;
 
 use clap::Parser;
 
@@ -18,6 +22,9 @@ pub struct Args {
     /// Seconds per throughput run.
     #[arg(long, default_value_t = 5)]
     pub seconds: u64,
+    /// Interleaved rounds of the throughput runs; each figure is the best round.
+    #[arg(long, default_value_t = 2)]
+    pub rounds: usize,
     /// Connections for throughput runs.
     #[arg(long, default_value_t = 64)]
     pub connections: usize,

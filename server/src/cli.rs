@@ -77,6 +77,9 @@ pub struct ServeArgs {
     /// Requests kept in the journal (`GET /__mockmodel/journal`); 0 disables it.
     #[arg(long, env = "MOCKMODEL_JOURNAL_SIZE", default_value_t = 1000)]
     pub journal_size: usize,
+    /// Record no request, fixture, fault or vLLM metrics (`/metrics` stays up, mostly empty).
+    #[arg(long, env = "MOCKMODEL_NO_METRICS")]
+    pub no_metrics: bool,
     /// Probability (0-1) of answering a matched request with a 500 error instead.
     #[arg(long, env = "MOCKMODEL_CHAOS_DROP", default_value_t = 0.0, value_parser = rate)]
     pub chaos_drop: f64,
@@ -137,6 +140,7 @@ impl ServeArgs {
                 disconnect: self.chaos_disconnect,
             },
             sagemaker_formats: self.sagemaker_formats.clone(),
+            metrics: !self.no_metrics,
         }
     }
 

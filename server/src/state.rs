@@ -29,6 +29,8 @@ pub struct Config {
     pub chaos: ChaosRates,
     /// SageMaker payload format per endpoint name (`*` for all); unlisted endpoints auto-detect.
     pub sagemaker_formats: Vec<(String, crate::routes::sagemaker::PayloadFormat)>,
+    /// Record request, fixture, fault and vLLM metrics (on unless `--no-metrics`).
+    pub metrics: bool,
 }
 
 impl Default for Config {
@@ -40,6 +42,7 @@ impl Default for Config {
             journal_size: 1000,
             chaos: ChaosRates::default(),
             sagemaker_formats: Vec::new(),
+            metrics: true,
         }
     }
 }
@@ -90,6 +93,11 @@ impl AppState {
         })
     }
 
+    /// The metrics to record into, or `None` when they are switched off.
+    pub fn recorder(&self) -> Option<&Metrics> {
+        self.config.metrics.then_some(&self.metrics)
+    }
+
     /// Replaces the fixtures (after a successful reload) and restarts sequences.
     pub fn replace_fixtures(&self, fixtures: FixtureSet) {
         self.metrics.fixtures_loaded.set(fixtures.len() as i64);
@@ -104,17 +112,17 @@ impl AppState {
         let found = set.find(c, &self.counters);
         let result = match found {
             Some(f) => {
-                self.metrics
-                    .fixture_matches
-                    .with_label_values(&[&format!("{}#{}", f.file, f.index)])
-                    .inc();
+                if let Some(m) = self.recorder() {
+                    m.fixture_matches
+                        .with_label_values(&[&format!("{}#{}", f.file, f.index)])
+                        .inc();
+                }
                 Ok(self.plan(f, c))
             }
             None => {
-                self.metrics
-                    .fixture_misses
-                    .with_label_values(&[c.protocol.as_str()])
-                    .inc();
+                if let Some(m) = self.recorder() {
+                    m.fixture_misses.with_label_values(&[c.protocol.as_str()]).inc();
+                }
                 Err(self.no_match(&set, c))
             }
         };
@@ -156,8 +164,8 @@ impl AppState {
             &self.fail_first,
             ctx::seed(),
         );
-        if let Some(kind) = fault {
-            self.metrics.faults.with_label_values(&[kind]).inc();
+        if let (Some(kind), Some(m)) = (fault, self.recorder()) {
+            m.faults.with_label_values(&[kind]).inc();
         }
         if let Outcome::Message(p) = &mut outcome {
             if !c.stream {

@@ -152,6 +152,32 @@ async fn the_journal_is_bounded_limited_and_clearable() {
 }
 
 #[tokio::test]
+async fn with_metrics_off_requests_are_answered_and_not_counted() {
+    let s = AppState::new(
+        load_documents([("t.yaml", FIXTURES)]).expect("valid"),
+        Config {
+            metrics: false,
+            ..Config::default()
+        },
+    );
+    let (status, _, _) = call(&s, chat("hello")).await;
+    assert_eq!(status, StatusCode::OK);
+    call(&s, chat("nothing fits")).await;
+    let (_, _, body) = call(&s, Request::get("/metrics").body(Body::empty()).unwrap()).await;
+    let text = String::from_utf8(body).unwrap();
+    for name in [
+        "mockmodel_requests_total{",
+        "mockmodel_fixture_matches_total{",
+        "mockmodel_fixture_misses_total{",
+        "vllm:prompt_tokens_total{",
+        "vllm:e2e_request_latency_seconds_count{",
+    ] {
+        assert!(!text.contains(name), "{name} recorded: {text}");
+    }
+    assert!(text.contains("mockmodel_fixtures_loaded 1"), "{text}");
+}
+
+#[tokio::test]
 async fn metrics_count_matches_and_misses() {
     let s = state();
     call(&s, chat("hello")).await;

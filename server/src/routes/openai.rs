@@ -357,11 +357,43 @@ pub(crate) fn completion(plan: &Plan) -> Value {
     })
 }
 
+/// A chunk event serialized once around a marker delta: content chunks differ only in their delta,
+/// so each is the head, its delta's JSON and the tail, not a whole JSON tree built and serialized
+/// per frame (which dominated the setup of thousands of streams).
+struct ChunkTemplate {
+    head: String,
+    tail: String,
+}
+
+impl ChunkTemplate {
+    const MARKER: &str = "\u{1}mockmodel-delta\u{1}";
+
+    /// Splits `render(marker)` at the marker's JSON; `None` if it does not occur exactly once.
+    fn new(render: impl Fn(Value) -> String) -> Option<Self> {
+        let whole = render(Value::String(Self::MARKER.into()));
+        let marker = Value::String(Self::MARKER.into()).to_string();
+        let (head, tail) = whole.split_once(&marker)?;
+        (!tail.contains(&marker)).then(|| ChunkTemplate {
+            head: head.to_string(),
+            tail: tail.to_string(),
+        })
+    }
+
+    fn render(&self, delta: &Value) -> Bytes {
+        let delta = delta.to_string();
+        let mut s = String::with_capacity(self.head.len() + delta.len() + self.tail.len());
+        s.push_str(&self.head);
+        s.push_str(&delta);
+        s.push_str(&self.tail);
+        Bytes::from(s)
+    }
+}
+
 /// The SSE frames of a streamed completion, as OpenAI sends them (one `data:` event per frame).
 pub(crate) fn completion_chunks(plan: &Plan, include_usage: bool) -> Vec<Frame> {
     let id = completion_id(plan);
     let created = plan.created.unwrap_or_else(now_secs);
-    let chunk = |delta: Value, finish: Value| {
+    let full = |delta: Value, finish: Value| {
         let mut v = json!({
             "id": id, "object": "chat.completion.chunk", "created": created, "model": plan.model,
             "system_fingerprint": plan.system_fingerprint,
@@ -370,7 +402,12 @@ pub(crate) fn completion_chunks(plan: &Plan, include_usage: bool) -> Vec<Frame> 
         if include_usage {
             v["usage"] = Value::Null;
         }
-        Bytes::from(format!("data: {v}\n\n"))
+        format!("data: {v}\n\n")
+    };
+    let template = ChunkTemplate::new(|delta| full(delta, Value::Null));
+    let chunk = |delta: Value, finish: Value| match (&template, finish) {
+        (Some(t), Value::Null) => t.render(&delta),
+        (_, finish) => Bytes::from(full(delta, finish)),
     };
     let size = plan.timing.chunk_size;
     let mut frames = vec![Frame::control(chunk(
@@ -466,7 +503,7 @@ async fn chat_completions(
             .body(body)
             .unwrap_or_default()
     } else {
-        tokio::time::sleep(std::time::Duration::from_millis(plan.timing.latency_ms)).await;
+        plan.delay().await;
         axum::Json(completion(&plan)).into_response()
     };
     Ok(with_model(res, &c.model))
@@ -584,6 +621,27 @@ async fn models(State(state): State<SharedState>) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_templated_chunk_is_byte_identical_to_a_serialized_one() {
+        let render = |delta: Value| {
+            let v = json!({"id": "c-1", "model": "m\"x", "choices": [{"index": 0, "delta": delta, "finish_reason": null}], "usage": null});
+            format!("data: {v}\n\n")
+        };
+        let t = ChunkTemplate::new(render).expect("marker found once");
+        for delta in [
+            json!({"content": "plain"}),
+            json!({"content": "quote \" and \\ and é 東 🌤️ \n"}),
+            json!({"tool_calls": [{"index": 0, "function": {"arguments": "{\"a\":1}"}}]}),
+            json!({}),
+        ] {
+            assert_eq!(t.render(&delta), Bytes::from(render(delta.clone())), "{delta}");
+        }
+        assert!(
+            ChunkTemplate::new(|d| format!("{d}{d}")).is_none(),
+            "a marker seen twice cannot be split"
+        );
+    }
 
     #[test]
     fn deterministic_embeddings_repeat_and_are_unit_length() {

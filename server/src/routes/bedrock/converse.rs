@@ -372,7 +372,7 @@ pub async fn converse(
     let res = async {
         let c = decode(&model, &headers, body, false)?;
         let plan = resolve(&state, &c, "Converse")?;
-        tokio::time::sleep(std::time::Duration::from_millis(plan.timing.latency_ms)).await;
+        plan.delay().await;
         Ok(axum::Json(converse_body(&plan, latency_ms(started))).into_response())
     }
     .await;

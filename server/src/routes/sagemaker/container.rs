@@ -66,7 +66,7 @@ async fn invocations(
             res
         }
         Ok(Outcome::Message(plan)) => {
-            tokio::time::sleep(std::time::Duration::from_millis(plan.timing.latency_ms)).await;
+            plan.delay().await;
             axum::Json(payload.body(&plan)).into_response()
         }
         Ok(Outcome::Error(e)) => fixture_error(&payload, &e),

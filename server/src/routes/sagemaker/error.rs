@@ -3,7 +3,7 @@
 //! read `Message`, `OriginalStatusCode`, `OriginalMessage` and `LogStreamArn`.
 
 use axum::extract::rejection::BytesRejection;
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
@@ -18,6 +18,8 @@ pub struct SageMakerError {
     status: StatusCode,
     type_: &'static str,
     body: Map<String, Value>,
+    /// Seconds for a `Retry-After` header (throttling faults and fixtures with `retryAfter`).
+    retry_after: Option<u64>,
 }
 
 impl SageMakerError {
@@ -28,6 +30,7 @@ impl SageMakerError {
             status: StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             type_,
             body,
+            retry_after: None,
         }
     }
 
@@ -71,7 +74,9 @@ impl SageMakerError {
         };
         if type_ != "ModelError" {
             // The status is the one the service model gives the type, whatever the fixture said.
-            return Self::new(status, type_, e.message);
+            let mut err = Self::new(status, type_, e.message);
+            err.retry_after = e.retry_after;
+            return err;
         }
         // The container's status: a numeric `code`, else the fixture status unless it is the 424 itself.
         let original = match &e.code {
@@ -100,8 +105,11 @@ impl SageMakerError {
 impl IntoResponse for SageMakerError {
     fn into_response(self) -> Response {
         let mut res = (self.status, axum::Json(Value::Object(self.body))).into_response();
-        res.headers_mut()
-            .insert("x-amzn-errortype", HeaderValue::from_static(self.type_));
+        let h = res.headers_mut();
+        h.insert("x-amzn-errortype", HeaderValue::from_static(self.type_));
+        if let Some(secs) = self.retry_after {
+            h.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
         res
     }
 }
@@ -144,5 +152,15 @@ mod tests {
         assert_eq!((e.type_, e.status.as_u16()), ("ValidationError", 400));
         let e = SageMakerError::from_plan(plan_error(Some("InternalDependencyException"), 500, None), "ep");
         assert_eq!((e.type_, e.status.as_u16()), ("InternalDependencyException", 530));
+    }
+
+    #[test]
+    fn a_throttling_error_keeps_its_retry_after_header() {
+        let mut plan = plan_error(Some("ThrottlingException"), 429, None);
+        plan.retry_after = Some(7);
+        let res = SageMakerError::from_plan(plan, "ep").into_response();
+        assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(res.headers()[header::RETRY_AFTER], "7");
+        assert_eq!(res.headers()["x-amzn-errortype"], "ThrottlingException");
     }
 }

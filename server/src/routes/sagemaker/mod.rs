@@ -204,7 +204,7 @@ async fn invoke_endpoint(
         Ok(Outcome::Embedding(_)) => return Err(embedding_matched()),
         Err(n) => return Err(SageMakerError::no_match(n)),
     };
-    tokio::time::sleep(std::time::Duration::from_millis(plan.timing.latency_ms)).await;
+    plan.delay().await;
     let mut res = axum::Json(payload.body(&plan)).into_response();
     echo_headers(&mut res, &headers);
     Ok(with_model(res, &endpoint))

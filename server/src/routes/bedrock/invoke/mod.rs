@@ -258,7 +258,7 @@ pub async fn invoke(
         }
         let (c, family) = decode(&model, &headers, body, false)?;
         let plan = resolve(&state, &c, "InvokeModel")?;
-        tokio::time::sleep(std::time::Duration::from_millis(plan.timing.latency_ms)).await;
+        plan.delay().await;
         let mut res = axum::Json(family.body(&plan)).into_response();
         let h = res.headers_mut();
         h.insert(

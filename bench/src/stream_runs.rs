@@ -1,0 +1,157 @@
+//! Timed-stream scenarios: N concurrent streams at 60 frames/s on every streaming protocol beside
+//! the minimal timed-SSE baseline, then many slow streams held at once.
+
+use std::path::Path;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use crate::load::{self, Streams};
+use crate::procs::{self, Server};
+use crate::report::Report;
+use crate::requests;
+use crate::scenarios::print_rss;
+use crate::wire::Wire;
+
+fn print_streams(name: &str, s: &Streams) {
+    println!(
+        "  {name:<34} completed {}/{}  max live {}  all connected {:.0} ms  TTFT err p50 {:.1} / p99 {:.1} ms  \
+         inter-frame err p50 {:.2} / p99 {:.2} ms ({} gaps)",
+        s.completed,
+        s.completed + s.failed,
+        s.max_live,
+        s.all_connected_ms,
+        s.ttft_err_ms.pct(50.0),
+        s.ttft_err_ms.pct(99.0),
+        s.gap_err_ms.pct(50.0),
+        s.gap_err_ms.pct(99.0),
+        s.gap_err_ms.len()
+    );
+}
+
+/// 60 frames at 60 frames/s after a 100 ms TTFT.
+const FAST: (f64, f64, usize) = (100.0, 60.0, 60);
+
+/// `n` streams at 60 frames/s: the baseline, then OpenAI SSE, Bedrock ConverseStream and SageMaker
+/// PayloadParts from one mockmodel process. The target is an absolute p99 error (the 100-stream
+/// run) or, with `vs_baseline`, a ratio to the baseline's p99 (the 1,000-stream run).
+async fn fast_streams(
+    base: &Server,
+    fixtures: &Path,
+    n: usize,
+    vs_baseline: bool,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    println!("\n[4] {n} streams at 60 frames/s, 60 frames, ttft 100 ms, per protocol");
+    let ramp = Duration::from_millis(200);
+    let sse = format!("/sse?ttft=100&tps=60&frames={}", FAST.2);
+    let b = load::streams(base.addr, Wire::Sse, &sse, Bytes::new(), n, ramp, FAST).await;
+    print_streams("minimal timed-SSE server", &b);
+    let base_p99 = b.gap_err_ms.pct(99.0);
+    let mm = procs::mockmodel(fixtures, &[])?;
+    for t in [
+        requests::openai_chat("stream-60", true),
+        requests::converse_stream("stream-60"),
+        requests::sagemaker_stream("stream-60"),
+    ] {
+        let s = load::streams(mm.addr, t.wire, &t.path, t.body.clone(), n, ramp, FAST).await;
+        print_streams(t.name, &s);
+        let p99 = s.gap_err_ms.pct(99.0);
+        let ratio = p99 / base_p99.max(0.001);
+        println!("  {:<34} inter-frame p99 error {ratio:.2}x the baseline's", "");
+        let all = s.completed == n;
+        if !vs_baseline {
+            report.check(
+                &format!("{n} streams 60 fps, {}", t.name),
+                "p99 gap err < 5 ms",
+                format!("{p99:.2} ms, {}/{n} complete", s.completed),
+                p99 < 5.0 && all,
+            );
+        } else {
+            report.check(
+                &format!("{n} streams 60 fps, {}", t.name),
+                "p99 gap err <= 1.5x base",
+                format!(
+                    "{p99:.2} ms = {ratio:.2}x ({base_p99:.2} ms), {}/{n} complete",
+                    s.completed
+                ),
+                ratio <= 1.5 && all,
+            );
+        }
+    }
+    print_rss("mockmodel", mm.child.id());
+    Ok(())
+}
+
+/// `n` concurrent OpenAI streams, ttft 500 ms then 6 frames/s, all connected within 1.5 s: a fresh
+/// minimal timed-SSE server first (for its memory and timing under the same load), then mockmodel.
+async fn many_streams(fixtures: &Path, n: usize, report: &mut Report) -> anyhow::Result<()> {
+    println!("\n[5] {n} concurrent streams, ttft 500 ms, 6 frames/s, 18 frames (connect ramp 1.5 s)");
+    let profile = (500.0, 6.0, 18);
+    let ramp = Duration::from_millis(1500);
+    let base = procs::baseline()?;
+    let b = load::streams(
+        base.addr,
+        Wire::Sse,
+        "/sse?ttft=500&tps=6&frames=18",
+        Bytes::new(),
+        n,
+        ramp,
+        profile,
+    )
+    .await;
+    print_streams("minimal timed-SSE server", &b);
+    let (base_peak, _) = print_rss("minimal timed-SSE server", base.child.id());
+    drop(base);
+    let mm = procs::mockmodel(fixtures, &[])?;
+    let t = requests::openai_chat("stream-6", true);
+    let s = load::streams(mm.addr, t.wire, &t.path, t.body.clone(), n, ramp, profile).await;
+    print_streams("mockmodel", &s);
+    let (peak, _) = print_rss("mockmodel", mm.child.id());
+    println!(
+        "  {:<34} peak RSS {:.2}x, TTFT err p99 {:.2}x the baseline's",
+        "",
+        peak / base_peak,
+        s.ttft_err_ms.pct(99.0) / b.ttft_err_ms.pct(99.0).max(0.001)
+    );
+    let name = format!("{n} streams");
+    report.check(
+        &format!("{name}: all complete, all live at once"),
+        "complete = live = N",
+        format!("{} complete, {} live", s.completed, s.max_live),
+        s.completed == n && s.max_live == n,
+    );
+    report.check(
+        &format!("{name}: all connected"),
+        "< 2000 ms",
+        format!("{:.0} ms", s.all_connected_ms),
+        s.all_connected_ms < 2000.0,
+    );
+    let p99 = s.ttft_err_ms.pct(99.0);
+    report.check(
+        &format!("{name}: TTFT error p99"),
+        "< 50 ms",
+        format!("{p99:.1} ms (baseline {:.1} ms)", b.ttft_err_ms.pct(99.0)),
+        p99 < 50.0,
+    );
+    report.check(
+        &format!("{name}: peak RSS"),
+        "< 256 MB",
+        format!("{peak:.1} MiB (baseline {base_peak:.1} MiB)"),
+        peak < 256.0,
+    );
+    Ok(())
+}
+
+/// Every stream scenario: 100 and 1,000 fast streams (10x fewer with `--quick`), then `big` slow ones.
+pub async fn run(
+    base: &Server,
+    fixtures: &Path,
+    scale: usize,
+    big: usize,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    fast_streams(base, fixtures, 100 / scale, false, report).await?;
+    fast_streams(base, fixtures, 1000 / scale, true, report).await?;
+    many_streams(fixtures, big, report).await
+}
