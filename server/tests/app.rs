@@ -168,12 +168,16 @@ async fn with_metrics_off_requests_are_answered_and_not_counted() {
     for name in [
         "mockmodel_requests_total{",
         "mockmodel_fixture_matches_total{",
-        "mockmodel_fixture_misses_total{",
         "vllm:prompt_tokens_total{",
         "vllm:e2e_request_latency_seconds_count{",
     ] {
         assert!(!text.contains(name), "{name} recorded: {text}");
     }
+    // Known label values are pre-created at 0 and must stay there.
+    assert!(
+        text.contains("mockmodel_fixture_misses_total{protocol=\"openai\"} 0"),
+        "{text}"
+    );
     assert!(text.contains("mockmodel_fixtures_loaded 1"), "{text}");
 }
 

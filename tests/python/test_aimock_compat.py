@@ -75,7 +75,7 @@ def test_published_examples_answer_over_openai_and_bedrock(aimock_fixtures):
             region_name="us-east-1",
             aws_access_key_id="test",
             aws_secret_access_key="test",
-            config=Config(retries={"max_attempts": 1}),
+            config=Config(retries={"total_max_attempts": 1}),
         )
         out = bedrock.converse(
             modelId="anthropic.claude-3-5-sonnet-20240620-v1:0",

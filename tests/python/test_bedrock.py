@@ -19,12 +19,12 @@ CREDS = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
 
 @pytest.fixture
 def client(server):
-    # max_attempts 1: a 429/503 must surface as an error, not be retried away.
+    # One attempt in total: a 429/503 must surface as an error, not be retried away.
     return boto3.client(
         "bedrock-runtime",
         endpoint_url=server.url,
         region_name="us-east-1",
-        config=Config(retries={"max_attempts": 1}),
+        config=Config(retries={"total_max_attempts": 1}),
         **CREDS,
     )
 
@@ -284,7 +284,7 @@ def strands_model(server, streaming):
         model_id="us.anthropic.claude-sonnet-4-20250514-v1:0",
         endpoint_url=server.url,
         boto_session=session,
-        boto_client_config=Config(retries={"max_attempts": 1}),
+        boto_client_config=Config(retries={"total_max_attempts": 1}),
         streaming=streaming,
     )
 

@@ -17,14 +17,14 @@ HELLO = "Hello! How can I help you today?"
 
 @pytest.fixture
 def client(server):
-    # max_attempts 1: a 503 must surface as botocore's exception, not be retried away.
+    # One attempt in total: a 503 must surface as botocore's exception, not be retried away.
     return boto3.client(
         "sagemaker-runtime",
         endpoint_url=server.url,
         region_name="us-east-1",
         aws_access_key_id="test",
         aws_secret_access_key="test",
-        config=Config(retries={"max_attempts": 1}),
+        config=Config(retries={"total_max_attempts": 1}),
     )
 
 
