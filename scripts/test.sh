@@ -9,6 +9,10 @@ cargo test --workspace --locked
 
 echo "==> building mockmodel-server for the client tests"
 cargo build --locked -p mockmodel-server
+# The container images' binaries (Dockerfile): tests/python/test_images.py checks they run and link
+# only what distroless/cc ships.
+echo "==> release build of the image binaries"
+cargo build --release --locked -p mockmodel-server -p mockmodel-operator
 venv="$(scripts/venv.sh)"
 
 echo "==> real-client tests (pytest, $venv)"

@@ -1,4 +1,4 @@
-"""Driven by tests/tests/operator_e2e.rs (not collected by pytest): the OpenAI Python SDK against a
+"""Driven by tests/tests/operator_e2e.rs (not collected by pytest): the OpenAI Python SDK and boto3 against a
 mockmodel-server started exactly as the operator's Deployment says.
 
 usage: operator_e2e_client.py BASE_URL FIXTURES_DIR NEW_FIXTURES_FILE
@@ -24,6 +24,17 @@ def ask(text, **kw):
 
 
 out["greeting"] = ask("hello").choices[0].message.content
+
+# The same endpoint as Bedrock Runtime, the way a staging agent on boto3 reaches it.
+import boto3
+from botocore.config import Config
+
+bedrock = boto3.client(
+    "bedrock-runtime", endpoint_url=base_url, region_name="us-east-1", aws_access_key_id="test",
+    aws_secret_access_key="test", config=Config(retries={"total_max_attempts": 1}))
+reply = bedrock.converse(modelId="anthropic.claude-3-5-sonnet-20240620-v1:0",
+                         messages=[{"role": "user", "content": [{"text": "hello"}]}])
+out["bedrock_greeting"] = reply["output"]["message"]["content"][0]["text"]
 
 tools = [{"type": "function", "function": {
     "name": "lookup_order", "description": "Look up an order",

@@ -205,6 +205,8 @@ async fn rendered_deployment_serves_the_fixtures_to_a_real_client_and_hot_reload
         got["greeting"],
         "Hi, I'm the Acme support assistant. How can I help you with your order today?"
     );
+    // boto3 over Bedrock Runtime gets the same fixture answer from the same endpoint.
+    assert_eq!(got["bedrock_greeting"], got["greeting"]);
     assert_eq!(
         got["tool_call"],
         json!({"name": "lookup_order", "arguments": {"orderId": "A-1042"}})
