@@ -162,10 +162,14 @@ pub async fn run(
         Scope::All => Api::all(client.clone()),
         Scope::Namespaces(ns) => Api::namespaced(client.clone(), &ns[0]),
     };
-    probe
-        .list_metadata(&ListParams::default().limit(1))
-        .await
-        .context("the MockModel CRD is not installed: kubectl apply -f crds/mockmodels.yaml")?;
+    match probe.list_metadata(&ListParams::default().limit(1)).await {
+        Ok(_) => {}
+        Err(kube::Error::Api(s)) if s.code == 404 => {
+            anyhow::bail!("the MockModel CRD is not installed: kubectl apply -f crds/mockmodels.yaml")
+        }
+        // e.g. 403: RBAC does not cover the watched namespaces
+        Err(e) => return Err(anyhow::Error::new(e).context("listing MockModels")),
+    }
     tracing::info!(?scope, "watching");
 
     let (stop_tx, stop_rx) = watch::channel(false);

@@ -352,8 +352,14 @@ pub async fn run(
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, Arc::new(ctx))
         .for_each(|res| async move {
-            if let Err(e) = res {
-                tracing::debug!(error = %e, "reconcile result");
+            match res {
+                // a failing watch (e.g. RBAC forbids it) must be visible; it retries with backoff
+                Err(kube::runtime::controller::Error::QueueError(e)) => {
+                    warn!(error = %e, "watch failed")
+                }
+                // reconcile failures are already logged by `error_policy`
+                Err(e) => tracing::debug!(error = %e, "reconcile result"),
+                Ok(_) => {}
             }
         })
         .await;

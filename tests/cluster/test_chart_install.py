@@ -88,7 +88,7 @@ class Release:
 class Operator:
     """target/debug/mockmodel-operator configured like the release's pod, acting as its ServiceAccount."""
 
-    def __init__(self, release, pod, tmp):
+    def __init__(self, release, pod, tmp, **overrides):
         container = release.deployment["spec"]["template"]["spec"]["containers"][0]
         fields = {"metadata.name": pod, "metadata.namespace": SYSTEM}
         env = {}
@@ -96,6 +96,7 @@ class Operator:
             env[e["name"]] = e["value"] if "value" in e else fields[e["valueFrom"]["fieldRef"]["fieldPath"]]
         # the only deviation from the pod: no pod network here, so no fixed metrics port to collide on
         env["MOCKMODEL_OPERATOR_METRICS_ADDR"] = "127.0.0.1:0"
+        env.update(overrides)
         env["KUBECONFIG"] = str(impersonating_kubeconfig(release, tmp / f"{pod}.kubeconfig"))
         self.env = env
         self.log = tmp / f"{pod}.log"
@@ -227,6 +228,19 @@ def test_namespaced_ha_install_reconciles_only_its_namespace_and_holds_a_lease(e
             o.stop()
 
 
+def test_the_namespaced_service_account_cannot_watch_beyond_its_namespaces(env, namespaced_release, tmp_path):
+    """The converse: the chart's RBAC really is the limit (and the log check above would catch a denial)."""
+    op = Operator(namespaced_release, "mockmodel-ns-5f8c7-ccccc", tmp_path, MOCKMODEL_OPERATOR_WATCH_NAMESPACES="team-b")
+    try:
+        code = op.proc.wait(timeout=WAIT)
+    finally:
+        op.stop()
+    log = op.text()
+    assert code != 0, log
+    assert "listing MockModels" in log and "forbidden" in log.lower(), log
+    assert "cannot list resource" in log and "team-b" in log, log
+
+
 @pytest.mark.parametrize(
     "verb, resource, extra",
     [
@@ -236,6 +250,7 @@ def test_namespaced_ha_install_reconciles_only_its_namespace_and_holds_a_lease(e
         ("patch", "deployments.apps", []),
         ("patch", "services", []),
         ("get", "configmaps", []),
+        ("create", "configmaps", []),  # server-side apply of a new object is authorized as create
     ],
 )
 def test_default_rbac_allows_what_the_operator_does(default_release, verb, resource, extra):
