@@ -47,7 +47,7 @@ pub struct RunArgs {
     /// Address of the `/metrics` and `/healthz` server.
     #[arg(long, env = "MOCKMODEL_OPERATOR_METRICS_ADDR", default_value = "0.0.0.0:8081")]
     pub metrics_addr: SocketAddr,
-    /// Reconciles running at once.
+    /// Reconciles running at once (per watched namespace when `--watch-namespaces` lists several).
     #[arg(long, env = "MOCKMODEL_OPERATOR_CONCURRENCY", default_value_t = 32)]
     pub concurrency: u16,
     /// Run without leader election (a single replica only).
