@@ -10,9 +10,10 @@ run:
 test:
 	scripts/test.sh
 
-## Regenerate crds/ from the Rust types (a test fails when they drift).
+## Regenerate crds/ from the Rust types, its copies in the chart and deploy/, and deploy/mockmodel.yaml
+## from the chart's default render (tests fail when any of them drift).
 generate:
-	cargo run -q -p mockmodel-operator -- crd > crds/mockmodels.yaml
+	scripts/generate.sh
 
 ## Operator tests against a real kube-apiserver + etcd on 127.0.0.1 (builds it once; see scripts/k8s-testbed.sh).
 test-cluster:

@@ -6,7 +6,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use kube::Client;
 use kube::api::{Api, ListParams};
@@ -48,7 +47,7 @@ pub struct RunArgs {
     /// Address of the `/metrics` and `/healthz` server.
     #[arg(long, env = "MOCKMODEL_OPERATOR_METRICS_ADDR", default_value = "0.0.0.0:8081")]
     pub metrics_addr: SocketAddr,
-    /// Reconciles running at once.
+    /// Reconciles running at once (per watched namespace when `--watch-namespaces` lists several).
     #[arg(long, env = "MOCKMODEL_OPERATOR_CONCURRENCY", default_value_t = 32)]
     pub concurrency: u16,
     /// Run without leader election (a single replica only).
@@ -73,6 +72,15 @@ pub struct RunArgs {
     /// Log lines as JSON.
     #[arg(long, env = "MOCKMODEL_OPERATOR_LOG_JSON")]
     pub log_json: bool,
+    /// Namespaces to watch, comma-separated; empty: all namespaces. With a list, the operator
+    /// only makes namespaced requests there (a Role per namespace suffices, no ClusterRole).
+    #[arg(
+        long,
+        env = "MOCKMODEL_OPERATOR_WATCH_NAMESPACES",
+        value_delimiter = ',',
+        num_args = 0..
+    )]
+    pub watch_namespaces: Vec<String>,
 }
 
 impl RunArgs {
@@ -84,6 +92,23 @@ impl RunArgs {
         })
     }
 
+    /// What to watch: every namespace, or exactly the listed ones (blanks and repeats dropped).
+    pub fn scope(&self) -> Scope {
+        let mut namespaces: Vec<String> = self
+            .watch_namespaces
+            .iter()
+            .map(|n| n.trim().to_string())
+            .filter(|n| !n.is_empty())
+            .collect();
+        namespaces.sort();
+        namespaces.dedup();
+        if namespaces.is_empty() {
+            Scope::All
+        } else {
+            Scope::Namespaces(namespaces)
+        }
+    }
+
     /// The Lease settings, unless leader election is off.
     pub fn lease(&self) -> Option<LeaseConfig> {
         (!self.no_leader_election).then(|| LeaseConfig {
@@ -92,6 +117,25 @@ impl RunArgs {
             identity: self.identity(),
             duration: Duration::from_secs(self.lease_seconds.max(3)),
         })
+    }
+}
+
+/// The namespaces the operator watches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// Every namespace (cluster-wide list/watch).
+    All,
+    /// Only these, sorted and distinct (namespaced list/watch in each).
+    Namespaces(Vec<String>),
+}
+
+impl Scope {
+    /// One entry per controller to run: `None` for cluster-wide, else each namespace.
+    pub fn namespaces(&self) -> Vec<Option<String>> {
+        match self {
+            Scope::All => vec![None],
+            Scope::Namespaces(ns) => ns.iter().cloned().map(Some).collect(),
+        }
     }
 }
 
@@ -111,10 +155,21 @@ pub async fn run(
     metrics: Arc<Metrics>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    Api::<MockModel>::all(client.clone())
-        .list_metadata(&ListParams::default().limit(1))
-        .await
-        .context("the MockModel CRD is not installed: kubectl apply -f crds/mockmodels.yaml")?;
+    let scope = args.scope();
+    // namespaced when watching a list: the operator may hold no cluster-wide permission at all
+    let probe: Api<MockModel> = match &scope {
+        Scope::All => Api::all(client.clone()),
+        Scope::Namespaces(ns) => Api::namespaced(client.clone(), &ns[0]),
+    };
+    match probe.list_metadata(&ListParams::default().limit(1)).await {
+        Ok(_) => {}
+        Err(kube::Error::Api(s)) if s.code == 404 => {
+            anyhow::bail!("the MockModel CRD is not installed: kubectl apply -f crds/mockmodels.yaml")
+        }
+        // e.g. 403: RBAC does not cover the watched namespaces
+        Err(e) => return Err(anyhow::Error::new(e).context("listing MockModels")),
+    }
+    tracing::info!(?scope, "watching");
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let stop_tx = Arc::new(stop_tx);
@@ -153,8 +208,17 @@ pub async fn run(
     let settings = Settings {
         image: args.server_image.clone(),
     };
-    let ctx = Context::new(client, metrics.clone(), settings, Some(identity));
-    controller::run(ctx, args.concurrency, signalled(stop_rx)).await;
+    // one controller per watched namespace (disjoint, so each keeps its own caches)
+    let controllers = scope.namespaces().into_iter().map(|ns| {
+        let ctx = Context::new(
+            client.clone(),
+            metrics.clone(),
+            settings.clone(),
+            Some(identity.clone()),
+        );
+        controller::run(ctx, ns, args.concurrency, signalled(stop_rx.clone()))
+    });
+    futures::future::join_all(controllers).await;
     metrics.leader.set(0);
 
     let lost_leadership = lost.as_ref().is_some_and(|h| h.is_finished());
@@ -186,4 +250,52 @@ pub async fn shutdown_signal() {
     #[cfg(not(unix))]
     let term = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scope_of(args: &[&str]) -> Scope {
+        let cli = Cli::try_parse_from(args).expect("parses");
+        let run = match cli.command {
+            Some(Command::Run(run)) => run,
+            _ => cli.run,
+        };
+        run.scope()
+    }
+
+    fn listed(ns: &[&str]) -> Scope {
+        Scope::Namespaces(ns.iter().map(|n| n.to_string()).collect())
+    }
+
+    #[test]
+    fn no_watch_namespaces_means_every_namespace() {
+        assert_eq!(scope_of(&["op"]), Scope::All);
+        assert_eq!(scope_of(&["op", "run"]), Scope::All);
+        assert_eq!(scope_of(&["op", "--watch-namespaces", ""]), Scope::All);
+        assert_eq!(Scope::All.namespaces(), [None]);
+    }
+
+    #[test]
+    fn watch_namespaces_split_on_commas_sorted_without_blanks_or_repeats() {
+        assert_eq!(
+            scope_of(&["op", "--watch-namespaces", "team-b,team-a,,team-b"]),
+            listed(&["team-a", "team-b"])
+        );
+        assert_eq!(
+            scope_of(&[
+                "op",
+                "run",
+                "--watch-namespaces=team-a",
+                "--watch-namespaces",
+                "team-c"
+            ]),
+            listed(&["team-a", "team-c"])
+        );
+        assert_eq!(
+            listed(&["a", "b"]).namespaces(),
+            [Some("a".to_string()), Some("b".to_string())]
+        );
+    }
 }

@@ -264,14 +264,30 @@ fn deployment_predicate(d: &Deployment) -> Option<u64> {
     Some(h.finish())
 }
 
+/// An Api over every namespace, or over one.
+fn scoped<K>(client: Client, namespace: Option<&str>) -> Api<K>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+    <K as Resource>::DynamicType: Default,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(client, ns),
+        None => Api::all(client),
+    }
+}
+
 /// Runs the controller until `shutdown` resolves (then drains in-flight reconciles).
 ///
 /// Triggers: MockModel spec changes (generation; our own status patches do not re-trigger),
 /// owned Deployments (spec drift, ready pods), owned Services, and ConfigMaps (metadata only):
 /// the rendered ones and those named in a `fixturesFrom`, so a missing source is retried on arrival.
 /// The child watches also feed the caches that let [`Applier`] skip no-op applies.
+///
+/// `namespace`: `None` watches every namespace; `Some(ns)` makes every watch namespaced to `ns`
+/// (no cluster-scoped list/watch, so a Role in `ns` is enough).
 pub async fn run(
     mut ctx: Context,
+    namespace: Option<String>,
     concurrency: u16,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
@@ -288,27 +304,30 @@ pub async fn run(
     });
 
     let mockmodels = watcher(
-        Api::<MockModel>::all(client.clone()),
+        scoped::<MockModel>(client.clone(), namespace.as_deref()),
         watcher::Config::default().any_semantic(),
     )
     .default_backoff()
     .reflect(writer)
     .applied_objects()
     .predicate_filter(predicates::generation, PredicateConfig::default());
-    let deployments = watcher(Api::<Deployment>::all(client.clone()), owned())
-        .default_backoff()
-        .modify(|d| d.metadata.managed_fields = None)
-        .reflect(deploy_writer)
-        .applied_objects()
-        .predicate_filter(deployment_predicate, PredicateConfig::default());
-    let services = watcher(Api::<Service>::all(client.clone()), owned())
+    let deployments = watcher(
+        scoped::<Deployment>(client.clone(), namespace.as_deref()),
+        owned(),
+    )
+    .default_backoff()
+    .modify(|d| d.metadata.managed_fields = None)
+    .reflect(deploy_writer)
+    .applied_objects()
+    .predicate_filter(deployment_predicate, PredicateConfig::default());
+    let services = watcher(scoped::<Service>(client.clone(), namespace.as_deref()), owned())
         .default_backoff()
         .modify(|s| s.metadata.managed_fields = None)
         .reflect(svc_writer)
         .applied_objects()
         .predicate_filter(predicates::resource_version, PredicateConfig::default());
     let config_maps = watcher(
-        Api::<PartialObjectMeta<ConfigMap>>::all(client.clone()),
+        scoped::<PartialObjectMeta<ConfigMap>>(client.clone(), namespace.as_deref()),
         watcher::Config::default().any_semantic(),
     )
     .default_backoff()
@@ -333,8 +352,14 @@ pub async fn run(
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, Arc::new(ctx))
         .for_each(|res| async move {
-            if let Err(e) = res {
-                tracing::debug!(error = %e, "reconcile result");
+            match res {
+                // a failing watch (e.g. RBAC forbids it) must be visible; it retries with backoff
+                Err(kube::runtime::controller::Error::QueueError(e)) => {
+                    warn!(error = %e, "watch failed")
+                }
+                // reconcile failures are already logged by `error_policy`
+                Err(e) => tracing::debug!(error = %e, "reconcile result"),
+                Ok(_) => {}
             }
         })
         .await;

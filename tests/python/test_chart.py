@@ -106,7 +106,8 @@ def test_two_replicas_turn_leader_election_on_with_a_lease_role(helm):
     assert "MOCKMODEL_OPERATOR_NO_LEADER_ELECTION" not in env and "MOCKMODEL_OPERATOR_LEASE_NAME" in env
     lease_roles = [r for r in by_kind(objs, "Role") if r["metadata"]["name"].endswith("leader-election")]
     assert lease_roles[0]["rules"] == [
-        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "create", "update", "patch"]}
+        # lease.rs only gets, creates and replaces (update); it never patches
+        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "create", "update"]}
     ]
 
 
@@ -133,6 +134,31 @@ def test_watch_namespaces_use_namespaced_roles_only(helm):
     objs = docs(template(helm, "--set", "watchNamespaces={team-a,team-b}").stdout)
     assert by_kind(objs, "ClusterRole") == [] and by_kind(objs, "ClusterRoleBinding") == []
     assert sorted(r["metadata"]["namespace"] for r in by_kind(objs, "RoleBinding")) == ["team-a", "team-b"]
+
+
+def test_deploy_manifest_is_the_default_render():
+    """deploy/mockmodel.yaml is exactly what `make generate` writes from the chart (no drift)."""
+    r = subprocess.run([str(ROOT / "scripts" / "generate.sh"), "deploy-manifest"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    committed = (ROOT / "deploy" / "mockmodel.yaml").read_text()
+    assert committed == r.stdout, "deploy/mockmodel.yaml drifted from the chart: run `make generate`"
+    kinds = [d["kind"] for d in docs(committed)]
+    assert kinds[0] == "Namespace" and "Deployment" in kinds and "ClusterRole" in kinds
+
+
+def test_kustomize_builds_the_crd_and_the_default_render(helm):
+    kubectl = str(Path(helm).parent / "kubectl")
+    r = subprocess.run([kubectl, "kustomize", str(ROOT / "deploy")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    built = docs(r.stdout)
+    crd = [d for d in built if d["kind"] == "CustomResourceDefinition"]
+    assert [c["metadata"]["name"] for c in crd] == ["mockmodels.mockmodel.dev"]
+    assert crd[0] == yaml.safe_load((ROOT / "crds" / "mockmodels.yaml").read_text())
+    key = lambda d: (d["kind"], d["metadata"].get("namespace", ""), d["metadata"]["name"])
+    rendered = docs((ROOT / "deploy" / "mockmodel.yaml").read_text())
+    assert sorted(map(key, built)) == sorted(map(key, rendered + crd))
+    (ns,) = [d for d in built if d["kind"] == "Namespace"]
+    assert ns["metadata"]["name"] == "mockmodel-system"
 
 
 def cargo_version():

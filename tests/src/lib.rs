@@ -107,6 +107,7 @@ impl OperatorHandle {
             identity: Some(identity.into()),
             lease_seconds: 3,
             log_json: false,
+            watch_namespaces: Vec::new(),
         };
         let metrics = Arc::new(Metrics::default());
         let (tx, rx) = oneshot::channel::<()>();
