@@ -184,20 +184,33 @@ fn from_value<T: serde::de::DeserializeOwned>(value: Value, what: &str) -> Resul
     })
 }
 
+/// What both operations do first: check the body and endpoint name, then decode the payload in the
+/// endpoint's format into a conversation marked streamed or not.
+fn decode_request(
+    state: &SharedState,
+    endpoint: &str,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+    stream: bool,
+) -> Result<Decoded, SageMakerError> {
+    let body = body.map_err(SageMakerError::rejected)?;
+    check_endpoint_name(endpoint)?;
+    let format = configured_format(state, endpoint);
+    let mut decoded = decode(&body, format, endpoint, headers)?;
+    decoded.conversation.stream = stream;
+    Ok(decoded)
+}
+
 async fn invoke_endpoint(
     State(state): State<SharedState>,
     Path(endpoint): Path<String>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, SageMakerError> {
-    let body = body.map_err(SageMakerError::rejected)?;
-    check_endpoint_name(&endpoint)?;
-    let format = configured_format(&state, &endpoint);
     let Decoded {
-        mut conversation,
+        conversation,
         payload,
-    } = decode(&body, format, &endpoint, &headers)?;
-    conversation.stream = false;
+    } = decode_request(&state, &endpoint, &headers, body, false)?;
     let plan = match state.resolve(&conversation, "InvokeEndpoint") {
         Ok(Outcome::Message(plan)) => plan,
         Ok(Outcome::Error(e)) => return Err(SageMakerError::from_plan(e, &endpoint)),
@@ -216,14 +229,10 @@ async fn invoke_endpoint_with_response_stream(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, SageMakerError> {
-    let body = body.map_err(SageMakerError::rejected)?;
-    check_endpoint_name(&endpoint)?;
-    let format = configured_format(&state, &endpoint);
     let Decoded {
-        mut conversation,
+        conversation,
         payload,
-    } = decode(&body, format, &endpoint, &headers)?;
-    conversation.stream = true;
+    } = decode_request(&state, &endpoint, &headers, body, true)?;
     let (frames, timing) = match state.resolve(&conversation, "InvokeEndpointWithResponseStream") {
         Ok(Outcome::Message(plan)) => (events::message_events(&payload, &plan)?, plan.timing),
         Ok(Outcome::Error(e)) => (events::stream_error(e, &endpoint)?, Timing::default()),
