@@ -96,9 +96,9 @@ pub struct ServeArgs {
         value_name = "[ENDPOINT=]FORMAT",
         env = "MOCKMODEL_SAGEMAKER_FORMAT",
         value_delimiter = ',',
-        value_parser = crate::routes::sagemaker::parse_format_override
+        value_parser = crate::formats::parse_format_override
     )]
-    pub sagemaker_formats: Vec<(String, crate::routes::sagemaker::PayloadFormat)>,
+    pub sagemaker_formats: Vec<(String, crate::formats::PayloadFormat)>,
 }
 
 fn rate(s: &str) -> Result<f64, String> {

@@ -16,11 +16,12 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{BedrockError, event_frame, labelled, latency_ms, model_id, stream_response, with_stream_error};
+use super::{Bedrock, BedrockError, EVENT_STREAM, event_frame, latency_ms, model_id, stop_reason};
 use crate::conversation::{Conversation, Message, Protocol, Role, ToolCallRef};
-use crate::plan::{Block, Outcome, Plan, chunk_text};
+use crate::plan::{Block, Plan, chunk_text};
 use crate::state::SharedState;
 use crate::stream::Frame;
+use crate::wire::{Reply, labelled, respond};
 
 /// The Converse request members that matter for matching (others are accepted and ignored).
 #[derive(Deserialize)]
@@ -283,7 +284,7 @@ fn converse_body(plan: &Plan, latency: u64) -> Value {
     let content: Vec<Value> = plan.blocks.iter().map(content_block).collect();
     json!({
         "output": {"message": {"role": "assistant", "content": content}},
-        "stopReason": plan.stop.bedrock(),
+        "stopReason": stop_reason(plan.stop),
         "usage": usage(plan),
         "metrics": {"latencyMs": latency},
     })
@@ -338,22 +339,13 @@ fn stream_frames(plan: &Plan, latency: u64) -> Result<Vec<Frame>, BedrockError> 
     }
     frames.push(Frame::control(event_frame(
         "messageStop",
-        &json!({"stopReason": plan.stop.bedrock()}),
+        &json!({"stopReason": stop_reason(plan.stop)}),
     )?));
     frames.push(Frame::control(event_frame(
         "metadata",
         &json!({"usage": usage(plan), "metrics": {"latencyMs": latency}}),
     )?));
     Ok(frames)
-}
-
-/// Resolves a decoded request to a message plan, or the error to answer.
-pub fn resolve(state: &SharedState, c: &Conversation, operation: &'static str) -> Result<Plan, BedrockError> {
-    match state.resolve(c, operation).map_err(BedrockError::no_match)? {
-        Outcome::Message(plan) => Ok(plan),
-        Outcome::Error(e) => Err(BedrockError::from_plan(&e, &c.model)),
-        Outcome::Embedding(_) => Err(BedrockError::embedding_fixture()),
-    }
 }
 
 /// `POST /model/{modelId}/converse`.
@@ -363,20 +355,7 @@ pub async fn converse(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let started = Instant::now();
-    // Errors are labelled with the model too, once the path names one.
-    let model = match model_id(path) {
-        Ok(m) => m,
-        Err(e) => return e.into_response(),
-    };
-    let res = async {
-        let c = decode(&model, &headers, body, false)?;
-        let plan = resolve(&state, &c, "Converse")?;
-        plan.delay().await;
-        Ok(axum::Json(converse_body(&plan, latency_ms(started))).into_response())
-    }
-    .await;
-    labelled(res, &model)
+    answer(state, path, headers, body, false).await
 }
 
 /// `POST /model/{modelId}/converse-stream`.
@@ -386,22 +365,37 @@ pub async fn converse_stream(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    answer(state, path, headers, body, true).await
+}
+
+async fn answer(
+    state: SharedState,
+    path: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+    stream: bool,
+) -> Response {
     let started = Instant::now();
-    // Errors are labelled with the model too, once the path names one.
     let model = match model_id(path) {
         Ok(m) => m,
         Err(e) => return e.into_response(),
     };
-    let res = (|| {
-        let c = decode(&model, &headers, body, true)?;
-        let plan = resolve(&state, &c, "ConverseStream")?;
-        // The stream's own latency is what its schedule adds before the first frame.
-        let latency = latency_ms(started) + plan.timing.latency_ms;
-        let frames = stream_frames(&plan, latency)?;
-        let frames = with_stream_error(frames, plan.timing.stream_error.as_deref(), false)?;
-        Ok(stream_response(frames, &plan))
-    })();
-    labelled(res, &model)
+    let c = match decode(&model, &headers, body, stream) {
+        Ok(c) => c,
+        // Errors are labelled with the model too, once the path names one.
+        Err(e) => return labelled(e.into_response(), &model),
+    };
+    let operation = if stream { "ConverseStream" } else { "Converse" };
+    respond(&state, &Bedrock { invoke: false }, &c, operation, |plan| {
+        if stream {
+            // The stream's own latency is what its schedule adds before the first frame.
+            let latency = latency_ms(started) + plan.timing.latency_ms;
+            Ok(Reply::stream(stream_frames(plan, latency)?, EVENT_STREAM))
+        } else {
+            Ok(Reply::json(converse_body(plan, latency_ms(started))))
+        }
+    })
+    .await
 }
 
 #[cfg(test)]
@@ -445,7 +439,7 @@ mod tests {
                 .collect()
         };
         assert!(check_turns(&msgs(&["user", "assistant", "user"])).is_ok());
-        let err = |roles: &[&str]| check_turns(&msgs(roles)).unwrap_err().0.message;
+        let err = |roles: &[&str]| check_turns(&msgs(roles)).unwrap_err().message().to_string();
         assert!(err(&["assistant", "user"]).starts_with("A conversation must start with a user message"));
         assert!(err(&["user", "user"]).starts_with("A conversation must alternate"));
         assert!(err(&["user", "assistant", "assistant"]).starts_with("A conversation must alternate"));
@@ -459,10 +453,10 @@ mod tests {
             panic!("a number is not text")
         };
         assert!(
-            err.0.message.contains("messages[0].content[0].text"),
+            err.message().contains("messages[0].content[0].text"),
             "{}",
-            err.0.message
+            err.message()
         );
-        assert_eq!(err.0.type_, "ValidationException");
+        assert_eq!(err.type_(), "ValidationException");
     }
 }

@@ -16,23 +16,22 @@ mod tgi;
 
 pub use error::SageMakerError;
 
-use std::str::FromStr;
-
 use axum::Router;
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::Value;
 
 use crate::conversation::{Conversation, Protocol};
 use crate::fixture::matcher::TARGET_VARIANT_HEADER;
-use crate::plan::{Outcome, Plan, Timing};
-use crate::routes::openai::with_model;
-use crate::state::SharedState;
-use crate::stream::{Frame, timed};
+use crate::formats::PayloadFormat;
+use crate::plan::{ErrorPlan, Plan};
+use crate::state::{NoMatch, SharedState};
+use crate::stream::Frame;
+use crate::wire::{Reply, Wire, labelled, respond};
 
 /// `x-Amzn-Invoked-Production-Variant` when the request names no variant (SageMaker's default name).
 pub const DEFAULT_VARIANT: &str = "AllTraffic";
@@ -47,41 +46,6 @@ pub fn routes() -> Router<SharedState> {
             post(invoke_endpoint_with_response_stream),
         )
         .merge(container::routes())
-}
-
-/// Which payload format an endpoint's container speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum PayloadFormat {
-    /// Detect from the body: `messages` is OpenAI chat, `inputs` is TGI generate.
-    #[default]
-    Auto,
-    /// OpenAI chat completions (TGI Messages API, DJL-LMI, vLLM).
-    OpenAi,
-    /// Hugging Face TGI `generate`.
-    Tgi,
-}
-
-impl FromStr for PayloadFormat {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_lowercase().as_str() {
-            "auto" => Ok(PayloadFormat::Auto),
-            "openai" => Ok(PayloadFormat::OpenAi),
-            "tgi" => Ok(PayloadFormat::Tgi),
-            other => Err(format!(
-                "unknown SageMaker payload format {other:?}: expected auto, openai or tgi"
-            )),
-        }
-    }
-}
-
-/// Parses a `--sagemaker-format` value: `ENDPOINT=FORMAT` (`*` for every endpoint) or just `FORMAT`.
-pub fn parse_format_override(s: &str) -> Result<(String, PayloadFormat), String> {
-    match s.rsplit_once('=') {
-        Some((endpoint, format)) if !endpoint.is_empty() => Ok((endpoint.to_string(), format.parse()?)),
-        _ => Ok(("*".to_string(), s.parse()?)),
-    }
 }
 
 /// The format configured for an endpoint: its own entry, else `*`, else auto-detection.
@@ -201,26 +165,51 @@ fn decode_request(
     Ok(decoded)
 }
 
+/// Content type of the service's event stream.
+const EVENT_STREAM: &str = "application/vnd.amazon.eventstream";
+
+/// SageMaker Runtime's error vocabulary on the seam.
+struct SageMaker;
+
+impl Wire for SageMaker {
+    type Error = SageMakerError;
+
+    fn error(&self, e: &ErrorPlan, model: &str) -> SageMakerError {
+        SageMakerError::from_plan(e.clone(), model)
+    }
+
+    fn no_match(&self, n: NoMatch) -> SageMakerError {
+        SageMakerError::no_match(n)
+    }
+
+    fn invalid(&self, message: String) -> SageMakerError {
+        SageMakerError::validation(message)
+    }
+
+    fn stream_error(&self, e: &ErrorPlan, _model: &str) -> Result<Bytes, SageMakerError> {
+        events::exception_frame(e)
+    }
+
+    fn error_stream(&self, e: &ErrorPlan, _model: &str) -> Option<Result<Reply, SageMakerError>> {
+        events::stream_error(e).map(|frames| frames.map(stream_reply))
+    }
+}
+
+/// An event stream whose PayloadParts carry the container's server-sent events.
+fn stream_reply(frames: Vec<Frame>) -> Reply {
+    Reply::stream(frames, EVENT_STREAM).header(
+        "x-amzn-sagemaker-content-type",
+        HeaderValue::from_static("text/event-stream"),
+    )
+}
+
 async fn invoke_endpoint(
     State(state): State<SharedState>,
     Path(endpoint): Path<String>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Response, SageMakerError> {
-    let Decoded {
-        conversation,
-        payload,
-    } = decode_request(&state, &endpoint, &headers, body, false)?;
-    let plan = match state.resolve(&conversation, "InvokeEndpoint") {
-        Ok(Outcome::Message(plan)) => plan,
-        Ok(Outcome::Error(e)) => return Err(SageMakerError::from_plan(e, &endpoint)),
-        Ok(Outcome::Embedding(_)) => return Err(embedding_matched()),
-        Err(n) => return Err(SageMakerError::no_match(n)),
-    };
-    plan.delay().await;
-    let mut res = axum::Json(payload.body(&plan)).into_response();
-    echo_headers(&mut res, &headers);
-    Ok(with_model(res, &endpoint))
+) -> Response {
+    answer(state, endpoint, headers, body, false).await
 }
 
 async fn invoke_endpoint_with_response_stream(
@@ -228,34 +217,41 @@ async fn invoke_endpoint_with_response_stream(
     Path(endpoint): Path<String>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Response, SageMakerError> {
+) -> Response {
+    answer(state, endpoint, headers, body, true).await
+}
+
+async fn answer(
+    state: SharedState,
+    endpoint: String,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+    stream: bool,
+) -> Response {
     let Decoded {
         conversation,
         payload,
-    } = decode_request(&state, &endpoint, &headers, body, true)?;
-    let (frames, timing) = match state.resolve(&conversation, "InvokeEndpointWithResponseStream") {
-        Ok(Outcome::Message(plan)) => (events::message_events(&payload, &plan)?, plan.timing),
-        Ok(Outcome::Error(e)) => (events::stream_error(e, &endpoint)?, Timing::default()),
-        Ok(Outcome::Embedding(_)) => return Err(embedding_matched()),
-        Err(n) => return Err(SageMakerError::no_match(n)),
+    } = match decode_request(&state, &endpoint, &headers, body, stream) {
+        Ok(d) => d,
+        Err(e) => return e.into_response(),
     };
-    let mut res = Response::new(Body::from_stream(timed(frames, &timing, None)));
-    let h = res.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/vnd.amazon.eventstream"),
-    );
-    // The container's own content type: both formats stream server-sent events.
-    h.insert(
-        "x-amzn-sagemaker-content-type",
-        HeaderValue::from_static("text/event-stream"),
-    );
-    echo_headers(&mut res, &headers);
-    Ok(with_model(res, &endpoint))
-}
-
-fn embedding_matched() -> SageMakerError {
-    SageMakerError::validation("The matched fixture answers embeddings, not an LLM invocation")
+    let operation = if stream {
+        "InvokeEndpointWithResponseStream"
+    } else {
+        "InvokeEndpoint"
+    };
+    let mut res = respond(&state, &SageMaker, &conversation, operation, |plan| {
+        Ok(if stream {
+            stream_reply(events::payload_parts(payload.chunks(plan))?)
+        } else {
+            Reply::json(payload.body(plan))
+        })
+    })
+    .await;
+    if res.status().is_success() {
+        echo_headers(&mut res, &headers);
+    }
+    labelled(res, &endpoint)
 }
 
 /// Response headers SageMaker sets from the request: the invoked variant and the echoed custom
@@ -278,19 +274,6 @@ fn echo_headers(res: &mut Response, req: &HeaderMap) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn format_overrides_parse_per_endpoint_or_for_all() {
-        assert_eq!(
-            parse_format_override("llama=tgi"),
-            Ok(("llama".into(), PayloadFormat::Tgi))
-        );
-        assert_eq!(
-            parse_format_override("openai"),
-            Ok(("*".into(), PayloadFormat::OpenAi))
-        );
-        assert!(parse_format_override("x=gguf").is_err());
-    }
 
     #[test]
     fn endpoint_names_follow_the_service_model_constraints() {
