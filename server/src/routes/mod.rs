@@ -3,6 +3,7 @@
 //! plus one line here. Wires never import each other; shared codecs live in `crate::codec`.
 
 pub mod bedrock;
+pub mod bedrock_openai;
 pub mod openai;
 pub mod sagemaker;
 
@@ -10,7 +11,7 @@ use axum::Router;
 use axum::http::{Method, StatusCode, Uri};
 use axum::response::Response;
 
-use crate::codec::aws;
+use crate::codec::{aws, openai_error};
 use crate::conversation::Protocol;
 use crate::state::SharedState;
 
@@ -34,7 +35,7 @@ pub const WIRES: &[WireSpec] = &[
         protocol: Protocol::OpenAi,
         routes: openai::routes,
         prefixes: &["/v1/"],
-        unrouted: openai::unrouted,
+        unrouted: openai_error::unrouted,
         endpoint: Some(("openai", "/v1")),
     },
     WireSpec {
@@ -43,6 +44,13 @@ pub const WIRES: &[WireSpec] = &[
         prefixes: &["/"],
         unrouted: aws_unrouted,
         endpoint: Some(("bedrock", "")),
+    },
+    WireSpec {
+        protocol: Protocol::Bedrock,
+        routes: bedrock_openai::routes,
+        prefixes: &["/openai/v1/"],
+        unrouted: openai_error::unrouted,
+        endpoint: Some(("bedrockOpenai", "/openai/v1")),
     },
     WireSpec {
         protocol: Protocol::SageMaker,
