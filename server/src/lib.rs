@@ -22,6 +22,7 @@ pub mod routes;
 pub mod state;
 pub mod stream;
 pub mod telemetry;
+pub mod validate;
 pub mod wire;
 
 pub use app::app;

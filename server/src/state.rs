@@ -19,6 +19,8 @@ use crate::plan::{self, Defaults, Outcome};
 pub struct Config {
     /// Answer unmatched requests with 503 instead of 404.
     pub strict: bool,
+    /// Accept requests the real service would reject (no service-model validation).
+    pub lenient: bool,
     /// Defaults fixtures can override.
     pub defaults: Defaults,
     /// Largest accepted request body, in bytes.
@@ -37,6 +39,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             strict: false,
+            lenient: false,
             defaults: Defaults::default(),
             max_body_bytes: 10 * 1024 * 1024,
             journal_size: 1000,

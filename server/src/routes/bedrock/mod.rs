@@ -12,7 +12,7 @@ pub mod invoke;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde::de::DeserializeOwned;
@@ -23,6 +23,7 @@ use crate::errors::ErrorClass;
 use crate::eventstream;
 use crate::plan::{ErrorPlan, StopReason};
 use crate::state::{NoMatch, SharedState};
+use crate::validate::aws::{BEDROCK_RUNTIME, Request};
 use crate::wire::Wire;
 use crate::wire::json::{self, JsonError};
 
@@ -180,6 +181,28 @@ pub fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, BedrockE
         err.0.status = e.status();
         err
     })
+}
+
+/// Checks a request against Bedrock Runtime's service model (URI, header and body members), as the
+/// service does before any model runs; `--lenient` skips it.
+pub fn validate(
+    state: &SharedState,
+    operation: &str,
+    model: &str,
+    headers: &HeaderMap,
+    body: Option<&Value>,
+) -> Result<(), BedrockError> {
+    if state.config.lenient {
+        return Ok(());
+    }
+    let req = Request {
+        uri: &[("modelId", model)],
+        headers,
+        body,
+    };
+    BEDROCK_RUNTIME
+        .validate(operation, &req)
+        .map_err(BedrockError::validation)
 }
 
 /// Parses a JSON body, naming the field that failed (`messages[0].content[1].toolUse.name`).

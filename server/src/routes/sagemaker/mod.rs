@@ -31,6 +31,7 @@ use crate::formats::PayloadFormat;
 use crate::plan::{ErrorPlan, Plan};
 use crate::state::{NoMatch, SharedState};
 use crate::stream::Frame;
+use crate::validate::aws::{Request, SAGEMAKER_RUNTIME};
 use crate::wire::{Reply, Wire, labelled, respond};
 
 /// `x-Amzn-Invoked-Production-Variant` when the request names no variant (SageMaker's default name).
@@ -118,23 +119,25 @@ pub(crate) fn decode(
     }
 }
 
-/// Checks the endpoint name against the service model's constraints (`^[a-zA-Z0-9](-*[a-zA-Z0-9])*`,
-/// at most 63 characters), with the message AWS's validation layer gives.
-fn check_endpoint_name(name: &str) -> Result<(), SageMakerError> {
-    let constraint = if name.chars().count() > 63 {
-        "Member must have length less than or equal to 63"
-    } else if name.is_empty()
-        || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-        || name.starts_with('-')
-        || name.ends_with('-')
-    {
-        "Member must satisfy regular expression pattern: ^[a-zA-Z0-9](-*[a-zA-Z0-9])*"
-    } else {
+/// Checks a request's URI and header members (`EndpointName`, `X-Amzn-SageMaker-*`) against
+/// SageMaker Runtime's service model, as the service does; `--lenient` skips it.
+fn validate(
+    state: &SharedState,
+    operation: &str,
+    endpoint: &str,
+    headers: &HeaderMap,
+) -> Result<(), SageMakerError> {
+    if state.config.lenient {
         return Ok(());
+    }
+    let req = Request {
+        uri: &[("EndpointName", endpoint)],
+        headers,
+        body: None,
     };
-    Err(SageMakerError::validation(format!(
-        "1 validation error detected: Value '{name}' at 'endpointName' failed to satisfy constraint: {constraint}"
-    )))
+    SAGEMAKER_RUNTIME
+        .validate(operation, &req)
+        .map_err(SageMakerError::validation)
 }
 
 /// Deserializes a body into `T`, naming the failing field in a `ValidationError`.
@@ -158,7 +161,12 @@ fn decode_request(
     stream: bool,
 ) -> Result<Decoded, SageMakerError> {
     let body = body.map_err(SageMakerError::rejected)?;
-    check_endpoint_name(endpoint)?;
+    let operation = if stream {
+        "InvokeEndpointWithResponseStream"
+    } else {
+        "InvokeEndpoint"
+    };
+    validate(state, operation, endpoint, headers)?;
     let format = configured_format(state, endpoint);
     let mut decoded = decode(&body, format, endpoint, headers)?;
     decoded.conversation.stream = stream;
@@ -277,15 +285,19 @@ mod tests {
 
     #[test]
     fn endpoint_names_follow_the_service_model_constraints() {
+        let state = crate::AppState::new(crate::fixture::FixtureSet::embedded(), crate::Config::default());
+        let h = HeaderMap::new();
         for ok in ["a", "llama-3-8b", "A--b9", &"x".repeat(63)] {
-            assert!(check_endpoint_name(ok).is_ok(), "{ok}");
+            assert!(validate(&state, "InvokeEndpoint", ok, &h).is_ok(), "{ok}");
         }
-        for bad in ["", "-a", "a-", "a_b", "a.b", &"x".repeat(64)] {
-            let e = check_endpoint_name(bad).expect_err(bad);
+        for bad in ["-a", "a-", "a_b", "a.b", &"x".repeat(64)] {
+            let e = validate(&state, "InvokeEndpoint", bad, &h).expect_err(bad);
             assert!(
+                e.message().starts_with(&format!(
+                    "1 validation error detected: Value '{bad}' at 'endpointName' failed to satisfy constraint"
+                )),
+                "{bad}: {}",
                 e.message()
-                    .contains("at 'endpointName' failed to satisfy constraint"),
-                "{bad}"
             );
         }
     }

@@ -23,6 +23,8 @@ use encode::{converse_body, stream_frames};
 
 /// Decodes a Converse/ConverseStream request.
 fn decode(
+    state: &SharedState,
+    operation: &str,
     model: &str,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -31,7 +33,9 @@ fn decode(
     let mut c = Conversation::new(Protocol::Bedrock, model).with_headers(headers);
     c.stream = stream;
     let body = super::body_bytes(body)?;
-    let req: ConverseRequest = super::parse_json(&body)?;
+    let value: serde_json::Value = super::parse_json(&body)?;
+    super::validate(state, operation, model, headers, Some(&value))?;
+    let req: ConverseRequest = super::from_value(&value)?;
     if req.messages.is_empty() {
         return Err(BedrockError::validation(
             "1 validation error detected: Value at 'messages' failed to satisfy constraint: Member must not be empty",
@@ -90,12 +94,12 @@ async fn answer(
         Ok(m) => m,
         Err(e) => return e.into_response(),
     };
-    let c = match decode(&model, &headers, body, stream) {
+    let operation = if stream { "ConverseStream" } else { "Converse" };
+    let c = match decode(&state, operation, &model, &headers, body, stream) {
         Ok(c) => c,
         // Errors are labelled with the model too, once the path names one.
         Err(e) => return labelled(e.into_response(), &model),
     };
-    let operation = if stream { "ConverseStream" } else { "Converse" };
     respond(&state, &Bedrock { invoke: false }, &c, operation, |plan| {
         if stream {
             // The stream's own latency is what its schedule adds before the first frame.

@@ -243,6 +243,9 @@ pub async fn invoke(
         Ok(m) => m,
         Err(e) => return e.into_response(),
     };
+    if let Err(e) = super::validate(&state, "InvokeModel", &model, &headers, None) {
+        return labelled(e.into_response(), &model);
+    }
     if let Some(family) = embed::EmbedFamily::from_model(&model) {
         let res = read_body(&model, &headers, body, false)
             .and_then(|(c, value)| embed::answer(family, &state, c, &value))
@@ -283,7 +286,11 @@ pub async fn invoke_stream(
         Ok(m) => m,
         Err(e) => return e.into_response(),
     };
-    let decoded = if embed::EmbedFamily::from_model(&model).is_some() {
+    let decoded = if let Err(e) =
+        super::validate(&state, "InvokeModelWithResponseStream", &model, &headers, None)
+    {
+        Err(e)
+    } else if embed::EmbedFamily::from_model(&model).is_some() {
         Err(BedrockError::validation(format!(
             "The model {model} is an embedding model and does not support InvokeModelWithResponseStream; call InvokeModel"
         )))
