@@ -4,6 +4,7 @@
 
 pub mod bedrock;
 pub mod openai;
+pub mod responses;
 pub mod sagemaker;
 
 use axum::Router;
@@ -36,6 +37,14 @@ pub const WIRES: &[WireSpec] = &[
         prefixes: &["/v1/"],
         unrouted: openai::unrouted,
         endpoint: Some(("openai", "/v1")),
+    },
+    WireSpec {
+        protocol: Protocol::OpenAi,
+        routes: responses::routes,
+        prefixes: &["/v1/responses"],
+        unrouted: responses::unrouted,
+        // Reached at the OpenAI base URL above.
+        endpoint: None,
     },
     WireSpec {
         protocol: Protocol::Bedrock,
