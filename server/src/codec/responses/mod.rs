@@ -7,71 +7,17 @@
 //! `openai` SDK's `types/responses` (the API's published schema).
 
 mod encode;
+mod request;
 
 pub use encode::{error_event, events, response};
+pub use request::ResponsesRequest;
 
-use serde::Deserialize;
 use serde_json::Value;
 
 use super::openai_error::OpenAiError;
 use crate::conversation::{Conversation, Message, Role, ToolCallRef};
 use crate::history::{History, Stored};
 use crate::plan::{Block, Plan};
-
-/// A `POST /responses` body: the fields that steer the answer or are echoed in the response object.
-#[derive(Deserialize, Default)]
-pub struct ResponsesRequest {
-    /// The model asked for (checked by [`decode`], so a missing one is worded as the API does).
-    #[serde(default)]
-    pub model: Option<String>,
-    #[serde(default)]
-    input: Option<Value>,
-    #[serde(default)]
-    instructions: Option<Value>,
-    #[serde(default)]
-    tools: Option<Vec<Value>>,
-    #[serde(default)]
-    tool_choice: Option<Value>,
-    #[serde(default)]
-    parallel_tool_calls: Option<bool>,
-    /// The earlier answer this request continues.
-    #[serde(default)]
-    pub previous_response_id: Option<String>,
-    /// Whether to stream.
-    #[serde(default)]
-    pub stream: Option<bool>,
-    /// Whether the answer is kept for later retrieval (the API's default is to keep it).
-    #[serde(default)]
-    pub store: Option<bool>,
-    #[serde(default)]
-    max_output_tokens: Option<u64>,
-    #[serde(default)]
-    text: Option<Value>,
-    #[serde(default)]
-    reasoning: Option<Value>,
-    #[serde(default)]
-    metadata: Option<Value>,
-    #[serde(default)]
-    temperature: Option<f64>,
-    #[serde(default)]
-    top_p: Option<f64>,
-    #[serde(default)]
-    truncation: Option<String>,
-    #[serde(default)]
-    user: Option<String>,
-}
-
-impl ResponsesRequest {
-    /// Whether the answer is streamed.
-    pub fn streamed(&self) -> bool {
-        self.stream.unwrap_or(false)
-    }
-
-    /// Whether the answer is kept for `previous_response_id` and retrieval.
-    pub fn stored(&self) -> bool {
-        self.store.unwrap_or(true)
-    }
-}
 
 /// Input item types the API accepts; only messages and function calls and outputs steer matching.
 const ITEM_TYPES: &[&str] = &[
