@@ -174,8 +174,11 @@ def test_bad_input_is_a_400_naming_the_field(client):
 # --- OpenAI Agents SDK --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("streamed", [False, True])
-def test_openai_agents_tool_round_trip(server, streamed):
+@pytest.mark.parametrize("mode", ["replayed", "streamed", "chained"])
+def test_openai_agents_tool_round_trip(server, mode):
+    """The agent loop: a function call, the tool run locally, its output sent back, the answer.
+    `replayed` and `streamed` send the whole input each turn; `chained` sends only the new items
+    with `previous_response_id` (the runner's response chaining)."""
     from agents import Agent, OpenAIResponsesModel, Runner, function_tool, set_tracing_disabled
     from openai import AsyncOpenAI
 
@@ -188,15 +191,29 @@ def test_openai_agents_tool_round_trip(server, streamed):
         calls.append(city)
         return f"{city}: snow, -3"
 
-    model = OpenAIResponsesModel(
-        model="gpt-4o", openai_client=AsyncOpenAI(base_url=server.url + "/v1", api_key="test", max_retries=0)
+    import httpx
+
+    bodies = []
+
+    async def record(request):
+        bodies.append(json.loads(request.content))
+
+    client = AsyncOpenAI(
+        base_url=server.url + "/v1",
+        api_key="test",
+        max_retries=0,
+        http_client=httpx.AsyncClient(event_hooks={"request": [record]}),
     )
+    model = OpenAIResponsesModel(model="gpt-4o", openai_client=client)
     agent = Agent(name="forecaster", instructions="Answer with the forecast.", tools=[get_forecast], model=model)
+    prompt = "resp agent: forecast for Oslo?"
 
     async def run():
-        if not streamed:
-            return await Runner.run(agent, "resp agent: forecast for Oslo?")
-        result = Runner.run_streamed(agent, "resp agent: forecast for Oslo?")
+        if mode == "chained":
+            return await Runner.run(agent, prompt, auto_previous_response_id=True)
+        if mode == "replayed":
+            return await Runner.run(agent, prompt)
+        result = Runner.run_streamed(agent, prompt)
         async for _ in result.stream_events():
             pass
         return result
@@ -204,6 +221,17 @@ def test_openai_agents_tool_round_trip(server, streamed):
     result = asyncio.run(run())
     assert calls == ["Oslo"]
     assert result.final_output == "The agent says Oslo is snowy."
+    assert result.last_response_id.startswith("resp_")
+    assert len(bodies) == 2
+    if mode == "chained":
+        # The second turn named the first and sent only the tool output; it matched through the
+        # stored conversation (the journal names the first turn's user message).
+        assert bodies[1]["previous_response_id"].startswith("resp_")
+        assert [i["type"] for i in bodies[1]["input"]] == ["function_call_output"]
+        entries = [e for e in server.get_json("/__mockmodel/journal")["entries"] if e["operation"] == "responses"]
+        assert [e["userMessage"] for e in entries] == [prompt, prompt]
+        # hasToolResult held on the second turn: the answer fixture, not the tool call again.
+        assert entries[0]["fixture"] != entries[1]["fixture"]
 
 
 # --- openai npm package -------------------------------------------------------------------------
