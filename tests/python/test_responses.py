@@ -124,6 +124,18 @@ def test_reasoning_item_with_summary(client):
     assert r.output_text == "Option B."
     assert r.usage.output_tokens_details.reasoning_tokens > 0
     assert r.reasoning.effort == "low"
+    assert r.output[0].encrypted_content is None
+    # Stateless clients (store=False) ask for reasoning they can send back, and do.
+    r = client.responses.create(
+        model="o4-mini", input="resp reasoning", store=False, include=["reasoning.encrypted_content"]
+    )
+    assert isinstance(r.output[0].encrypted_content, str) and r.output[0].encrypted_content
+    again = client.responses.create(
+        model="o4-mini",
+        store=False,
+        input=[{"role": "user", "content": "resp reasoning"}] + [o.model_dump(exclude_none=True) for o in r.output],
+    )
+    assert again.output_text == "Option B."
     with client.responses.stream(model="o4-mini", input="resp reasoning") as stream:
         events = list(stream)
     summary = "".join(e.delta for e in events if e.type == "response.reasoning_summary_text.delta")

@@ -7,6 +7,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::body::Bytes;
+use base64::Engine as _;
 use serde_json::{Value, json};
 
 use super::ResponsesRequest;
@@ -37,7 +38,17 @@ pub fn response(plan: &Plan, req: &ResponsesRequest) -> Value {
         StopReason::EndTurn | StopReason::ToolUse => ("completed", Value::Null),
     };
     let created_at = plan.created.unwrap_or_else(now_secs);
-    let output: Vec<Value> = plan.blocks.iter().map(|b| output_item(b, status)).collect();
+    // Clients that keep no server state (`store: false`, Codex) ask for reasoning they can replay.
+    let encrypted = req
+        .include
+        .iter()
+        .flatten()
+        .any(|i| i == "reasoning.encrypted_content");
+    let output: Vec<Value> = plan
+        .blocks
+        .iter()
+        .map(|b| output_item(b, status, encrypted))
+        .collect();
     let reasoning_chars: usize = plan
         .blocks
         .iter()
@@ -92,17 +103,28 @@ pub fn response(plan: &Plan, req: &ResponsesRequest) -> Value {
 }
 
 /// One block as a finished output item (`status` is the response's: an incomplete response's
-/// message is incomplete too).
-fn output_item(block: &Block, status: &str) -> Value {
+/// message is incomplete too). With `encrypted`, a reasoning item carries `encrypted_content`: the
+/// fixture's signature, else an opaque token (clients only send it back).
+fn output_item(block: &Block, status: &str, encrypted: bool) -> Value {
     match block {
         Block::Text(text) => json!({
             "id": new_id("msg"), "type": "message", "status": status, "role": "assistant",
             "content": [{"type": "output_text", "annotations": [], "logprobs": [], "text": text}],
         }),
-        Block::Reasoning { text, .. } => json!({
-            "id": new_id("rs"), "type": "reasoning",
-            "summary": [{"type": "summary_text", "text": text}],
-        }),
+        Block::Reasoning { text, signature } => {
+            let mut item = json!({
+                "id": new_id("rs"), "type": "reasoning",
+                "summary": [{"type": "summary_text", "text": text}],
+            });
+            if encrypted {
+                let token = signature.clone().unwrap_or_else(|| {
+                    let raw = format!("mockmodel:{text}");
+                    format!("gAAAAA{}", base64::engine::general_purpose::URL_SAFE.encode(raw))
+                });
+                item["encrypted_content"] = json!(token);
+            }
+            item
+        }
         Block::ToolCall { id, name, arguments } => json!({
             "id": new_id("fc"), "type": "function_call", "status": "completed",
             "arguments": arguments, "call_id": id, "name": name,
@@ -316,6 +338,10 @@ mod tests {
         );
         let body = response(&p, &ResponsesRequest::default());
         assert_eq!(body["output"][0]["summary"][0]["text"], "mull");
+        assert!(body["output"][0].get("encrypted_content").is_none());
+        let asked: ResponsesRequest =
+            serde_json::from_value(json!({"include": ["reasoning.encrypted_content"]})).unwrap();
+        assert!(response(&p, &asked)["output"][0]["encrypted_content"].is_string());
         assert_eq!(body["output"][1]["call_id"], "call_1");
         assert!(
             body["usage"]["output_tokens_details"]["reasoning_tokens"]

@@ -29,6 +29,9 @@ pub struct ResponsesRequest {
     /// Whether the answer is kept for later retrieval (the API's default is to keep it).
     #[serde(default)]
     pub store: Option<bool>,
+    /// Extra output asked for (`reasoning.encrypted_content`).
+    #[serde(default)]
+    pub(super) include: Option<Vec<String>>,
     #[serde(default)]
     pub(super) max_output_tokens: Option<u64>,
     #[serde(default)]
