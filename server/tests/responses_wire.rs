@@ -102,7 +102,7 @@ async fn a_function_call_is_continued_by_previous_response_id_then_retrieved_and
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
         serde_json::from_slice::<Value>(&body).unwrap(),
-        json!({"id": id, "object": "response", "deleted": true})
+        json!({"id": id, "object": "response.deleted", "deleted": true})
     );
     let (status, body) = call(&s, get(&id)).await;
     assert_eq!(status, StatusCode::NOT_FOUND);

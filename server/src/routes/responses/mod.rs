@@ -103,5 +103,7 @@ async fn delete(State(state): State<SharedState>, Path(id): Path<String>) -> Res
     if !state.history.remove(&id) {
         return Err(not_found(&id));
     }
-    Ok(axum::Json(json!({"id": id, "object": "response", "deleted": true})).into_response())
+    // The SDKs return nothing from a delete. OpenAI's reference example says `"object": "response"`,
+    // its newer schema and clients that record the live API say `response.deleted`: the latter.
+    Ok(axum::Json(json!({"id": id, "object": "response.deleted", "deleted": true})).into_response())
 }
