@@ -164,9 +164,11 @@ async fn clear_journal(State(state): State<SharedState>) -> StatusCode {
     StatusCode::NO_CONTENT
 }
 
-/// Clears the journal and every `sequenceIndex` counter (between test cases).
+/// Clears the journal, every `sequenceIndex` counter and the stored responses (between test
+/// cases: a reset test must not continue an earlier test's `previous_response_id` chain).
 async fn reset(State(state): State<SharedState>) -> StatusCode {
     state.journal.clear();
+    state.history.clear();
     state.counters.clear();
     state.fail_first.clear();
     StatusCode::NO_CONTENT

@@ -14,6 +14,7 @@ pub mod eventstream;
 pub mod faults;
 pub mod fixture;
 pub mod formats;
+pub mod history;
 pub mod journal;
 pub mod metrics;
 pub mod plan;

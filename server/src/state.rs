@@ -10,6 +10,7 @@ use crate::conversation::{Conversation, TEST_ID_HEADER};
 use crate::ctx;
 use crate::faults::{self, ChaosRates, FailFirstCounters};
 use crate::fixture::{FixtureSet, SequenceCounters};
+use crate::history::History;
 use crate::journal::{Entry, Journal};
 use crate::metrics::Metrics;
 use crate::plan::{self, Defaults, Outcome};
@@ -64,6 +65,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Recent requests.
     pub journal: Journal,
+    /// Answered turns later requests may name (Responses API `previous_response_id`).
+    pub history: History,
     /// Whether fixtures have been loaded (`/readyz`).
     pub ready: AtomicBool,
 }
@@ -90,6 +93,7 @@ impl AppState {
             counters: SequenceCounters::default(),
             fail_first: FailFirstCounters::default(),
             journal: Journal::new(config.journal_size),
+            history: History::default(),
             config,
             metrics,
             ready: AtomicBool::new(true),

@@ -5,3 +5,4 @@ pub mod aws;
 pub mod chat_completions;
 pub mod embedding;
 pub mod openai_error;
+pub mod responses;

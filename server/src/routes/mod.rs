@@ -5,6 +5,7 @@
 pub mod bedrock;
 pub mod bedrock_openai;
 pub mod openai;
+pub mod responses;
 pub mod sagemaker;
 
 use axum::Router;
@@ -37,6 +38,14 @@ pub const WIRES: &[WireSpec] = &[
         prefixes: &["/v1/"],
         unrouted: openai_error::unrouted,
         endpoint: Some(("openai", "/v1")),
+    },
+    WireSpec {
+        protocol: Protocol::OpenAi,
+        routes: responses::routes,
+        prefixes: &["/v1/responses"],
+        unrouted: responses::unrouted,
+        // Reached at the OpenAI base URL above.
+        endpoint: None,
     },
     WireSpec {
         protocol: Protocol::Bedrock,

@@ -46,6 +46,12 @@ pub trait Wire {
     /// The frame that carries `e` inside a stream (an `errorAfterChunks` error).
     fn stream_error(&self, e: &ErrorPlan, model: &str) -> Result<Bytes, Self::Error>;
 
+    /// [`Wire::stream_error`] for wires whose events are numbered (the Responses API's
+    /// `sequence_number`): `sent` frames went before it.
+    fn stream_error_at(&self, e: &ErrorPlan, model: &str, _sent: usize) -> Result<Bytes, Self::Error> {
+        self.stream_error(e, model)
+    }
+
     /// For wires that report a streaming request's error inside a 200 stream (SageMaker's
     /// containers do), that stream; `None` answers with [`Wire::error`].
     fn error_stream(&self, _e: &ErrorPlan, _model: &str) -> Option<Result<Reply, Self::Error>> {
@@ -137,7 +143,8 @@ async fn message<W: Wire>(
         (&mut reply.body, plan.timing.stream_error.as_deref())
     {
         cut_after_content(frames, se.after_chunks);
-        frames.push(Frame::control(wire.stream_error(&se.error, &c.model)?));
+        let error = wire.stream_error_at(&se.error, &c.model, frames.len())?;
+        frames.push(Frame::control(error));
     }
     Ok(reply.into_response(&plan.timing))
 }
