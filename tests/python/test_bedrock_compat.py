@@ -76,3 +76,25 @@ def test_errors_are_the_openai_sdks_exceptions(client):
     assert e.value.body["param"] == "messages"
     with pytest.raises(openai.NotFoundError):
         client.get("/nope", cast_to=object)
+
+
+def test_openai_sdk_responses_through_bedrock_with_previous_response_id(client):
+    first = client.responses.create(model="openai.gpt-oss-120b-1:0", input="weather in Paris?",
+                                    tools=[{"type": "function", "name": "get_weather", "parameters": {"type": "object"}}])
+    (call,) = [o for o in first.output if o.type == "function_call"]
+    assert call.name == "get_weather" and json.loads(call.arguments) == {"city": "Paris"}
+    second = client.responses.create(
+        model="openai.gpt-oss-120b-1:0",
+        previous_response_id=first.id,
+        input=[{"type": "function_call_output", "call_id": call.call_id, "output": "sunny, 22C"}],
+    )
+    assert second.output_text == "It is sunny and 22°C in Paris."
+    assert client.responses.retrieve(second.id).output_text == second.output_text
+
+
+def test_openai_sdk_streams_a_response_through_bedrock(client):
+    with client.responses.stream(model="openai.gpt-oss-120b-1:0", input="hello") as stream:
+        deltas = [e.delta for e in stream if e.type == "response.output_text.delta"]
+        final = stream.get_final_response()
+    assert "".join(deltas) == final.output_text == "Hello! How can I help you today?"
+    assert final.usage.total_tokens == final.usage.input_tokens + final.usage.output_tokens

@@ -43,7 +43,7 @@ pub const WIRES: &[WireSpec] = &[
         protocol: Protocol::OpenAi,
         routes: responses::routes,
         prefixes: &["/v1/responses"],
-        unrouted: responses::unrouted,
+        unrouted: openai_error::unrouted,
         // Reached at the OpenAI base URL above.
         endpoint: None,
     },

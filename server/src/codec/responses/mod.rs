@@ -8,9 +8,11 @@
 
 mod encode;
 mod request;
+mod serve;
 
 pub use encode::{error_event, events, response};
 pub use request::ResponsesRequest;
+pub use serve::{Responses, SSE, create, delete, retrieve};
 
 use serde_json::Value;
 
