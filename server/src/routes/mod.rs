@@ -2,6 +2,7 @@
 //! and the endpoints a MockModel's status advertises all read [`WIRES`]; a new wire is its module
 //! plus one line here. Wires never import each other; shared codecs live in `crate::codec`.
 
+pub mod anthropic;
 pub mod bedrock;
 pub mod openai;
 pub mod sagemaker;
@@ -36,6 +37,13 @@ pub const WIRES: &[WireSpec] = &[
         prefixes: &["/v1/"],
         unrouted: openai::unrouted,
         endpoint: Some(("openai", "/v1")),
+    },
+    WireSpec {
+        protocol: Protocol::Anthropic,
+        routes: anthropic::routes,
+        prefixes: &["/v1/messages"],
+        unrouted: anthropic::unrouted,
+        endpoint: Some(("anthropic", "")),
     },
     WireSpec {
         protocol: Protocol::Bedrock,
@@ -112,9 +120,6 @@ mod tests {
     #[test]
     fn every_protocol_is_served_by_a_wire_and_the_longest_prefix_owns_unknown_paths() {
         for p in Protocol::ALL {
-            if p == Protocol::Anthropic {
-                continue; // served once its wire is registered
-            }
             assert!(WIRES.iter().any(|w| w.protocol == p), "{p:?}");
         }
         let res = unrouted(&Method::GET, &"/v1/nope".parse().unwrap(), false);
