@@ -162,7 +162,7 @@ async fn an_error_after_chunks_is_an_error_event_inside_the_stream() {
 #[tokio::test]
 async fn bad_input_is_a_400_naming_the_field_never_a_5xx() {
     let s = state(false);
-    for (body, message) in [
+    for (body, said) in [
         (json!({"model": "c", "messages": [{"role": "user", "content": "x"}]}), "max_tokens: Field required"),
         (json!({"max_tokens": 1, "messages": [{"role": "user", "content": "x"}]}), "model: Field required"),
         (json!({"model": "c", "max_tokens": 1, "messages": []}), "messages: at least one message is required"),
@@ -172,7 +172,7 @@ async fn bad_input_is_a_400_naming_the_field_never_a_5xx() {
     ] {
         let (status, _, v) = message(&s, body).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
-        assert_eq!(v["error"], json!({"type": "invalid_request_error", "message": message}));
+        assert_eq!(v["error"], json!({"type": "invalid_request_error", "message": said}));
     }
     let req = Request::post("/v1/messages").body(Body::from("{nope")).unwrap();
     let (status, _, text) = call(&s, req).await;

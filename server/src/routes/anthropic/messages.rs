@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::Anthropic;
-use crate::codec::anthropic_messages::encode::{MESSAGES_API, body, events, sse_frames};
+use crate::codec::anthropic_messages::encode::{self, MESSAGES_API, events, sse_frames};
 use crate::codec::anthropic_messages::error::request_id;
 use crate::codec::anthropic_messages::{self as codec, AnthropicError, Envelope};
 use crate::conversation::{Conversation, Protocol};
@@ -61,7 +61,7 @@ pub(super) async fn create(
             Reply::stream(sse_frames(&events(plan, MESSAGES_API, &stops)), SSE)
                 .header("cache-control", HeaderValue::from_static("no-cache"))
         } else {
-            Reply::json(body(plan, MESSAGES_API, &stops))
+            Reply::json(encode::body(plan, MESSAGES_API, &stops))
         }
         .header("request-id", request_id_header()))
     })
