@@ -39,11 +39,18 @@ fn state(strict: bool) -> mockmodel_server::SharedState {
     AppState::new(load_documents([("t.yaml", FIXTURES)]).expect("valid"), config)
 }
 
-async fn call(s: &mockmodel_server::SharedState, req: Request<Body>) -> (StatusCode, axum::http::HeaderMap, String) {
+async fn call(
+    s: &mockmodel_server::SharedState,
+    req: Request<Body>,
+) -> (StatusCode, axum::http::HeaderMap, String) {
     let res = app(s.clone()).oneshot(req).await.expect("infallible");
     let (parts, body) = res.into_parts();
     let bytes = body.collect().await.expect("body").to_bytes();
-    (parts.status, parts.headers, String::from_utf8(bytes.to_vec()).unwrap())
+    (
+        parts.status,
+        parts.headers,
+        String::from_utf8(bytes.to_vec()).unwrap(),
+    )
 }
 
 fn post(path: &str, body: Value) -> Request<Body> {
@@ -60,7 +67,10 @@ fn ask(text: &str, stream: bool) -> Value {
         "stop_sequences": ["END"], "messages": [{"role": "user", "content": text}]})
 }
 
-async fn message(s: &mockmodel_server::SharedState, body: Value) -> (StatusCode, axum::http::HeaderMap, Value) {
+async fn message(
+    s: &mockmodel_server::SharedState,
+    body: Value,
+) -> (StatusCode, axum::http::HeaderMap, Value) {
     let (status, headers, text) = call(s, post("/v1/messages", body)).await;
     (status, headers, serde_json::from_str(&text).expect("JSON"))
 }
@@ -73,16 +83,29 @@ async fn a_message_echoes_the_model_and_reports_usage_with_cache_counts() {
     assert!(v["id"].as_str().unwrap().starts_with("msg_"));
     assert_eq!(
         (&v["type"], &v["role"], &v["model"]),
-        (&json!("message"), &json!("assistant"), &json!("claude-sonnet-4-5"))
+        (
+            &json!("message"),
+            &json!("assistant"),
+            &json!("claude-sonnet-4-5")
+        )
     );
-    assert_eq!(v["content"], json!([{"type": "text", "text": "Hello from the wire"}]));
-    assert_eq!((&v["stop_reason"], &v["stop_sequence"]), (&json!("end_turn"), &Value::Null));
+    assert_eq!(
+        v["content"],
+        json!([{"type": "text", "text": "Hello from the wire"}])
+    );
+    assert_eq!(
+        (&v["stop_reason"], &v["stop_sequence"]),
+        (&json!("end_turn"), &Value::Null)
+    );
     assert_eq!(
         v["usage"],
         json!({"input_tokens": 7, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0, "output_tokens": 5})
     );
     let (_, _, v) = message(&state(false), ask("wire stop", false)).await;
-    assert_eq!((&v["stop_reason"], &v["stop_sequence"]), (&json!("stop_sequence"), &json!("END")));
+    assert_eq!(
+        (&v["stop_reason"], &v["stop_sequence"]),
+        (&json!("stop_sequence"), &json!("END"))
+    );
 }
 
 #[tokio::test]
@@ -120,7 +143,12 @@ async fn a_stream_sends_the_named_events_in_the_apis_order() {
     let names = event_names(&body);
     assert_eq!(&names[..3], ["message_start", "ping", "content_block_start"]);
     assert_eq!(&names[names.len() - 2..], ["message_delta", "message_stop"]);
-    for needle in ["\"thinking_delta\"", "\"signature_delta\"", "\"text_delta\"", "\"output_tokens\""] {
+    for needle in [
+        "\"thinking_delta\"",
+        "\"signature_delta\"",
+        "\"text_delta\"",
+        "\"output_tokens\"",
+    ] {
         assert!(body.contains(needle), "{needle} in {body}");
     }
     let (_, _, body) = call(&state(false), post("/v1/messages", ask("wire tool", true))).await;
@@ -134,14 +162,26 @@ async fn errors_take_anthropics_shape_status_and_headers() {
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(headers["retry-after"], "2");
     assert_eq!(v["type"], "error");
-    assert_eq!(v["error"], json!({"type": "rate_limit_error", "message": "Slow down"}));
+    assert_eq!(
+        v["error"],
+        json!({"type": "rate_limit_error", "message": "Slow down"})
+    );
     assert!(v["request_id"].as_str().unwrap().starts_with("req_"));
     let (status, _, v) = message(&s, ask("wire overloaded", false)).await;
-    assert_eq!((status.as_u16(), &v["error"]["type"]), (529, &json!("overloaded_error")));
+    assert_eq!(
+        (status.as_u16(), &v["error"]["type"]),
+        (529, &json!("overloaded_error"))
+    );
     let (status, _, v) = message(&s, ask("nothing matches this", false)).await;
-    assert_eq!((status, &v["error"]["type"]), (StatusCode::NOT_FOUND, &json!("not_found_error")));
+    assert_eq!(
+        (status, &v["error"]["type"]),
+        (StatusCode::NOT_FOUND, &json!("not_found_error"))
+    );
     let (status, _, v) = message(&state(true), ask("nothing matches this", false)).await;
-    assert_eq!((status, &v["error"]["type"]), (StatusCode::SERVICE_UNAVAILABLE, &json!("api_error")));
+    assert_eq!(
+        (status, &v["error"]["type"]),
+        (StatusCode::SERVICE_UNAVAILABLE, &json!("api_error"))
+    );
 }
 
 #[tokio::test]
@@ -151,7 +191,11 @@ async fn an_error_after_chunks_is_an_error_event_inside_the_stream() {
     let names = event_names(&body);
     assert_eq!(names.last(), Some(&"error"), "{body}");
     assert!(!names.contains(&"message_stop"));
-    let last = body.lines().filter_map(|l| l.strip_prefix("data: ")).last().unwrap();
+    let last = body
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .last()
+        .unwrap();
     assert_eq!(
         serde_json::from_str::<Value>(last).unwrap(),
         json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}})
@@ -163,16 +207,33 @@ async fn an_error_after_chunks_is_an_error_event_inside_the_stream() {
 async fn bad_input_is_a_400_naming_the_field_never_a_5xx() {
     let s = state(false);
     for (body, said) in [
-        (json!({"model": "c", "messages": [{"role": "user", "content": "x"}]}), "max_tokens: Field required"),
-        (json!({"max_tokens": 1, "messages": [{"role": "user", "content": "x"}]}), "model: Field required"),
-        (json!({"model": "c", "max_tokens": 1, "messages": []}), "messages: at least one message is required"),
-        (json!({"model": "c", "max_tokens": 1, "messages": [{"role": "user"}]}), "messages.0.content: Field required"),
-        (json!({"model": "c", "max_tokens": 1, "messages": [{"role": "user", "content": "x"}, {"role": "system", "content": "x"}]}),
-            "messages.1.role: Input should be 'user' or 'assistant'"),
+        (
+            json!({"model": "c", "messages": [{"role": "user", "content": "x"}]}),
+            "max_tokens: Field required",
+        ),
+        (
+            json!({"max_tokens": 1, "messages": [{"role": "user", "content": "x"}]}),
+            "model: Field required",
+        ),
+        (
+            json!({"model": "c", "max_tokens": 1, "messages": []}),
+            "messages: at least one message is required",
+        ),
+        (
+            json!({"model": "c", "max_tokens": 1, "messages": [{"role": "user"}]}),
+            "messages.0.content: Field required",
+        ),
+        (
+            json!({"model": "c", "max_tokens": 1, "messages": [{"role": "user", "content": "x"}, {"role": "system", "content": "x"}]}),
+            "messages.1.role: Input should be 'user' or 'assistant'",
+        ),
     ] {
         let (status, _, v) = message(&s, body).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
-        assert_eq!(v["error"], json!({"type": "invalid_request_error", "message": said}));
+        assert_eq!(
+            v["error"],
+            json!({"type": "invalid_request_error", "message": said})
+        );
     }
     let req = Request::post("/v1/messages").body(Body::from("{nope")).unwrap();
     let (status, _, text) = call(&s, req).await;
@@ -189,7 +250,10 @@ async fn count_tokens_reports_the_estimate_the_usage_uses() {
     let (status, _, text) = call(&s, post("/v1/messages/count_tokens", body.clone())).await;
     assert_eq!(status, StatusCode::OK);
     let expected = ("be brief".len() + "count these words".len()).div_ceil(4);
-    assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), json!({"input_tokens": expected}));
+    assert_eq!(
+        serde_json::from_str::<Value>(&text).unwrap(),
+        json!({"input_tokens": expected})
+    );
 }
 
 #[tokio::test]
@@ -204,8 +268,14 @@ async fn the_model_list_takes_anthropics_shape_when_the_client_is_anthropics() {
     };
     let (_, _, text) = call(&s, get(true)).await;
     let v: Value = serde_json::from_str(&text).unwrap();
-    assert_eq!((&v["has_more"], &v["data"][0]["type"]), (&json!(false), &json!("model")));
+    assert_eq!(
+        (&v["has_more"], &v["data"][0]["type"]),
+        (&json!(false), &json!("model"))
+    );
     let (_, _, text) = call(&s, get(false)).await;
     let v: Value = serde_json::from_str(&text).unwrap();
-    assert_eq!((&v["object"], &v["data"][0]["object"]), (&json!("list"), &json!("model")));
+    assert_eq!(
+        (&v["object"], &v["data"][0]["object"]),
+        (&json!("list"), &json!("model"))
+    );
 }

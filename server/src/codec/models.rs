@@ -57,7 +57,9 @@ fn openai(ids: &[String]) -> Value {
 fn anthropic(ids: &[String]) -> Value {
     let data: Vec<Value> = ids
         .iter()
-        .map(|id| json!({"type": "model", "id": id, "display_name": id, "created_at": "1970-01-01T00:00:00Z"}))
+        .map(
+            |id| json!({"type": "model", "id": id, "display_name": id, "created_at": "1970-01-01T00:00:00Z"}),
+        )
         .collect();
     json!({"data": data, "has_more": false, "first_id": ids.first(), "last_id": ids.last()})
 }

@@ -72,9 +72,13 @@ fn stop_sequence(plan: &Plan, stop_sequences: &[String]) -> Value {
 }
 
 fn message_id(plan: &Plan, d: Dialect) -> String {
-    plan.id
-        .clone()
-        .unwrap_or_else(|| format!("{}{}", d.id_prefix, &uuid::Uuid::new_v4().simple().to_string()[..24]))
+    plan.id.clone().unwrap_or_else(|| {
+        format!(
+            "{}{}",
+            d.id_prefix,
+            &uuid::Uuid::new_v4().simple().to_string()[..24]
+        )
+    })
 }
 
 /// Tool arguments as the `input` object (the text is JSON by fixture validation).
@@ -243,7 +247,10 @@ mod tests {
     fn a_stop_sequence_answer_names_the_requests_first_stop_sequence() {
         let p = plan(vec![Block::Text("a".into())], StopReason::StopSequence);
         let b = body(&p, MESSAGES_API, &["END".into()]);
-        assert_eq!((b["stop_reason"].clone(), b["stop_sequence"].clone()), (json!("stop_sequence"), json!("END")));
+        assert_eq!(
+            (b["stop_reason"].clone(), b["stop_sequence"].clone()),
+            (json!("stop_sequence"), json!("END"))
+        );
         assert_eq!(b["usage"]["cache_read_input_tokens"], json!(0));
         let b = body(&p, BEDROCK_INVOKE, &[]);
         assert!(b["usage"].get("cache_read_input_tokens").is_none());

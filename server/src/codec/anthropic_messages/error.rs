@@ -167,7 +167,10 @@ fn phrase(serde: &str) -> String {
     let expected = serde.rsplit("expected ").next().unwrap_or_default();
     let what = if !serde.starts_with("invalid type") {
         None
-    } else if ["u64", "u32", "i64", "usize"].iter().any(|t| expected.starts_with(t)) {
+    } else if ["u64", "u32", "i64", "usize"]
+        .iter()
+        .any(|t| expected.starts_with(t))
+    {
         Some("a valid integer")
     } else if expected.starts_with("a string") {
         Some("a valid string")
@@ -207,7 +210,10 @@ mod tests {
         };
         assert_eq!(e(Some("ThrottlingException"), 500), ("rate_limit_error", 429));
         assert_eq!(e(Some("rate_limit_error"), 429), ("rate_limit_error", 429));
-        assert_eq!(e(Some("ServiceUnavailableException"), 500), ("overloaded_error", 529));
+        assert_eq!(
+            e(Some("ServiceUnavailableException"), 500),
+            ("overloaded_error", 529)
+        );
         assert_eq!(e(Some("overloaded_error"), 529), ("overloaded_error", 529));
         assert_eq!(e(None, 500), ("api_error", 500));
         assert_eq!(e(None, 401), ("authentication_error", 401));

@@ -195,7 +195,9 @@ pub fn read(body: &Value, count_tokens: bool) -> Result<(Envelope, Request), Ant
     let envelope: Envelope = crate::wire::json::from_value(body)?;
     let req: Request = crate::wire::json::from_value(body)?;
     if req.is_empty() {
-        return Err(AnthropicError::invalid("messages: at least one message is required"));
+        return Err(AnthropicError::invalid(
+            "messages: at least one message is required",
+        ));
     }
     if req.first_role() == Some("assistant") {
         return Err(AnthropicError::invalid(
@@ -245,11 +247,15 @@ mod tests {
             "messages: at least one message is required"
         );
         assert_eq!(
-            read_err(json!({"model": "c", "max_tokens": 5, "messages": [{"role": "assistant", "content": "x"}]})),
+            read_err(
+                json!({"model": "c", "max_tokens": 5, "messages": [{"role": "assistant", "content": "x"}]})
+            ),
             "messages: first message must use the \"user\" role"
         );
         assert_eq!(
-            read_err(json!({"model": "c", "max_tokens": "many", "messages": [{"role": "user", "content": "x"}]})),
+            read_err(
+                json!({"model": "c", "max_tokens": "many", "messages": [{"role": "user", "content": "x"}]})
+            ),
             "max_tokens: Input should be a valid integer"
         );
     }

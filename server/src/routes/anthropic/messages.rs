@@ -76,7 +76,8 @@ pub(super) async fn count_tokens(
 ) -> Response {
     match read(&headers, body, true) {
         Ok((_, c)) => {
-            let mut res = axum::Json(json!({"input_tokens": estimate_tokens(c.prompt_chars())})).into_response();
+            let mut res =
+                axum::Json(json!({"input_tokens": estimate_tokens(c.prompt_chars())})).into_response();
             res.headers_mut().insert("request-id", request_id_header());
             labelled(res, &c.model)
         }

@@ -38,15 +38,21 @@ pub fn body(plan: &Plan) -> Value {
 pub fn events(plan: &Plan) -> Vec<Event> {
     encode::events(plan, BEDROCK_INVOKE, &[])
         .into_iter()
-        .map(|e| if e.content { Event::content(e.json) } else { Event::control(e.json) })
+        .map(|e| {
+            if e.content {
+                Event::content(e.json)
+            } else {
+                Event::control(e.json)
+            }
+        })
         .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
     use crate::conversation::Protocol;
+    use serde_json::json;
 
     #[test]
     fn the_keys_bedrock_requires_are_required() {
