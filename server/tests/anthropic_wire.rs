@@ -194,7 +194,7 @@ async fn an_error_after_chunks_is_an_error_event_inside_the_stream() {
     let last = body
         .lines()
         .filter_map(|l| l.strip_prefix("data: "))
-        .last()
+        .next_back()
         .unwrap();
     assert_eq!(
         serde_json::from_str::<Value>(last).unwrap(),
