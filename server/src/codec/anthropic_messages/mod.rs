@@ -119,6 +119,19 @@ impl Request {
     pub fn first_role(&self) -> Option<&str> {
         self.messages.first().map(|m| m.role.as_str())
     }
+
+    /// The first message with no content (`""` or `[]`), other than a final assistant message
+    /// (a prefill the model continues).
+    pub fn first_empty(&self) -> Option<usize> {
+        let last = self.messages.len().saturating_sub(1);
+        self.messages.iter().enumerate().position(|(i, m)| {
+            let empty = match &m.content {
+                Content::Text(t) => t.is_empty(),
+                Content::Blocks(b) => b.is_empty(),
+            };
+            empty && !(i == last && m.role == "assistant")
+        })
+    }
 }
 
 /// Adds a Messages request's system prompt, tools and messages to a conversation.
@@ -193,6 +206,11 @@ pub fn read(body: &Value, count_tokens: bool) -> Result<(Envelope, Request), Ant
         return Err(AnthropicError::invalid(format!("{key}: Field required")));
     }
     let envelope: Envelope = crate::wire::json::from_value(body)?;
+    if envelope.max_tokens == Some(0) {
+        return Err(AnthropicError::invalid(
+            "max_tokens: Input should be greater than or equal to 1",
+        ));
+    }
     let req: Request = crate::wire::json::from_value(body)?;
     if req.is_empty() {
         return Err(AnthropicError::invalid(
@@ -203,6 +221,11 @@ pub fn read(body: &Value, count_tokens: bool) -> Result<(Envelope, Request), Ant
         return Err(AnthropicError::invalid(
             "messages: first message must use the \"user\" role",
         ));
+    }
+    if let Some(i) = req.first_empty() {
+        return Err(AnthropicError::invalid(format!(
+            "messages.{i}: all messages must have non-empty content except for the optional final assistant message"
+        )));
     }
     Ok((envelope, req))
 }
@@ -241,6 +264,21 @@ mod tests {
         assert_eq!(
             read_err(json!({"model": "c", "max_tokens": 5, "messages": [{"role": "user"}]})),
             "messages.0.content: Field required"
+        );
+        assert_eq!(
+            read_err(json!({"model": "c", "max_tokens": 0, "messages": [{"role": "user", "content": "x"}]})),
+            "max_tokens: Input should be greater than or equal to 1"
+        );
+        assert_eq!(
+            read_err(json!({"model": "c", "max_tokens": 5, "messages": [
+                {"role": "user", "content": "x"}, {"role": "assistant", "content": []}, {"role": "user", "content": "y"}]})),
+            "messages.1: all messages must have non-empty content except for the optional final assistant message"
+        );
+        let prefill = json!({"model": "c", "max_tokens": 5, "messages": [
+            {"role": "user", "content": "x"}, {"role": "assistant", "content": ""}]});
+        assert!(
+            read(&prefill, false).is_ok(),
+            "a final assistant message may be empty"
         );
         assert_eq!(
             read_err(json!({"model": "c", "max_tokens": 5, "messages": []})),
