@@ -229,3 +229,31 @@ def test_langchain_chat_anthropic_invoke_and_stream(server):
     assert reply.response_metadata["stop_reason"] == "end_turn"
     assert reply.usage_metadata["input_tokens"] == 12 and reply.usage_metadata["output_tokens"] == 7
     assert "".join(c.text for c in llm.stream("claude hello")) == HELLO
+
+
+# --- faults, through the same seam as every wire --------------------------------------------------
+
+
+def test_fail_first_then_succeed_and_injected_unavailability_is_overloaded(client):
+    h = {"X-Mockmodel-Fail-First": "1", "X-Test-Id": "anthropic-flaky"}
+    with pytest.raises(anthropic.RateLimitError) as e:
+        client.messages.create(model=MODEL, max_tokens=256, messages=ask("claude hello"), extra_headers=h)
+    assert e.value.response.headers["retry-after"] == "1"
+    m = client.messages.create(model=MODEL, max_tokens=256, messages=ask("claude hello"), extra_headers=h)
+    assert m.content[0].text == HELLO
+    h = {"X-Mockmodel-Fail-First": "1", "X-Test-Id": "anthropic-down", "X-Mockmodel-Fail-With": "unavailable"}
+    with pytest.raises(anthropic.OverloadedError) as e:
+        client.messages.create(model=MODEL, max_tokens=256, messages=ask("claude hello"), extra_headers=h)
+    assert (e.value.status_code, e.value.body["error"]["type"]) == (529, "overloaded_error")
+
+
+def test_chaos_drop_is_an_api_error_and_a_malformed_stream_fails_the_parser(client):
+    with pytest.raises(anthropic.InternalServerError) as e:
+        client.messages.create(model=MODEL, max_tokens=256, messages=ask("claude hello"),
+                               extra_headers={"X-AIMock-Chaos-Drop": "1"})
+    assert (e.value.status_code, e.value.body["error"]["type"]) == (500, "api_error")
+    with pytest.raises(json.JSONDecodeError):
+        with client.messages.stream(model=MODEL, max_tokens=256, messages=ask("claude hello"),
+                                    extra_headers={"X-Mockmodel-Fault": "malformed"}) as s:
+            for _ in s.text_stream:
+                pass

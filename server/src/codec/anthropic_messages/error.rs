@@ -57,11 +57,14 @@ impl AnthropicError {
 
     /// A fixture's (or fault's) error in Anthropic's vocabulary. The name decides the type; the
     /// fixture's status wins, except aimock's default 500 under a name that says otherwise
-    /// (`ThrottlingException` is a 429 here, `ServiceUnavailableException` a 529).
+    /// (`ThrottlingException` is a 429 here), and a 503 for unavailability: Anthropic says that
+    /// only as 529 `overloaded_error`, the status its SDKs raise `OverloadedError` for.
     pub fn from_plan(e: &ErrorPlan) -> Self {
         let class = ErrorClass::classify(e.type_.as_deref(), e.status);
         let (type_, status) = class.anthropic();
-        let status = if e.status == 500 && class != ErrorClass::Internal && class != ErrorClass::ModelError {
+        let defaulted = e.status == 500 && class != ErrorClass::Internal && class != ErrorClass::ModelError;
+        let unavailable = e.status == 503 && class == ErrorClass::Unavailable;
+        let status = if defaulted || unavailable {
             status
         } else {
             e.status
@@ -215,6 +218,8 @@ mod tests {
             ("overloaded_error", 529)
         );
         assert_eq!(e(Some("overloaded_error"), 529), ("overloaded_error", 529));
+        assert_eq!(e(None, 503), ("overloaded_error", 529));
+        assert_eq!(e(Some("api_error"), 503), ("api_error", 503));
         assert_eq!(e(None, 500), ("api_error", 500));
         assert_eq!(e(None, 401), ("authentication_error", 401));
         assert_eq!(e(None, 403), ("permission_error", 403));
