@@ -114,7 +114,7 @@ impl AppState {
     /// Finds the fixture for a request and plans the answer, recording the journal and metrics.
     pub fn resolve(&self, c: &Conversation, operation: &'static str) -> Result<Outcome, NoMatch> {
         let set = self.fixtures.load();
-        let found = set.find(c, &self.counters);
+        let found = set.find(c, operation, &self.counters);
         let result = match found {
             Some(f) => {
                 if let Some(m) = self.recorder() {

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use crate::errors::ErrorClass;
 use crate::plan::ErrorPlan;
 use crate::state::NoMatch;
+use crate::wire::Wire;
 use crate::wire::json::{self, JsonError};
 
 /// An error in OpenAI's wire shape (boxed: it travels in every handler's `Result`).
@@ -124,6 +125,41 @@ impl IntoResponse for OpenAiError {
         }
         res
     }
+}
+
+/// OpenAI's error vocabulary on the seam, for every route that speaks an OpenAI API.
+pub struct OpenAi;
+
+impl Wire for OpenAi {
+    type Error = OpenAiError;
+
+    fn error(&self, e: &ErrorPlan, _model: &str) -> OpenAiError {
+        OpenAiError::from_plan(e.clone())
+    }
+
+    fn no_match(&self, n: NoMatch) -> OpenAiError {
+        OpenAiError::no_match(n)
+    }
+
+    fn invalid(&self, message: String) -> OpenAiError {
+        OpenAiError::invalid(message, None)
+    }
+
+    /// OpenAI reports a failure mid-stream as an `error` event; the SDKs raise `APIError` on it.
+    fn stream_error(&self, e: &ErrorPlan, _model: &str) -> Result<Bytes, OpenAiError> {
+        Ok(Bytes::from(format!(
+            "data: {}\n\n",
+            OpenAiError::from_plan(e.clone()).json()
+        )))
+    }
+}
+
+/// An unknown route or method under an OpenAI base URL, in OpenAI's shape.
+pub fn unrouted(status: StatusCode, code: &str, message: String) -> Response {
+    OpenAiError::invalid(message, None)
+        .with_status(status)
+        .with_code(code)
+        .into_response()
 }
 
 /// JSON body extractor whose rejections (bad JSON, wrong types, too large) are OpenAI-shaped.

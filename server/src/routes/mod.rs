@@ -4,6 +4,7 @@
 
 pub mod anthropic;
 pub mod bedrock;
+pub mod bedrock_openai;
 pub mod openai;
 pub mod sagemaker;
 
@@ -11,7 +12,7 @@ use axum::Router;
 use axum::http::{Method, StatusCode, Uri};
 use axum::response::Response;
 
-use crate::codec::aws;
+use crate::codec::{aws, openai_error};
 use crate::conversation::Protocol;
 use crate::state::SharedState;
 
@@ -35,7 +36,7 @@ pub const WIRES: &[WireSpec] = &[
         protocol: Protocol::OpenAi,
         routes: openai::routes,
         prefixes: &["/v1/"],
-        unrouted: openai::unrouted,
+        unrouted: openai_error::unrouted,
         endpoint: Some(("openai", "/v1")),
     },
     WireSpec {
@@ -51,6 +52,13 @@ pub const WIRES: &[WireSpec] = &[
         prefixes: &["/"],
         unrouted: aws_unrouted,
         endpoint: Some(("bedrock", "")),
+    },
+    WireSpec {
+        protocol: Protocol::Bedrock,
+        routes: bedrock_openai::routes,
+        prefixes: &["/openai/v1/"],
+        unrouted: openai_error::unrouted,
+        endpoint: Some(("bedrockOpenai", "/openai/v1")),
     },
     WireSpec {
         protocol: Protocol::SageMaker,

@@ -4,8 +4,10 @@
 //! [`encode`]. Callers keep their own leniencies (SageMaker bodies need no `model`).
 
 mod encode;
+mod serve;
 
-pub use encode::{completion, completion_chunks};
+pub use encode::{completion, completion_chunks, finish_reason};
+pub use serve::{SSE, serve};
 
 use serde::Deserialize;
 use serde_json::Value;
