@@ -61,7 +61,7 @@ impl ErrorClass {
             "accessdenied" | "permissionerror" | "permissiondenied" => ErrorClass::AccessDenied,
             "resourcenotfound" | "notfounderror" | "notfound" | "modelnotfound" => ErrorClass::NotFound,
             "conflict" | "conflicterror" => ErrorClass::Conflict,
-            "modeltimeout" | "timeout" | "requesttimeout" => ErrorClass::Timeout,
+            "modeltimeout" | "timeout" | "timeouterror" | "requesttimeout" => ErrorClass::Timeout,
             "requesttoolarge" | "payloadtoolarge" => ErrorClass::PayloadTooLarge,
             "modelerror" | "modelstreamerror" => ErrorClass::ModelError,
             "modelnotready" => ErrorClass::ModelNotReady,
@@ -107,6 +107,24 @@ impl ErrorClass {
             ErrorClass::PayloadTooLarge => ("invalid_request_error", 413),
             ErrorClass::ModelError | ErrorClass::Internal => ("server_error", 500),
             ErrorClass::Unavailable => ("service_unavailable_error", 503),
+        }
+    }
+
+    /// Anthropic `error.type` and the status the Messages API uses for it (its errors reference).
+    /// Anthropic has no conflict, quota or model-error types: those become the nearest it has.
+    pub fn anthropic(self) -> (&'static str, u16) {
+        match self {
+            ErrorClass::Throttling | ErrorClass::ModelNotReady => ("rate_limit_error", 429),
+            ErrorClass::Validation | ErrorClass::QuotaExceeded | ErrorClass::Conflict => {
+                ("invalid_request_error", 400)
+            }
+            ErrorClass::Unauthenticated => ("authentication_error", 401),
+            ErrorClass::AccessDenied => ("permission_error", 403),
+            ErrorClass::NotFound => ("not_found_error", 404),
+            ErrorClass::PayloadTooLarge => ("request_too_large", 413),
+            ErrorClass::Timeout => ("timeout_error", 504),
+            ErrorClass::ModelError | ErrorClass::Internal => ("api_error", 500),
+            ErrorClass::Unavailable => ("overloaded_error", 529),
         }
     }
 

@@ -110,6 +110,9 @@ pub enum StopReason {
     ToolUse,
     /// Token limit reached.
     MaxTokens,
+    /// One of the request's stop sequences was generated (Anthropic's `stop_sequence`; wires
+    /// without that name say what they say for a natural end).
+    StopSequence,
     /// Filtered.
     ContentFilter,
 }
@@ -118,10 +121,11 @@ impl StopReason {
     /// Parses an aimock `finishReason` (OpenAI or Bedrock spelling).
     pub fn parse(s: &str) -> Option<Self> {
         match s {
-            "stop" | "end_turn" | "stop_sequence" => Some(StopReason::EndTurn),
+            "stop" | "end_turn" => Some(StopReason::EndTurn),
+            "stop_sequence" => Some(StopReason::StopSequence),
             "tool_calls" | "tool_use" | "function_call" => Some(StopReason::ToolUse),
             "length" | "max_tokens" => Some(StopReason::MaxTokens),
-            "content_filter" | "content_filtered" => Some(StopReason::ContentFilter),
+            "content_filter" | "content_filtered" | "refusal" => Some(StopReason::ContentFilter),
             _ => None,
         }
     }

@@ -98,3 +98,43 @@ def test_openai_sdk_streams_a_response_through_bedrock(client):
         final = stream.get_final_response()
     assert "".join(deltas) == final.output_text == "Hello! How can I help you today?"
     assert final.usage.total_tokens == final.usage.input_tokens + final.usage.output_tokens
+
+
+@pytest.fixture
+def claude(server):
+    import anthropic
+
+    return anthropic.Anthropic(base_url=server.url + "/anthropic", api_key=BEDROCK_API_KEY, max_retries=0)
+
+
+def test_anthropic_sdk_messages_through_bedrock(claude):
+    m = claude.messages.create(
+        model="anthropic.claude-sonnet-4-5-20250929-v1:0", max_tokens=256, messages=[{"role": "user", "content": "hello"}]
+    )
+    assert m.content[0].text == "Hello! How can I help you today?"
+    assert m.stop_reason == "end_turn" and m.usage.input_tokens > 0 and m.usage.output_tokens > 0
+    with claude.messages.stream(
+        model="anthropic.claude-sonnet-4-5-20250929-v1:0", max_tokens=256, messages=[{"role": "user", "content": "hello"}]
+    ) as stream:
+        assert "".join(stream.text_stream) == "Hello! How can I help you today?"
+
+
+def test_anthropic_sdk_tool_round_trip_and_errors_through_bedrock(claude):
+    import anthropic
+
+    model = "anthropic.claude-sonnet-4-5-20250929-v1:0"
+    tools = [{"name": "get_weather", "input_schema": {"type": "object"}}]
+    messages = [{"role": "user", "content": "weather in Paris?"}]
+    first = claude.messages.create(model=model, max_tokens=256, messages=messages, tools=tools)
+    (use,) = [b for b in first.content if b.type == "tool_use"]
+    assert (first.stop_reason, use.name, use.input) == ("tool_use", "get_weather", {"city": "Paris"})
+    messages += [
+        {"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in first.content]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": use.id, "content": "sunny"}]},
+    ]
+    second = claude.messages.create(model=model, max_tokens=256, messages=messages, tools=tools)
+    assert second.content[0].text == "It is sunny and 22°C in Paris."
+    with pytest.raises(anthropic.RateLimitError):
+        claude.messages.create(model=model, max_tokens=256, messages=[{"role": "user", "content": "throttle"}])
+    with pytest.raises(anthropic.NotFoundError):
+        claude.get("/v1/nope", cast_to=object)

@@ -2,7 +2,9 @@
 //! and the endpoints a MockModel's status advertises all read [`WIRES`]; a new wire is its module
 //! plus one line here. Wires never import each other; shared codecs live in `crate::codec`.
 
+pub mod anthropic;
 pub mod bedrock;
+pub mod bedrock_anthropic;
 pub mod bedrock_openai;
 pub mod openai;
 pub mod responses;
@@ -12,7 +14,7 @@ use axum::Router;
 use axum::http::{Method, StatusCode, Uri};
 use axum::response::Response;
 
-use crate::codec::{aws, openai_error};
+use crate::codec::{anthropic_messages, aws, openai_error};
 use crate::conversation::Protocol;
 use crate::state::SharedState;
 
@@ -48,6 +50,13 @@ pub const WIRES: &[WireSpec] = &[
         endpoint: None,
     },
     WireSpec {
+        protocol: Protocol::Anthropic,
+        routes: anthropic::routes,
+        prefixes: &["/v1/messages"],
+        unrouted: anthropic_messages::unrouted,
+        endpoint: Some(("anthropic", "")),
+    },
+    WireSpec {
         protocol: Protocol::Bedrock,
         routes: bedrock::routes,
         prefixes: &["/"],
@@ -60,6 +69,13 @@ pub const WIRES: &[WireSpec] = &[
         prefixes: &["/openai/v1/"],
         unrouted: openai_error::unrouted,
         endpoint: Some(("bedrockOpenai", "/openai/v1")),
+    },
+    WireSpec {
+        protocol: Protocol::Bedrock,
+        routes: bedrock_anthropic::routes,
+        prefixes: &["/anthropic/v1/"],
+        unrouted: anthropic_messages::unrouted,
+        endpoint: Some(("bedrockAnthropic", "/anthropic")),
     },
     WireSpec {
         protocol: Protocol::SageMaker,
@@ -129,9 +145,6 @@ mod tests {
     #[test]
     fn every_protocol_is_served_by_a_wire_and_the_longest_prefix_owns_unknown_paths() {
         for p in Protocol::ALL {
-            if p == Protocol::Anthropic {
-                continue; // served once its wire is registered
-            }
             assert!(WIRES.iter().any(|w| w.protocol == p), "{p:?}");
         }
         let res = unrouted(&Method::GET, &"/v1/nope".parse().unwrap(), false);

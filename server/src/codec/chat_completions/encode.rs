@@ -12,7 +12,7 @@ use crate::stream::Frame;
 /// OpenAI's `finish_reason` for a neutral stop reason.
 pub fn finish_reason(stop: StopReason) -> &'static str {
     match stop {
-        StopReason::EndTurn => "stop",
+        StopReason::EndTurn | StopReason::StopSequence => "stop",
         StopReason::ToolUse => "tool_calls",
         StopReason::MaxTokens => "length",
         StopReason::ContentFilter => "content_filter",

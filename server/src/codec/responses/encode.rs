@@ -35,7 +35,7 @@ pub fn response(plan: &Plan, req: &ResponsesRequest) -> Value {
     let (status, incomplete) = match plan.stop {
         StopReason::MaxTokens => ("incomplete", json!({"reason": "max_output_tokens"})),
         StopReason::ContentFilter => ("incomplete", json!({"reason": "content_filter"})),
-        StopReason::EndTurn | StopReason::ToolUse => ("completed", Value::Null),
+        StopReason::EndTurn | StopReason::StopSequence | StopReason::ToolUse => ("completed", Value::Null),
     };
     let created_at = plan.created.unwrap_or_else(now_secs);
     // Clients that keep no server state (`store: false`, Codex) ask for reasoning they can replay.

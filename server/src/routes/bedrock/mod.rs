@@ -277,7 +277,9 @@ impl Wire for Bedrock {
 /// Converse's `stopReason` for a neutral stop reason.
 pub fn stop_reason(stop: StopReason) -> &'static str {
     match stop {
-        StopReason::EndTurn => "end_turn",
+        // Converse has `stop_sequence` too, but fixtures that said so have always answered
+        // `end_turn` here; kept until that change is made on purpose.
+        StopReason::EndTurn | StopReason::StopSequence => "end_turn",
         StopReason::ToolUse => "tool_use",
         StopReason::MaxTokens => "max_tokens",
         StopReason::ContentFilter => "content_filtered",

@@ -77,7 +77,7 @@ pub fn decode(body: &Value, c: &mut Conversation) -> Result<(), BedrockError> {
 
 fn finish_reason(s: StopReason) -> &'static str {
     match s {
-        StopReason::EndTurn | StopReason::ToolUse => "COMPLETE",
+        StopReason::EndTurn | StopReason::ToolUse | StopReason::StopSequence => "COMPLETE",
         StopReason::MaxTokens => "MAX_TOKENS",
         StopReason::ContentFilter => "ERROR_TOXIC",
     }
