@@ -397,3 +397,38 @@ def test_js_sdk_v3_default_http2_handler(server):
     assert out["contentType"] == "application/json"
     assert "".join(c["delta"]["text"] for c in out["chunks"] if c["type"] == "content_block_delta") == HELLO
     assert "amazon-bedrock-invocationMetrics" in out["chunks"][-1]
+
+
+def test_count_tokens_agrees_with_the_next_answers_usage(client):
+    messages = [{"role": "user", "content": [{"text": "hello, how many tokens is this?"}]}]
+    system = [{"text": "You are terse."}]
+    counted = client.count_tokens(modelId=CLAUDE, input={"converse": {"messages": messages, "system": system}})
+    answered = client.converse(modelId=CLAUDE, messages=messages, system=system)
+    assert counted["inputTokens"] == answered["usage"]["inputTokens"] > 0
+    body = json.dumps({
+        "anthropic_version": "bedrock-2023-05-31",
+        "max_tokens": 64,
+        "system": "You are terse.",
+        "messages": [{"role": "user", "content": "hello, how many tokens is this?"}],
+    }).encode()
+    counted = client.count_tokens(modelId=CLAUDE, input={"invokeModel": {"body": body}})
+    invoked = client.invoke_model(modelId=CLAUDE, body=body)
+    assert counted["inputTokens"] == int(invoked["ResponseMetadata"]["HTTPHeaders"]["x-amzn-bedrock-input-token-count"])
+
+
+def test_count_tokens_with_both_union_members_is_a_validation_exception(server):
+    # botocore checks unions itself; with that off, the server's own check answers.
+    unchecked = boto3.client(
+        "bedrock-runtime",
+        endpoint_url=server.url,
+        region_name="us-east-1",
+        config=Config(retries={"total_max_attempts": 1}, parameter_validation=False),
+        **CREDS,
+    )
+    with pytest.raises(ClientError) as e:
+        unchecked.count_tokens(
+            modelId=CLAUDE,
+            input={"converse": {"messages": [{"role": "user", "content": [{"text": "hi"}]}]}, "invokeModel": {"body": b"{}"}},
+        )
+    assert e.value.response["Error"]["Code"] == "ValidationException"
+    assert "at 'input'" in e.value.response["Error"]["Message"]

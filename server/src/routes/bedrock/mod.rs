@@ -1,4 +1,4 @@
-//! AWS Bedrock Runtime (restJson1): Converse, ConverseStream, InvokeModel and
+//! AWS Bedrock Runtime (restJson1): Converse, ConverseStream, InvokeModel, CountTokens and
 //! InvokeModelWithResponseStream under `/model/{modelId}/…`.
 //!
 //! This module holds the routes, the one error type every Bedrock handler answers with
@@ -7,6 +7,7 @@
 //! streaming operations. The wire shapes follow the botocore service model, never aimock.
 
 pub mod converse;
+pub mod count_tokens;
 pub mod invoke;
 
 use axum::Router;
@@ -40,6 +41,7 @@ pub fn routes() -> Router<SharedState> {
             "/model/{model_id}/invoke-with-response-stream",
             post(invoke::invoke_stream),
         )
+        .route("/model/{model_id}/count-tokens", post(count_tokens::count_tokens))
 }
 
 /// Content type of every event-stream response.

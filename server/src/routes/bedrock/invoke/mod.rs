@@ -193,7 +193,7 @@ fn read_body(
 }
 
 /// Decodes an InvokeModel body, read by the family's decoder.
-fn decode(
+pub(super) fn decode(
     model: &str,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
