@@ -5,47 +5,14 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{Event, llama, plan_text};
-use crate::conversation::{Conversation, Message, Role, ToolCallRef};
+use crate::codec::chat_completions::{self, ChatRequest};
+use crate::conversation::Conversation;
 use crate::plan::{Block, Plan, StopReason, chunk_text};
 use crate::routes::bedrock::{BedrockError, from_value};
 
 #[derive(Deserialize)]
 struct PromptRequest {
     prompt: String,
-}
-
-#[derive(Deserialize)]
-struct ChatRequest {
-    messages: Vec<ChatMessage>,
-    #[serde(default)]
-    tools: Vec<ToolDef>,
-}
-
-#[derive(Deserialize)]
-struct ToolDef {
-    function: FunctionDef,
-}
-
-#[derive(Deserialize)]
-struct FunctionDef {
-    name: String,
-}
-
-#[derive(Deserialize)]
-struct ChatMessage {
-    role: String,
-    #[serde(default)]
-    content: Option<String>,
-    #[serde(default)]
-    tool_calls: Vec<ChatToolCall>,
-    #[serde(default)]
-    tool_call_id: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct ChatToolCall {
-    id: String,
-    function: FunctionDef,
 }
 
 /// Reads either dialect (`messages` means chat).
@@ -56,30 +23,20 @@ pub fn decode(body: &Value, c: &mut Conversation) -> Result<(), BedrockError> {
         llama::decode_prompt(&req.prompt, c);
         return Ok(());
     }
-    let req: ChatRequest = from_value(body)?;
-    c.tools = req.tools.into_iter().map(|t| t.function.name).collect();
-    for m in req.messages {
-        let text = m.content.unwrap_or_default();
-        match m.role.as_str() {
-            "system" => c.system.push(text),
-            "assistant" => {
-                let mut msg = Message::text(Role::Assistant, text);
-                msg.tool_calls = m
-                    .tool_calls
-                    .into_iter()
-                    .map(|t| ToolCallRef {
-                        id: t.id,
-                        name: t.function.name,
-                    })
-                    .collect();
-                c.messages.push(msg);
-            }
-            "tool" => c
-                .messages
-                .push(Message::tool_result(m.tool_call_id.unwrap_or_default(), text)),
-            _ => c.messages.push(Message::text(Role::User, text)),
-        }
+    // The chat dialect is Chat Completions without `model` (the URL names it) and without `stream`
+    // (the operation decides): the shared codec reads it, with those two kept from the request.
+    let mut body = body.clone();
+    if let Some(obj) = body.as_object_mut() {
+        obj.entry("model")
+            .or_insert_with(|| Value::String(c.model.clone()));
+        obj.remove("stream");
     }
+    let req: ChatRequest = from_value(&body)?;
+    let stream = c.stream;
+    let conversation = std::mem::replace(c, Conversation::new(c.protocol, ""));
+    *c = chat_completions::decode_into(conversation, &req)
+        .map_err(|e| BedrockError::validation(format!("Malformed input request: {}", e.message())))?;
+    c.stream = stream;
     Ok(())
 }
 
