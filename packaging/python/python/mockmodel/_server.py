@@ -359,15 +359,23 @@ class Server(_Endpoints):
         log = self.log
 
         def drain() -> None:  # keeps reading so a chatty server never blocks on a full pipe
-            for raw in stderr:
-                line = raw.decode("utf-8", "replace").rstrip("\n")
-                log.append(line)
-                if not seen.is_set():
-                    m = _LISTENING.search(line)
-                    if m:
-                        found.append(m.group(1))
-                        seen.set()
-            seen.set()
+            try:
+                for raw in stderr:
+                    line = raw.decode("utf-8", "replace").rstrip("\n")
+                    log.append(line)
+                    if not seen.is_set():
+                        m = _LISTENING.search(line)
+                        if m:
+                            found.append(m.group(1))
+                            seen.set()
+            except (OSError, ValueError):
+                pass
+            finally:
+                seen.set()
+                try:
+                    stderr.close()  # EOF: the server (and the watchdog) exited
+                except (OSError, ValueError):
+                    pass
 
         threading.Thread(target=drain, name="mockmodel-log", daemon=True).start()
         if not seen.wait(self.startup_timeout) or not found:
@@ -418,12 +426,11 @@ def _terminate(proc: subprocess.Popen, timeout: float) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-    for stream in (proc.stdin, proc.stderr):
-        if stream is not None:
-            try:
-                stream.close()
-            except OSError:
-                pass
+    if proc.stdin is not None:  # the log thread closes stderr when it reaches EOF
+        try:
+            proc.stdin.close()
+        except OSError:
+            pass
 
 
 def _kill(proc: subprocess.Popen, tmpdir: Optional[str]) -> None:
