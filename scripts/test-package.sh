@@ -38,9 +38,11 @@ echo "==> Python: sample suite with only the mockmodel pytest plugin, pytest -n 
 echo "==> Node: npm install the tarballs into a scratch project"
 rm -rf "$work/node"
 mkdir -p "$work/node"
-cp tests/package/js/package.json tests/package/js/*.test.mjs "$work/node/"
+cp tests/package/js/package.json tests/package/js/*.test.mjs tests/package/js/types.check.ts "$work/node/"
 (cd "$work/node" && npm install --no-audit --no-fund --prefer-offline --loglevel=error "$target"/npm/*.tgz)
 
-echo "==> Node: node --test"
+echo "==> Node: node --test, tsc over the types"
 (cd "$work/node" && node --test ./*.test.mjs)
+(cd "$work/node" && node_modules/.bin/tsc --noEmit --strict --target es2022 --module nodenext \
+  --moduleResolution nodenext --skipLibCheck types.check.ts && echo "tsc: index.d.ts OK")
 echo "test-package.sh: packages built and tested in $((SECONDS - start)) s"
