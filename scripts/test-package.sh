@@ -2,7 +2,7 @@
 # The packages as users get them (issue 17): builds them (scripts/package.sh), installs the wheel into
 # a fresh venv and runs the sample suite tests/package/python with pytest -n 2 (pytest-xdist), then
 # npm-installs the tarballs into a scratch project and runs tests/package/js with node --test.
-# Third-party wheels are cached under $MOCKMODEL_CACHE (a wheelhouse keyed by the requirements'
+# The Python client libraries are cached under $MOCKMODEL_CACHE (a venv keyed by the requirements'
 # hash); npm uses its own cache, as scripts/node-deps.sh does.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -12,36 +12,43 @@ target="${CARGO_TARGET_DIR:-$root/target}"
 work="$target/package-test"
 unset MOCKMODEL_SERVER_BIN  # the packages must find their own binary
 start=$SECONDS
+step() { echo "==> [$((SECONDS - start)) s] $*"; }
 
 scripts/package.sh
 wheel="$(ls "$target"/wheels/mockmodel-*.whl)"
 
-echo "==> Python: $(basename "$wheel") into a fresh venv"
-rm -rf "$work/venv"
-mkdir -p "$work"
-python3 -m venv "$work/venv"
-pip=("$work/venv/bin/pip" --disable-pip-version-check --quiet)
+step "Python: $(basename "$wheel") into a fresh venv"
+# The client libraries the sample suite drives (pytest, xdist, boto3, openai, strands) live in a venv
+# cached by the requirements' hash; the fresh venv sees them through a .pth file and gets nothing
+# else but the wheel, installed by pip. (Reinstalling strands' tree every run would add ~30 s.)
 req=tests/package/python/requirements.txt
-wheelhouse="$cache/wheelhouse-$(sha256sum "$req" | cut -c1-12)"
-# The marker is written last, so an interrupted download is redone rather than half-used.
-if [ ! -f "$wheelhouse/.complete" ]; then
-  echo "test-package.sh: filling $wheelhouse (first run only)" >&2
-  rm -rf "$wheelhouse"
-  "${pip[@]}" wheel --wheel-dir "$wheelhouse" -r "$req"
-  touch "$wheelhouse/.complete"
+deps="$cache/package-test-deps-$( (python3 -VV; cat "$req") | sha256sum | cut -c1-12)"
+# The marker is written last, so an interrupted install is redone rather than half-used.
+if [ ! -f "$deps/.complete" ]; then
+  echo "test-package.sh: installing the sample suite's client libraries into $deps (first run only)" >&2
+  rm -rf "$deps"
+  python3 -m venv "$deps"
+  "$deps/bin/pip" install --quiet --disable-pip-version-check -r "$req"
+  touch "$deps/.complete"
 fi
-"${pip[@]}" install --no-index --find-links "$wheelhouse" -r "$req" "$wheel"
+venv="$work/venv"
+rm -rf "$venv"
+mkdir -p "$work"
+python3 -m venv --without-pip "$venv"
+purelib() { "$1" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])'; }
+purelib "$deps/bin/python" > "$(purelib "$venv/bin/python")/_mockmodel_test_deps.pth"
+"$deps/bin/pip" --python "$venv/bin/python" install --quiet --disable-pip-version-check --no-deps "$wheel"
 
-echo "==> Python: sample suite with only the mockmodel pytest plugin, pytest -n 2"
-(cd tests/package/python && MOCKMODEL_EXPECT_XDIST=1 "$work/venv/bin/pytest" -n 2 -p no:cacheprovider -q "$@")
+step "Python: sample suite with only the mockmodel pytest plugin, pytest -n 2"
+(cd tests/package/python && MOCKMODEL_EXPECT_XDIST=1 "$venv/bin/python" -m pytest -n 2 -p no:cacheprovider -q "$@")
 
-echo "==> Node: npm install the tarballs into a scratch project"
+step "Node: npm install the tarballs into a scratch project"
 rm -rf "$work/node"
 mkdir -p "$work/node"
 cp tests/package/js/package.json tests/package/js/*.test.mjs tests/package/js/types.check.ts "$work/node/"
 (cd "$work/node" && npm install --no-audit --no-fund --prefer-offline --loglevel=error "$target"/npm/*.tgz)
 
-echo "==> Node: node --test, tsc over the types"
+step "Node: node --test, tsc over the types"
 (cd "$work/node" && node --test ./*.test.mjs)
 (cd "$work/node" && node_modules/.bin/tsc --noEmit --strict --target es2022 --module nodenext \
   --moduleResolution nodenext --skipLibCheck types.check.ts && echo "tsc: index.d.ts OK")
