@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The packages as users get them (issue 17): builds them (scripts/package.sh), installs the wheel into
 # a fresh venv and runs the sample suite tests/package/python with pytest -n 2 (pytest-xdist), then
-# npm-installs the tarballs into a scratch project and runs tests/package/js with node --test.
+# npm-installs the tarballs into a scratch project and runs tests/package/js with node --test, Vitest
+# and Jest (and tsc over the types).
 # The Python client libraries are cached under $MOCKMODEL_CACHE (a venv keyed by the requirements'
 # hash); npm uses its own cache, as scripts/node-deps.sh does.
 set -euo pipefail
@@ -45,11 +46,14 @@ step "Python: sample suite with only the mockmodel pytest plugin, pytest -n 2"
 step "Node: npm install the tarballs into a scratch project"
 rm -rf "$work/node"
 mkdir -p "$work/node"
-cp tests/package/js/package.json tests/package/js/*.test.mjs tests/package/js/types.check.ts "$work/node/"
+cp tests/package/js/package.json tests/package/js/mockmodel.* tests/package/js/types.check.ts "$work/node/"
 (cd "$work/node" && npm install --no-audit --no-fund --prefer-offline --loglevel=error "$target"/npm/*.tgz)
 
-step "Node: node --test, tsc over the types"
-(cd "$work/node" && node --test ./*.test.mjs)
+step "Node: node --test"
+(cd "$work/node" && node --test mockmodel.test.mjs)
+step "Node: vitest, jest, tsc over the types"
+(cd "$work/node" && node_modules/.bin/vitest run mockmodel.vitest.spec.mjs)
+(cd "$work/node" && node_modules/.bin/jest --ci --testMatch '**/mockmodel.jest.test.cjs')
 (cd "$work/node" && node_modules/.bin/tsc --noEmit --strict --target es2022 --module nodenext \
   --moduleResolution nodenext --skipLibCheck types.check.ts && echo "tsc: index.d.ts OK")
 echo "test-package.sh: packages built and tested in $((SECONDS - start)) s"
