@@ -15,7 +15,7 @@ package:
 	scripts/package.sh
 
 ## Only the package tests (also part of `make test`): the wheel in a fresh venv (pytest -n 2), the
-## npm tarballs in a scratch project (node --test).
+## npm tarballs in a scratch project (node:test, Vitest, Jest, tsc).
 test-package:
 	scripts/test-package.sh
 

@@ -30,4 +30,6 @@ def test_unchanged_code_reaches_the_mock_through_env(mockmodel_env):
     assert r["output"]["message"]["content"][0]["text"] == "Hello from the strands test."
     agent = Agent(model=OpenAIModel(model_id="gpt-4o"), callback_handler=None)
     assert str(agent("hello")).strip() == "Hello from the strands test."
-    assert [e["protocol"] for e in mockmodel_env.journal()] == ["bedrock", "openai"]
+    # The README's example: strands' default BedrockModel, nothing configured in code.
+    assert str(Agent(model=BedrockModel(), callback_handler=None)("hello")).strip() == "Hello from the strands test."
+    assert [e["protocol"] for e in mockmodel_env.journal()] == ["bedrock", "openai", "bedrock"]
