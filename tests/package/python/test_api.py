@@ -93,3 +93,25 @@ def test_no_orphan_when_started_from_another_thread():
         "t.start(); t.join(); server = box[0]"
     )
     assert refused(run_and_kill(start))
+
+
+def test_stop_is_prompt_on_both_paths():
+    # Main thread (PR_SET_PDEATHSIG) and another thread (watchdog): SIGTERM, the server shuts down.
+    import threading
+
+    for start_in_thread in (False, True):
+        box = []
+        start = lambda: box.append(mockmodel.Server().start())
+        if start_in_thread:
+            t = threading.Thread(target=start)
+            t.start()
+            t.join()
+        else:
+            start()
+        server = box[0]
+        urllib.request.urlopen(server.url + "/healthz", timeout=5).close()
+        t0 = time.monotonic()
+        server.stop()
+        assert time.monotonic() - t0 < 3, f"stop took {time.monotonic() - t0:.1f} s (thread={start_in_thread})"
+        assert refused(server.url, timeout=1)
+        assert any("shutting down" in line for line in server.log)

@@ -20,12 +20,16 @@ def main() -> int:
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, **kwargs)
 
     def stop(*_):
-        if proc.poll() is None:
-            proc.terminate()
+        # No wait here: the main thread is in proc.wait() (holding its lock); it returns once the
+        # server exits, and this timer makes sure it does.
+        if proc.returncode is None:
             try:
-                proc.wait(5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+                proc.terminate()
+            except OSError:
+                return
+            timer = threading.Timer(5.0, lambda: proc.returncode is None and proc.kill())
+            timer.daemon = True
+            timer.start()
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
