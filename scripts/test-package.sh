@@ -44,7 +44,9 @@ step "Python: sample suite with only the mockmodel pytest plugin, pytest -n 2"
 (cd tests/package/python && MOCKMODEL_EXPECT_XDIST=1 "$venv/bin/python" -m pytest -n 2 -p no:cacheprovider -q "$@")
 
 step "Node: npm install the tarballs into a scratch project"
-rm -rf "$work/node"
+# The last run's project (tens of thousands of files) is deleted in the background, not waited for.
+if [ -d "$work/node" ]; then mv "$work/node" "$work/node.old.$$"; fi
+rm -rf "$work"/node.old.* &
 mkdir -p "$work/node"
 cp tests/package/js/package.json tests/package/js/mockmodel.* tests/package/js/types.check.ts "$work/node/"
 (cd "$work/node" && npm install --no-audit --no-fund --prefer-offline --loglevel=error "$target"/npm/*.tgz)
@@ -56,4 +58,5 @@ step "Node: vitest, jest, tsc over the types"
 (cd "$work/node" && node_modules/.bin/jest --ci --testMatch '**/mockmodel.jest.test.cjs')
 (cd "$work/node" && node_modules/.bin/tsc --noEmit --strict --target es2022 --module nodenext \
   --moduleResolution nodenext --skipLibCheck types.check.ts && echo "tsc: index.d.ts OK")
+wait
 echo "test-package.sh: packages built and tested in $((SECONDS - start)) s"
