@@ -1,5 +1,5 @@
 # mockmodel tasks. The README's two commands: `make run` and `make test`.
-.PHONY: run test lint fmt ci bench generate test-cluster bench-operator
+.PHONY: run test lint fmt ci bench generate test-cluster bench-operator package test-package
 
 ## Run the mock server on its embedded default fixtures (http://127.0.0.1:4010).
 run:
@@ -9,6 +9,15 @@ run:
 ## operator's tests against a local kube-apiserver (builds it once, see scripts/k8s-testbed.sh).
 test:
 	scripts/test.sh
+
+## The Python wheel (target/wheels/) and npm tarballs (target/npm/) for this platform; publishes nothing.
+package:
+	scripts/package.sh
+
+## Only the package tests (also part of `make test`): the wheel in a fresh venv (pytest -n 2), the
+## npm tarballs in a scratch project (node:test, Vitest, Jest, tsc).
+test-package:
+	scripts/test-package.sh
 
 ## Regenerate crds/ from the Rust types, its copies in the chart and deploy/, and deploy/mockmodel.yaml
 ## from the chart's default render (tests fail when any of them drift).

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The one test command (`make test`): Rust unit + in-process tests, then the real client libraries
-# (Python venv created and cached by scripts/venv.sh) against the built server binary.
+# (Python venv created and cached by scripts/venv.sh) against the built server binary, the packaged
+# wheel and npm tarballs (scripts/test-package.sh), then the operator against a local apiserver.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +18,11 @@ venv="$(scripts/venv.sh)"
 
 echo "==> real-client tests (pytest, $venv)"
 MOCKMODEL_SERVER_BIN="$PWD/target/debug/mockmodel-server" "$venv/bin/pytest" tests/python -q -p no:cacheprovider "$@"
+
+# The pip and npm packages as users install them: wheel in a fresh venv (pytest -n 2 with only the
+# plugin), tarballs in a scratch npm project (node --test).
+echo "==> packages (scripts/test-package.sh)"
+scripts/test-package.sh
 
 echo "==> operator tests against a real kube-apiserver + etcd (scripts/test-cluster.sh)"
 scripts/test-cluster.sh
