@@ -1,5 +1,5 @@
 # mockmodel tasks. The README's two commands: `make run` and `make test`.
-.PHONY: run test lint fmt ci bench generate test-cluster bench-operator
+.PHONY: run test lint fmt ci bench generate test-cluster bench-operator bench-node
 
 ## Run the mock server on its embedded default fixtures (http://127.0.0.1:4010).
 run:
@@ -22,6 +22,11 @@ test-cluster:
 ## Reconcile 500 MockModels on the local apiserver; prints total time, apply-to-ConfigMap latency, peak RSS.
 bench-operator:
 	scripts/bench-operator.sh
+
+## 20 MockModels on a fresh one-node cluster (root): apply-to-answered-request p50/p99 through each
+## Service's ClusterIP, operator and server RSS.
+bench-node:
+	scripts/bench-node.sh $(ARGS)
 
 fmt:
 	cargo fmt --all

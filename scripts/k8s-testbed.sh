@@ -234,7 +234,8 @@ stop() {
 #   the default route;
 # - pods live on POD_BRIDGE in POD_CIDR; the iptables chain GUARD_CHAIN, first in FORWARD, accepts
 #   pod <-> pod and drops everything else to or from the pod bridge or the pod CIDR;
-# - pods get a resolv.conf without a nameserver (there is no cluster DNS);
+# - pods get routes to NODE_IP and the Service CIDR only (no default route), and a resolv.conf without
+#   a nameserver (there is no cluster DNS);
 # - the kubelet is built without its cloud credential providers and runs with
 #   AWS_EC2_METADATA_DISABLED=true; containerd's registry traffic goes to a closed port on loopback,
 #   and every image is imported beforehand (tests use imagePullPolicy Never/IfNotPresent).
@@ -438,7 +439,8 @@ EOF
   cat > "$d/cni/net.d/10-mockmodel.conflist" <<EOF
 {"cniVersion": "0.4.0", "name": "mockmodel", "plugins": [
   {"type": "bridge", "bridge": "$POD_BRIDGE", "isGateway": true, "ipMasq": false, "hairpinMode": true,
-   "ipam": {"type": "host-local", "ranges": [[{"subnet": "$POD_CIDR"}]], "dataDir": "$d/cni/ipam"}},
+   "ipam": {"type": "host-local", "ranges": [[{"subnet": "$POD_CIDR"}]], "dataDir": "$d/cni/ipam",
+            "routes": [{"dst": "$NODE_IP/32"}, {"dst": "$SVC_CIDR"}]}},
   {"type": "portmap", "capabilities": {"portMappings": true}}]}
 EOF
   # should anything still try a registry, it gets a closed port on loopback

@@ -92,6 +92,13 @@ def mockmodel(fixtures=None, replicas=1):
     return mm
 
 
+def edited_fixtures():
+    """The sample's fixtures after the greeting edit."""
+    fixtures = mockmodel()["spec"]["fixtures"]
+    fixtures[1]["response"]["content"] = NEW_GREETING
+    return fixtures
+
+
 def ensure_namespace(env, name):
     apply(env, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
     # pods are refused until the namespace's default ServiceAccount has its token
@@ -242,9 +249,7 @@ def test_a_fixture_edit_reaches_the_running_pod_while_a_long_stream_completes(en
     long_stream = agent.start("converse-stream", url, "tell me a long story")
     try:
         assert long_stream.stdout.readline().strip() == "started", long_stream.stderr.read()
-        fixtures = mockmodel()["spec"]["fixtures"]
-        fixtures[1]["response"]["content"] = NEW_GREETING
-        run(env, "kubectl", "apply", "-f", "-", stdin=json.dumps(mockmodel(fixtures)))
+        run(env, "kubectl", "apply", "-f", "-", stdin=json.dumps(mockmodel(edited_fixtures())))
         answer = eventually("the new greeting from the running pod",
                             lambda: (agent("chat", url, "hello")["text"] == NEW_GREETING) or None)
         assert answer
@@ -269,9 +274,8 @@ def test_a_broken_edit_is_reported_and_the_pods_keep_serving(env, model, agent):
     deploy_before = get(env, "get", "deployment", NAME, "-n", NS)
     cm_before = get(env, "get", "configmap", NAME, "-n", NS)["data"]
     fixtures = mockmodel()["spec"]["fixtures"]
-    fixtures[1]["response"]["content"] = NEW_GREETING
-    fixtures[2]["chunkSize"] = 0
     fixtures[1]["response"]["content"] = "this edit must not reach the pods"
+    fixtures[2]["chunkSize"] = 0
     run(env, "kubectl", "apply", "-f", "-", stdin=json.dumps(mockmodel(fixtures)))
 
     def invalid():
@@ -293,8 +297,7 @@ def test_a_broken_edit_is_reported_and_the_pods_keep_serving(env, model, agent):
 
 def test_scaling_to_three_replicas_spreads_requests_over_three_pods(env, model, agent):
     url, _ = service_url(env)
-    fixtures = mockmodel()["spec"]["fixtures"]
-    run(env, "kubectl", "apply", "-f", "-", stdin=json.dumps(mockmodel(fixtures, replicas=3)))
+    run(env, "kubectl", "apply", "-f", "-", stdin=json.dumps(mockmodel(edited_fixtures(), replicas=3)))
 
     def three_ready():
         mm = get(env, "get", "mockmodel", NAME, "-n", NS)
@@ -307,7 +310,7 @@ def test_scaling_to_three_replicas_spreads_requests_over_three_pods(env, model, 
     for u in pod_urls:
         assert agent("journal", u, "clear")["status"] == 204
     spread = agent("spread", url, "30")
-    assert spread["texts"] == [GREETING]
+    assert spread["texts"] == [NEW_GREETING]
     counts = [len([e for e in agent("journal", u)["entries"]]) for u in pod_urls]
     assert sum(counts) == 30, counts
     assert all(n > 0 for n in counts), f"every pod answered some of the 30 calls: {counts}"
