@@ -562,9 +562,8 @@ node_stop() {
   if [ -x "$W/bin/kube-proxy" ]; then "$W/bin/kube-proxy" --cleanup >/dev/null 2>&1 || true; fi
   for t in filter nat mangle; do
     for chain in $(our_chains "$t"); do
-      iptables -w -t "$t" -S 2>/dev/null | grep -E -- "-j $chain( |\$)" | sed 's/^-A /-D /' | while read -r rule; do
-        eval "iptables -w -t $t $rule" 2>/dev/null || true
-      done
+      { iptables -w -t "$t" -S 2>/dev/null | grep -E -- "-j $chain( |\$)" || true; } | sed 's/^-A /-D /' |
+        while read -r rule; do eval "iptables -w -t $t $rule" 2>/dev/null || true; done
     done
     for chain in $(our_chains "$t"); do iptables -w -t "$t" -F "$chain" 2>/dev/null || true; done
     for chain in $(our_chains "$t"); do iptables -w -t "$t" -X "$chain" 2>/dev/null || true; done

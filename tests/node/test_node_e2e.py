@@ -54,7 +54,7 @@ def run(env, *args, check=True, stdin=None, timeout=WAIT):
 
 
 def get(env, *args):
-    return json.loads(run(env, "kubectl", *args, "-o", "json").stdout)
+    return json.loads(run(env, "kubectl", *args, "-o", "json", "--show-managed-fields").stdout or "null")
 
 
 def eventually(what, probe, timeout=WAIT):
@@ -76,7 +76,9 @@ def condition(obj, kind):
 
 
 def pods(env, ns, selector):
-    return get(env, "get", "pods", "-n", ns, "-l", selector)["items"]
+    """The pods matching `selector`, without those already terminating."""
+    items = get(env, "get", "pods", "-n", ns, "-l", selector)["items"]
+    return [p for p in items if not p["metadata"].get("deletionTimestamp")]
 
 
 def apply(env, doc):
@@ -115,10 +117,16 @@ def release(env):
 
 @pytest.fixture(scope="module")
 def agent(env, release):
-    """A pod running the real Python clients: host /usr (the interpreter) and the venv, read-only."""
+    """A pod running the real Python clients: the venv, its base interpreter and the host's /usr (the
+    libraries the interpreter links), all read-only hostPath mounts at the host's paths."""
     ensure_namespace(env, "agents")
     venv = os.environ["MOCKMODEL_VENV"]
     here = str(Path(__file__).parent)
+    base = subprocess.run([f"{venv}/bin/python", "-c", "import sys; print(sys.base_prefix)"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    host_dirs = {"usr": "/usr", "venv": venv}
+    if not base.startswith("/usr/") and base != "/usr":
+        host_dirs["python"] = base
     pod = {
         "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "agent", "namespace": "agents"},
         "spec": {
@@ -132,15 +140,11 @@ def agent(env, release):
                     "PYTHONDONTWRITEBYTECODE": "1", "NO_PROXY": "*"}.items()],
                 "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
                                     "capabilities": {"drop": ["ALL"]}},
-                "volumeMounts": [{"name": "usr", "mountPath": "/usr", "readOnly": True},
-                                 {"name": "venv", "mountPath": venv, "readOnly": True},
-                                 {"name": "agent", "mountPath": "/agent", "readOnly": True},
-                                 {"name": "tmp", "mountPath": "/tmp"}],
+                "volumeMounts": [{"name": k, "mountPath": v, "readOnly": True} for k, v in host_dirs.items()] + [
+                    {"name": "agent", "mountPath": "/agent", "readOnly": True}, {"name": "tmp", "mountPath": "/tmp"}],
             }],
-            "volumes": [{"name": "usr", "hostPath": {"path": "/usr", "type": "Directory"}},
-                        {"name": "venv", "hostPath": {"path": venv, "type": "Directory"}},
-                        {"name": "agent", "hostPath": {"path": here, "type": "Directory"}},
-                        {"name": "tmp", "emptyDir": {}}],
+            "volumes": [{"name": k, "hostPath": {"path": v, "type": "Directory"}} for k, v in host_dirs.items()] + [
+                {"name": "agent", "hostPath": {"path": here, "type": "Directory"}}, {"name": "tmp", "emptyDir": {}}],
         },
     }
     apply(env, pod)
@@ -185,7 +189,7 @@ def service_url(env):
 
 
 def server_pods(env):
-    return [p for p in pods(env, NS, f"app.kubernetes.io/instance={NAME}") if not p["metadata"].get("deletionTimestamp")]
+    return pods(env, NS, f"app.kubernetes.io/instance={NAME}")
 
 
 def test_the_chart_runs_the_operator_as_a_pod(env, release):
