@@ -1,13 +1,20 @@
 #!/usr/bin/env bash
-# A real kube-apiserver + etcd on 127.0.0.1 for the operator's cluster tests.
+# Kubernetes for the cluster tests, built once from Debian's `kubernetes` source package.
 #
-#   scripts/k8s-testbed.sh ensure      # apt deps + build kube-apiserver once from Debian's source package
-#   scripts/k8s-testbed.sh start DIR   # fresh etcd + apiserver; writes DIR/kubeconfig, waits for /readyz
+#   scripts/k8s-testbed.sh ensure      # apt deps + build kube-apiserver, kube-controller-manager,
+#                                      # kube-scheduler, kubelet, kube-proxy and pause once
+#   scripts/k8s-testbed.sh start DIR   # fresh etcd + apiserver on 127.0.0.1; writes DIR/kubeconfig, waits for /readyz
 #   scripts/k8s-testbed.sh stop DIR    # stops what `start DIR` started (by recorded PID)
+#   scripts/k8s-testbed.sh node-start DIR [IMAGE.oci.tar...]
+#                                      # a one-node cluster (root; one per machine): control plane,
+#                                      # containerd + runc, CNI, kubelet, kube-proxy; imports the images;
+#                                      # prints DIR/kubeconfig once the node is Ready
+#   scripts/k8s-testbed.sh node-stop [DIR]   # stops it and restores the machine (see node_stop)
 #
-# The build (~7.5 min, ~1 core) lands in ${MOCKMODEL_CACHE:-$HOME/.cache/mockmodel}/k8s-1.20.2 and is
-# reused when present. No controller-manager is started: tests fake Deployment status, which the
-# deployment controller would overwrite. See /work/shared/notes/k8s-testbed.md for the provenance.
+# The build (~6.5 min, ~1 core) lands in ${MOCKMODEL_CACHE:-$HOME/.cache/mockmodel}/k8s-node-1.20.2 and
+# is reused when present. `start` runs no controller-manager: those tests fake Deployment status, which
+# the deployment controller would overwrite. `node-start` runs everything for real. The facts behind
+# both are in the shared notes k8s-testbed.md and k8s-node.md.
 set -euo pipefail
 
 K8S_VERSION=1.20.2
