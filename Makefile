@@ -6,7 +6,8 @@ run:
 	cargo run --release -p mockmodel-server -- $(ARGS)
 
 ## Every test: Rust unit/in-process tests, the real-client wire tests (sets up its own venv) and the
-## operator's tests against a local kube-apiserver (builds it once, see scripts/k8s-testbed.sh).
+## cluster tests: a local kube-apiserver, then real pods on a one-node cluster (Kubernetes built once,
+## see scripts/k8s-testbed.sh).
 test:
 	scripts/test.sh
 
@@ -15,7 +16,8 @@ test:
 generate:
 	scripts/generate.sh
 
-## Operator tests against a real kube-apiserver + etcd on 127.0.0.1 (builds it once; see scripts/k8s-testbed.sh).
+## Cluster tests: a real kube-apiserver + etcd on 127.0.0.1, then a one-node cluster with real pods
+## (root; builds Kubernetes once; see scripts/k8s-testbed.sh).
 test-cluster:
 	scripts/test-cluster.sh
 

@@ -15,12 +15,12 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 out=${1:?usage: node-images.sh OUTDIR}
 mkdir -p "$out"
 tag=$(sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' "$root/charts/mockmodel/Chart.yaml")
-pause="${MOCKMODEL_CACHE:-$HOME/.cache/mockmodel}/k8s-node-1.20.2/bin/pause"
+# the pause binary is built with Kubernetes, beside kube-apiserver (whose path `ensure` prints)
+pause="$(dirname "$("$root/scripts/k8s-testbed.sh" ensure 2>/dev/null)")/pause"
 oci="$root/scripts/oci-image.py"
 for b in mockmodel-server mockmodel-operator; do
   [ -x "$root/target/release/$b" ] || { echo "node-images.sh: build target/release/$b first" >&2; exit 1; }
 done
-[ -x "$pause" ] || { echo "node-images.sh: run scripts/k8s-testbed.sh ensure first" >&2; exit 1; }
 
 python3 "$oci" "$out/server.oci.tar" "ghcr.io/mockmodel/mockmodel-server:$tag" \
   --config '{"Entrypoint": ["/usr/local/bin/mockmodel-server"], "User": "65532:65532",
