@@ -11,7 +11,7 @@ cargo build --release --locked -p mockmodel-server -p mockmodel-operator
 venv="$(scripts/venv.sh)"
 PATH="$(scripts/helm.sh):$PATH"
 node="$(mktemp -d)"
-trap 'scripts/k8s-testbed.sh node-stop "$node"; rm -rf "$node"' EXIT
+trap 'scripts/k8s-testbed.sh node-stop "$node/cluster"; rm -rf "$node"' EXIT
 images=$(scripts/node-images.sh "$node/images")
 # shellcheck disable=SC2086 # one archive path a line
 KUBECONFIG="$(scripts/k8s-testbed.sh node-start "$node/cluster" $images)"

@@ -246,7 +246,8 @@ stop() {
 # - the kubelet is built without its cloud credential providers and runs with
 #   AWS_EC2_METADATA_DISABLED=true; containerd's registry traffic goes to a closed port on loopback,
 #   and every image is imported beforehand (tests use imagePullPolicy Never/IfNotPresent).
-# One such node per machine (global iptables chains, shared host paths): a marker in /run says which.
+# One such node per machine (global iptables chains, shared host paths). NODE_RECORD (in /run, so a
+# caller's `rm -rf DIR` cannot lose it) holds the state DIR and what `node-stop` must restore.
 NODE_NAME=mockmodel-node
 NODE_IP=10.213.0.1
 NODE_BRIDGE=mmnode0
@@ -256,7 +257,8 @@ POD_CIDR=10.213.2.0/24
 POD_BRIDGE=mmcni0
 GUARD_CHAIN=MOCKMODEL-GUARD
 CGROUP_ROOT=mockmodel
-NODE_MARKER=/run/mockmodel-node.dir
+NODE_RECORD=/run/mockmodel-node
+NODE_MARKER=$NODE_RECORD/dir
 PAUSE_IMAGE=localhost/pause:3.4.1
 # sysctls the setup or the kubelet/kube-proxy change: recorded at start, restored at stop
 SYSCTLS="net.ipv4.ip_forward net.bridge.bridge-nf-call-iptables net.ipv4.conf.all.route_localnet
@@ -356,13 +358,13 @@ node_start() {
     log "cleaning up what a previous node left ($other)"
     node_stop "$other"
   fi
-  mkdir -p "$d"
+  mkdir -p "$d" "$NODE_RECORD"
   d=$(cd "$d" && pwd)
   echo "$d" > "$NODE_MARKER"
   local s p
-  for s in $SYSCTLS; do echo "$s=$(sysctl -n "$s")"; done > "$d/sysctls.orig"
-  for p in $HOST_PATHS; do [ -e "$p" ] || echo "$p"; done > "$d/host-paths.created"
-  { ls /run/netns 2>/dev/null || true; } | sort > "$d/netns.before"
+  for s in $SYSCTLS; do echo "$s=$(sysctl -n "$s")"; done > "$NODE_RECORD/sysctls.orig"
+  for p in $HOST_PATHS; do [ -e "$p" ] || echo "$p"; done > "$NODE_RECORD/host-paths.created"
+  { ls /run/netns 2>/dev/null || true; } | sort > "$NODE_RECORD/netns.before"
 
   # network: the node address and the Service CIDR on a port-less bridge; the guard chain
   ip link add "$NODE_BRIDGE" type bridge
@@ -540,8 +542,19 @@ our_chains() { # TABLE: the chains the node created (kube-proxy's, CNI plugins',
 
 node_stop() {
   local d=${1:-$(cat "$NODE_MARKER" 2>/dev/null || true)} c pid s p m ns cg t chain rule
-  if [ -z "$d" ] || [ ! -d "$d" ]; then log "no node state to stop"; return 0; fi
-  for c in kube-proxy kubelet kube-scheduler kube-controller-manager; do node_kill "$d" "$c"; done
+  if [ -z "$d" ] || [ ! -d "$d" ]; then
+    [ -d "$NODE_RECORD" ] || { log "no node state to stop"; return 0; }
+    mkdir -p "$d" # the caller removed DIR: still undo what the record says
+  fi
+  # should the PID files be gone, the components are still found by their state paths in DIR
+  for pid in $(pgrep -f -- "[= ]$d/[a-z]" || true); do
+    case "$pid" in "$$" | "$PPID") continue ;; esac
+    [ -f "$d/$(ps -o comm= -p "$pid" 2>/dev/null).pid" ] || echo "$pid" > "$d/stray-$pid.pid"
+  done
+  for c in kube-proxy kubelet kube-scheduler kube-controller-manager "$d"/stray-*.pid; do
+    [ -f "$c" ] && c=$(basename "$c" .pid)
+    node_kill "$d" "$c"
+  done
   # every container and sandbox process lives under the kubelet's cgroup root
   for cg in $(cgroup_dirs); do
     [ -d "$cg" ] || continue
@@ -553,8 +566,8 @@ node_stop() {
   node_kill "$d" kube-apiserver # before etcd, else its graceful shutdown hangs
   node_kill "$d" etcd
   # mounts: network namespaces made during our run, container rootfs, pod volumes, shm
-  if [ -f "$d/netns.before" ]; then
-    for ns in $({ ls /run/netns 2>/dev/null || true; } | sort | comm -13 "$d/netns.before" - | grep '^cni-' || true); do
+  if [ -f "$NODE_RECORD/netns.before" ]; then
+    for ns in $({ ls /run/netns 2>/dev/null || true; } | sort | comm -13 "$NODE_RECORD/netns.before" - | grep '^cni-' || true); do
       umount "/run/netns/$ns" 2>/dev/null || true
       rm -f "/run/netns/$ns"
     done
@@ -577,15 +590,13 @@ node_stop() {
   done
   ip link del "$POD_BRIDGE" 2>/dev/null || true
   ip link del "$NODE_BRIDGE" 2>/dev/null || true
-  if [ -f "$d/sysctls.orig" ]; then
-    while IFS= read -r s; do sysctl -qw "$s" 2>/dev/null || true; done < "$d/sysctls.orig"
-    rm -f "$d/sysctls.orig"
+  if [ -f "$NODE_RECORD/sysctls.orig" ]; then
+    while IFS= read -r s; do sysctl -qw "$s" 2>/dev/null || true; done < "$NODE_RECORD/sysctls.orig"
   fi
-  if [ -f "$d/host-paths.created" ]; then
-    while IFS= read -r p; do rm -rf "$p"; done < "$d/host-paths.created"
-    rm -f "$d/host-paths.created"
+  if [ -f "$NODE_RECORD/host-paths.created" ]; then
+    while IFS= read -r p; do rm -rf "$p"; done < "$NODE_RECORD/host-paths.created"
   fi
-  if [ "$(cat "$NODE_MARKER" 2>/dev/null)" = "$d" ]; then rm -f "$NODE_MARKER"; fi
+  rm -rf "$NODE_RECORD"
   log "node stopped ($d)"
 }
 

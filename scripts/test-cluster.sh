@@ -18,7 +18,7 @@ venv="$(scripts/venv.sh)"
 
 dir="$(mktemp -d)"
 node="$(mktemp -d)"
-trap 'scripts/k8s-testbed.sh stop "$dir"; rm -rf "$dir"; scripts/k8s-testbed.sh node-stop "$node"; rm -rf "$node"' EXIT
+trap 'scripts/k8s-testbed.sh stop "$dir"; rm -rf "$dir"; scripts/k8s-testbed.sh node-stop "$node/cluster"; rm -rf "$node"' EXIT
 # free ports: the machine may be shared with other testbeds
 read -r MOCKMODEL_API_PORT MOCKMODEL_ETCD_PORT MOCKMODEL_ETCD_PEER_PORT < <(python3 -c '
 import socket

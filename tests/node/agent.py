@@ -7,6 +7,7 @@ with the real client libraries from the cached venv, and prints what they parsed
     agent.py tool-round-trip BASE_URL        OpenAI tool call, then the tool result sent back
     agent.py spread BASE_URL N               N Converse calls, each on a new client (a new connection)
     agent.py journal POD_URL [clear]         a pod's /__mockmodel/journal (or clears it)
+    agent.py netinfo -                       the pod's routes (/proc/net/route) and resolv.conf
 
 BASE_URL is the Service's ClusterIP (there is no cluster DNS). Static credentials and
 AWS_EC2_METADATA_DISABLED=true come from the pod's env: nothing asks for instance metadata.
@@ -87,6 +88,22 @@ def main(cmd, base_url, *rest):
         else:
             with urllib.request.urlopen(base_url + "/__mockmodel/journal", timeout=10) as r:
                 out = json.load(r)
+    elif cmd == "netinfo":
+        import ipaddress
+        import socket
+        import struct
+
+        def ip(hexle):
+            return socket.inet_ntoa(struct.pack("<I", int(hexle, 16)))
+
+        routes = []
+        with open("/proc/net/route") as f:
+            for line in list(f)[1:]:
+                fields = line.split()
+                net = ipaddress.ip_network(f"{ip(fields[1])}/{ip(fields[7])}")
+                routes.append(str(net))
+        with open("/etc/resolv.conf") as f:
+            out = {"routes": sorted(routes), "resolv_conf": f.read()}
     else:
         sys.exit(__doc__)
     print(json.dumps(out), flush=True)

@@ -247,6 +247,13 @@ def test_an_agent_pod_calls_converse_stream_and_chat_through_the_cluster_ip(env,
                      "answer": "Your order A-1042 shipped yesterday and should arrive on Thursday."}
 
 
+def test_agent_pods_can_only_reach_the_node_and_the_service_cidr(agent):
+    """Network safety, seen from inside a pod: no default route and no nameserver."""
+    net = agent("netinfo", "-")
+    assert net["routes"] == ["10.213.0.1/32", "10.213.1.0/24", "10.213.2.0/24"], net
+    assert "nameserver" not in net["resolv_conf"], net
+
+
 def test_a_fixture_edit_reaches_the_running_pod_while_a_long_stream_completes(env, model, agent):
     url, _ = service_url(env)
     (before,) = server_pods(env)
