@@ -28,12 +28,15 @@ def kubectl(*args, stdin=None):
 
 
 def rss_mib(name):
+    """RSS of the `name` processes in the node's pods (under the kubelet's cgroup root)."""
     total, count = 0, 0
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
             continue
         try:
             if Path(f"/proc/{pid}/comm").read_text().strip() != name[:15]:
+                continue
+            if "/mockmodel/kubepods" not in Path(f"/proc/{pid}/cgroup").read_text():
                 continue
             for line in Path(f"/proc/{pid}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
