@@ -18,5 +18,5 @@ venv="$(scripts/venv.sh)"
 echo "==> real-client tests (pytest, $venv)"
 MOCKMODEL_SERVER_BIN="$PWD/target/debug/mockmodel-server" "$venv/bin/pytest" tests/python -q -p no:cacheprovider "$@"
 
-echo "==> operator tests against a real kube-apiserver + etcd (scripts/test-cluster.sh)"
+echo "==> cluster tests: a real kube-apiserver + etcd, then real pods on a one-node cluster (scripts/test-cluster.sh)"
 scripts/test-cluster.sh
