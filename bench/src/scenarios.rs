@@ -9,7 +9,7 @@ use crate::load::{self, Throughput};
 use crate::procs::{self, CHUNK};
 use crate::report::{Report, load_average};
 use crate::requests::{self, Target};
-use crate::stats::rss_mib;
+use crate::stats::print_rss;
 use crate::stream_runs;
 
 pub(crate) fn print_throughput(name: &str, t: &Throughput, baseline_rps: Option<f64>) {
@@ -23,12 +23,6 @@ pub(crate) fn print_throughput(name: &str, t: &Throughput, baseline_rps: Option<
         t.latency_ms.pct(99.0),
         t.errors
     );
-}
-
-pub(crate) fn print_rss(name: &str, pid: u32) -> (f64, f64) {
-    let (peak, now) = rss_mib(pid);
-    println!("  {name:<34} peak RSS {peak:.1} MiB, current {now:.1} MiB");
-    (peak, now)
 }
 
 /// Closed-loop load of one target on each server in turn, `rounds` times; the best run of each.

@@ -38,3 +38,9 @@ pub fn rss_mib(pid: u32) -> (f64, f64) {
     };
     (field("VmHWM:"), field("VmRSS:"))
 }
+
+pub fn print_rss(name: &str, pid: u32) -> (f64, f64) {
+    let (peak, now) = rss_mib(pid);
+    println!("  {name:<34} peak RSS {peak:.1} MiB, current {now:.1} MiB");
+    (peak, now)
+}

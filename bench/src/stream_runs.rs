@@ -10,7 +10,7 @@ use crate::load::{self, Streams};
 use crate::procs::{self, Server};
 use crate::report::Report;
 use crate::requests;
-use crate::scenarios::print_rss;
+use crate::stats::print_rss;
 use crate::wire::Wire;
 
 fn print_streams(name: &str, s: &Streams) {

@@ -154,15 +154,19 @@ pub struct MockModelStatus {
     pub endpoints: Option<Endpoints>,
 }
 
-/// Base URLs of the mock endpoint (the Service's cluster DNS name).
+/// Base URLs of the mock endpoint (the Service's cluster DNS name), one per wire the server speaks,
+/// keyed as the server's wire registry names them: `bedrock` (boto3/strands/LangChain
+/// `endpoint_url`), `sagemaker`, `openai` (the OpenAI SDKs' `base_url`), `anthropic` (the Anthropic
+/// SDKs' `base_url`), `bedrockOpenai` and `bedrockAnthropic` (Bedrock's compatible paths).
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
-pub struct Endpoints {
-    /// Bedrock Runtime `endpoint_url` (boto3, strands `BedrockModel`, LangChain).
-    pub bedrock: String,
-    /// SageMaker Runtime `endpoint_url` (`AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME`).
-    pub sagemaker: String,
-    /// OpenAI-compatible `base_url`.
-    pub openai: String,
+#[serde(transparent)]
+pub struct Endpoints(pub BTreeMap<String, String>);
+
+impl Endpoints {
+    /// The base URL of one wire (`bedrock`, `openai`, …), if the server speaks it.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).map(String::as_str)
+    }
 }
 
 /// Conditions as a list-map keyed by `type`, like the built-in types.

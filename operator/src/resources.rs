@@ -275,11 +275,12 @@ pub fn service(mm: &MockModel) -> Result<Service> {
 /// The URLs agents use, from the Service's cluster DNS name.
 pub fn endpoints(name: &str, namespace: &str) -> Endpoints {
     let base = format!("http://{name}.{namespace}.svc:{PORT}");
-    Endpoints {
-        bedrock: base.clone(),
-        sagemaker: base.clone(),
-        openai: format!("{base}/v1"),
-    }
+    Endpoints(
+        mockmodel_server::routes::endpoints(&base)
+            .into_iter()
+            .map(|(key, url)| (key.to_string(), url))
+            .collect(),
+    )
 }
 
 #[cfg(test)]
@@ -413,8 +414,12 @@ mod tests {
     #[test]
     fn endpoints_use_the_service_dns_name() {
         let e = endpoints("support-bot", "staging");
-        assert_eq!(e.bedrock, "http://support-bot.staging.svc:8080");
-        assert_eq!(e.sagemaker, "http://support-bot.staging.svc:8080");
-        assert_eq!(e.openai, "http://support-bot.staging.svc:8080/v1");
+        assert_eq!(e.get("bedrock"), Some("http://support-bot.staging.svc:8080"));
+        assert_eq!(e.get("sagemaker"), Some("http://support-bot.staging.svc:8080"));
+        assert_eq!(e.get("openai"), Some("http://support-bot.staging.svc:8080/v1"));
+        assert_eq!(
+            e.get("bedrockOpenai"),
+            Some("http://support-bot.staging.svc:8080/openai/v1")
+        );
     }
 }

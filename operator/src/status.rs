@@ -96,7 +96,11 @@ pub fn compute(
         (false, avail_reason, avail_msg.clone())
     } else {
         let e = endpoints(&mm.name_any(), mm.namespace().as_deref().unwrap_or_default());
-        (true, REASON_READY, format!("serving at {}", e.bedrock))
+        (
+            true,
+            REASON_READY,
+            format!("serving at {}", e.get("bedrock").unwrap_or_default()),
+        )
     };
 
     let cond = |type_: &str, status: bool, reason: &str, message: String| {
@@ -191,8 +195,8 @@ mod tests {
             assert_eq!(get(&s, t).observed_generation, Some(3));
         }
         assert_eq!(
-            s.endpoints.expect("endpoints").openai,
-            "http://bot.ns.svc:8080/v1"
+            s.endpoints.expect("endpoints").get("openai"),
+            Some("http://bot.ns.svc:8080/v1")
         );
     }
 

@@ -18,18 +18,13 @@ use tower_http::trace::TraceLayer;
 use crate::ctx::{BodyFault, RequestCtx};
 use crate::routes;
 use crate::state::SharedState;
-
-/// The model a response answered, put in response extensions by handlers for the request metrics.
-#[derive(Clone, Debug)]
-pub struct ModelLabel(pub String);
+use crate::wire::ModelLabel;
 
 /// The whole server as a router (no listener: tests call it with `oneshot`).
 pub fn app(state: SharedState) -> Router {
     let limit = state.config.max_body_bytes;
     Router::new()
-        .merge(routes::openai::routes())
-        .merge(routes::sagemaker::routes())
-        .merge(routes::bedrock::routes())
+        .merge(routes::router())
         .merge(admin_routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -61,7 +56,7 @@ async fn track(State(state): State<SharedState>, req: Request, next: Next) -> Re
         .get(SEED_HEADER)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse().ok());
-    let ctx = RequestCtx::new(state.clone(), seed);
+    let ctx = RequestCtx::new(state.recorder_handle(), seed);
     let mut res = ctx.clone().scope(next.run(req)).await;
     if let Some(fault) = ctx.finish_unary() {
         res = faulty_body(res, fault).await;
@@ -189,36 +184,11 @@ async fn fixtures(State(state): State<SharedState>) -> Response {
         .into_response()
 }
 
-/// Unknown routes: OpenAI's error shape under `/v1`, AWS's elsewhere.
+/// Unknown routes: the shape of the wire that owns the path (`routes::WIRES`).
 async fn not_found(method: Method, uri: axum::http::Uri) -> Response {
-    let message = format!("No route for {method} {}", uri.path());
-    if uri.path().starts_with("/v1/") {
-        let body = json!({"error": {"message": message, "type": "invalid_request_error", "param": null, "code": "unknown_url"}});
-        (StatusCode::NOT_FOUND, axum::Json(body)).into_response()
-    } else {
-        aws_error(StatusCode::NOT_FOUND, "UnknownOperationException", &message)
-    }
+    routes::unrouted(&method, &uri, false)
 }
 
 async fn method_not_allowed(method: Method, uri: axum::http::Uri) -> Response {
-    let message = format!("Method {method} is not allowed on {}", uri.path());
-    if uri.path().starts_with("/v1/") {
-        let body = json!({"error": {"message": message, "type": "invalid_request_error", "param": null, "code": "method_not_allowed"}});
-        (StatusCode::METHOD_NOT_ALLOWED, axum::Json(body)).into_response()
-    } else {
-        aws_error(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "UnknownOperationException",
-            &message,
-        )
-    }
-}
-
-/// An AWS restJson1 error: status, `x-amzn-ErrorType` header and `{"message"}` body.
-pub fn aws_error(status: StatusCode, error_type: &str, message: &str) -> Response {
-    let mut res = (status, axum::Json(json!({"message": message}))).into_response();
-    if let Ok(v) = HeaderValue::from_str(error_type) {
-        res.headers_mut().insert("x-amzn-errortype", v);
-    }
-    res
+    routes::unrouted(&method, &uri, true)
 }

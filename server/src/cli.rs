@@ -59,6 +59,10 @@ pub struct ServeArgs {
     /// Answer requests no fixture matches with 503 instead of 404.
     #[arg(long, env = "MOCKMODEL_STRICT")]
     pub strict: bool,
+    /// Accept requests the real service would reject: skip validation against the AWS service
+    /// models (out-of-range values, missing members, bad enums and patterns).
+    #[arg(long, env = "MOCKMODEL_LENIENT")]
+    pub lenient: bool,
     /// Reload fixtures when the files change (an invalid edit keeps the last good set).
     #[arg(long, env = "MOCKMODEL_WATCH")]
     pub watch: bool,
@@ -96,9 +100,9 @@ pub struct ServeArgs {
         value_name = "[ENDPOINT=]FORMAT",
         env = "MOCKMODEL_SAGEMAKER_FORMAT",
         value_delimiter = ',',
-        value_parser = crate::routes::sagemaker::parse_format_override
+        value_parser = crate::formats::parse_format_override
     )]
-    pub sagemaker_formats: Vec<(String, crate::routes::sagemaker::PayloadFormat)>,
+    pub sagemaker_formats: Vec<(String, crate::formats::PayloadFormat)>,
 }
 
 fn rate(s: &str) -> Result<f64, String> {
@@ -127,6 +131,7 @@ impl ServeArgs {
     pub fn config(&self) -> Config {
         Config {
             strict: self.strict,
+            lenient: self.lenient,
             defaults: Defaults {
                 chunk_size: usize::try_from(self.chunk_size).unwrap_or(DEFAULT_CHUNK_SIZE),
                 latency_ms: self.latency_ms,

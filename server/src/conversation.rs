@@ -5,25 +5,46 @@
 
 use std::collections::BTreeMap;
 
-/// The wire protocol a request arrived on.
+/// The service a request arrived at: what a fixture's `match.protocol` names.
+///
+/// This is the registry of protocol names: fixture validation, the pre-created metric series and the
+/// journal read [`Protocol::ALL`]; the wires that serve each one are listed in `routes::WIRES`.
+/// Bedrock Runtime's OpenAI- and Anthropic-compatible paths (`/openai/v1/…`, `/anthropic/v1/…`) are
+/// Bedrock: a fixture tells them apart with `match.operation`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Protocol {
-    /// OpenAI-compatible HTTP API.
+    /// OpenAI-compatible HTTP API (Chat Completions, Responses, embeddings) under `/v1`.
     OpenAi,
-    /// AWS Bedrock Runtime.
+    /// Anthropic Messages API under `/v1/messages`.
+    Anthropic,
+    /// AWS Bedrock Runtime, including its OpenAI- and Anthropic-compatible paths.
     Bedrock,
-    /// AWS SageMaker Runtime.
+    /// AWS SageMaker Runtime (and the SageMaker container contract).
     SageMaker,
 }
 
 impl Protocol {
+    /// Every protocol, in the order documentation lists them.
+    pub const ALL: [Protocol; 4] = [
+        Protocol::OpenAi,
+        Protocol::Anthropic,
+        Protocol::Bedrock,
+        Protocol::SageMaker,
+    ];
+
     /// Lower-case name used in fixtures (`match.protocol`), metrics and the journal.
     pub fn as_str(self) -> &'static str {
         match self {
             Protocol::OpenAi => "openai",
+            Protocol::Anthropic => "anthropic",
             Protocol::Bedrock => "bedrock",
             Protocol::SageMaker => "sagemaker",
         }
+    }
+
+    /// The protocol a fixture names, if it is one.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.as_str() == name)
     }
 }
 

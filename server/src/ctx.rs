@@ -11,7 +11,6 @@ use std::time::Instant;
 use prometheus::{Histogram, IntCounter, IntGauge};
 
 use crate::metrics::Metrics;
-use crate::state::SharedState;
 
 tokio::task_local! {
     static CTX: Arc<RequestCtx>;
@@ -50,25 +49,25 @@ pub struct RequestCtx {
     pub started: Instant,
     /// Seed for reproducible jitter and chaos (`X-Mockmodel-Seed`), if the client sent one.
     pub seed: Option<u64>,
-    /// The server (one `Arc`, not a clone of every metric handle per request).
-    state: SharedState,
+    /// Where to record (one `Arc`, not a clone of every metric handle per request); `None` when off.
+    metrics: Option<Arc<Metrics>>,
     inner: Mutex<Inner>,
 }
 
 impl RequestCtx {
     /// A context for a request that just arrived.
-    pub fn new(state: SharedState, seed: Option<u64>) -> Arc<Self> {
+    pub fn new(metrics: Option<Arc<Metrics>>, seed: Option<u64>) -> Arc<Self> {
         Arc::new(RequestCtx {
             started: Instant::now(),
             seed,
-            state,
+            metrics,
             inner: Mutex::new(Inner::default()),
         })
     }
 
     /// Where to record metrics; `None` when they are switched off.
     fn metrics(&self) -> Option<&Metrics> {
-        self.state.recorder()
+        self.metrics.as_deref()
     }
 
     fn inner(&self) -> std::sync::MutexGuard<'_, Inner> {

@@ -6,12 +6,14 @@
 
 pub mod app;
 pub mod cli;
+pub mod codec;
 pub mod conversation;
 pub mod ctx;
 pub mod errors;
 pub mod eventstream;
 pub mod faults;
 pub mod fixture;
+pub mod formats;
 pub mod journal;
 pub mod metrics;
 pub mod plan;
@@ -20,6 +22,8 @@ pub mod routes;
 pub mod state;
 pub mod stream;
 pub mod telemetry;
+pub mod validate;
+pub mod wire;
 
 pub use app::app;
 pub use state::{AppState, Config, SharedState};

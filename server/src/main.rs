@@ -2,6 +2,7 @@
 
 use std::process::ExitCode;
 
+use axum::serve::ListenerExt;
 use clap::Parser;
 use mockmodel_server::cli::{Cli, Command};
 use mockmodel_server::{AppState, app, reload, telemetry};
@@ -72,6 +73,14 @@ async fn main() -> ExitCode {
     // `Router` given to `serve` is rebuilt for every connection (each route re-boxed into a new
     // map, about 10 KB per connection held for its lifetime); `into_make_service` builds it once
     // and each connection shares it.
+    // TCP_NODELAY on every accepted socket: without it Nagle holds a stream's second small frame
+    // until the client's delayed ACK (~40 ms), so every stream after the first on a kept-alive
+    // connection (what every SDK's pool reuses) stalls for a gap no fixture asked for.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!("cannot set TCP_NODELAY: {e}");
+        }
+    });
     let served = axum::serve(listener, app(state).into_make_service())
         .with_graceful_shutdown(shutdown_signal())
         .await;

@@ -135,8 +135,8 @@ impl Metrics {
             ),
         };
         // Known label values start at 0, so dashboards and alerts see a series before the first event.
-        for p in ["openai", "bedrock", "sagemaker"] {
-            fixture_misses.with_label_values(&[p]);
+        for p in crate::conversation::Protocol::ALL {
+            fixture_misses.with_label_values(&[p.as_str()]);
         }
         for r in ["ok", "error"] {
             reloads.with_label_values(&[r]);

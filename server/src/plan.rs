@@ -115,26 +115,6 @@ pub enum StopReason {
 }
 
 impl StopReason {
-    /// OpenAI `finish_reason`.
-    pub fn openai(self) -> &'static str {
-        match self {
-            StopReason::EndTurn => "stop",
-            StopReason::ToolUse => "tool_calls",
-            StopReason::MaxTokens => "length",
-            StopReason::ContentFilter => "content_filter",
-        }
-    }
-
-    /// Bedrock Converse `stopReason`.
-    pub fn bedrock(self) -> &'static str {
-        match self {
-            StopReason::EndTurn => "end_turn",
-            StopReason::ToolUse => "tool_use",
-            StopReason::MaxTokens => "max_tokens",
-            StopReason::ContentFilter => "content_filtered",
-        }
-    }
-
     /// Parses an aimock `finishReason` (OpenAI or Bedrock spelling).
     pub fn parse(s: &str) -> Option<Self> {
         match s {

@@ -19,6 +19,8 @@ use crate::plan::{self, Defaults, Outcome};
 pub struct Config {
     /// Answer unmatched requests with 503 instead of 404.
     pub strict: bool,
+    /// Accept requests the real service would reject (no service-model validation).
+    pub lenient: bool,
     /// Defaults fixtures can override.
     pub defaults: Defaults,
     /// Largest accepted request body, in bytes.
@@ -28,7 +30,7 @@ pub struct Config {
     /// Random fault rates applied to every matched request (fixtures and headers override).
     pub chaos: ChaosRates,
     /// SageMaker payload format per endpoint name (`*` for all); unlisted endpoints auto-detect.
-    pub sagemaker_formats: Vec<(String, crate::routes::sagemaker::PayloadFormat)>,
+    pub sagemaker_formats: Vec<(String, crate::formats::PayloadFormat)>,
     /// Record request, fixture, fault and vLLM metrics (on unless `--no-metrics`).
     pub metrics: bool,
 }
@@ -37,6 +39,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             strict: false,
+            lenient: false,
             defaults: Defaults::default(),
             max_body_bytes: 10 * 1024 * 1024,
             journal_size: 1000,
@@ -58,7 +61,7 @@ pub struct AppState {
     /// Static settings.
     pub config: Config,
     /// Metrics registry.
-    pub metrics: Metrics,
+    pub metrics: Arc<Metrics>,
     /// Recent requests.
     pub journal: Journal,
     /// Whether fixtures have been loaded (`/readyz`).
@@ -80,7 +83,7 @@ pub struct NoMatch {
 impl AppState {
     /// State serving `fixtures`, ready at once.
     pub fn new(fixtures: FixtureSet, config: Config) -> SharedState {
-        let metrics = Metrics::new();
+        let metrics = Arc::new(Metrics::new());
         metrics.fixtures_loaded.set(fixtures.len() as i64);
         Arc::new(AppState {
             fixtures: ArcSwap::from_pointee(fixtures),
@@ -95,7 +98,12 @@ impl AppState {
 
     /// The metrics to record into, or `None` when they are switched off.
     pub fn recorder(&self) -> Option<&Metrics> {
-        self.config.metrics.then_some(&self.metrics)
+        self.config.metrics.then_some(&*self.metrics)
+    }
+
+    /// A shared handle on the metrics for one request's context, or `None` when they are off.
+    pub fn recorder_handle(&self) -> Option<Arc<Metrics>> {
+        self.config.metrics.then(|| self.metrics.clone())
     }
 
     /// Replaces the fixtures (after a successful reload) and restarts sequences.
@@ -109,7 +117,7 @@ impl AppState {
     /// Finds the fixture for a request and plans the answer, recording the journal and metrics.
     pub fn resolve(&self, c: &Conversation, operation: &'static str) -> Result<Outcome, NoMatch> {
         let set = self.fixtures.load();
-        let found = set.find(c, &self.counters);
+        let found = set.find(c, operation, &self.counters);
         let result = match found {
             Some(f) => {
                 if let Some(m) = self.recorder() {

@@ -69,7 +69,7 @@ pub fn schedule(frames: &[Frame], timing: &Timing, seed: Option<u64>) -> Vec<Dur
     let jitter = profile.and_then(|p| p.jitter).unwrap_or(0.0);
     let mut at_ms = timing.latency_ms as f64;
     let mut seen_content = false;
-    frames
+    let mut due: Vec<Duration> = frames
         .iter()
         .map(|f| {
             if f.content {
@@ -84,7 +84,19 @@ pub fn schedule(frames: &[Frame], timing: &Timing, seed: Option<u64>) -> Vec<Dur
             }
             Duration::from_micros((at_ms * 1000.0) as u64)
         })
-        .collect()
+        .collect();
+    // What precedes the first token in a real stream (OpenAI's role chunk, Bedrock's `messageStart`,
+    // Anthropic's `message_start`, the Responses API's `response.created`) is sent when prefill is
+    // done, together with that token: a client timing its first chunk must see the TTFT.
+    let first = frames.iter().position(|f| f.content);
+    let start = first.map_or(
+        Duration::from_micros(((timing.latency_ms as f64 + ttft_ms) * 1000.0) as u64),
+        |i| due[i],
+    );
+    for d in due.iter_mut().take(first.unwrap_or(frames.len())) {
+        *d = start;
+    }
+    due
 }
 
 /// Why a stream ended early on purpose.
@@ -245,7 +257,26 @@ mod tests {
             .iter()
             .map(|d| d.as_millis())
             .collect();
-        assert_eq!(ms, vec![10, 110, 210, 310, 310]);
+        assert_eq!(
+            ms,
+            vec![110, 110, 210, 310, 310],
+            "the leading control frame goes with the first token"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_first_frame_a_client_reads_arrives_at_the_ttft() {
+        let started = Instant::now();
+        let mut stream = Box::pin(timed(frames(), &profile(100.0, 10.0, 0.0), None));
+        let first = stream.next().await.expect("a frame").expect("no fault");
+        assert_eq!(first, Bytes::from("start"));
+        assert_eq!(started.elapsed(), Duration::from_millis(110));
+        let only_control = vec![Frame::control("start"), Frame::control("end")];
+        let ms: Vec<u128> = schedule(&only_control, &profile(100.0, 10.0, 0.0), None)
+            .iter()
+            .map(|d| d.as_millis())
+            .collect();
+        assert_eq!(ms, vec![110, 110], "an empty answer still waits for prefill");
     }
 
     #[test]
@@ -290,7 +321,7 @@ mod tests {
         t.disconnect_after_ms = Some(150);
         let started = Instant::now();
         let out: Vec<_> = timed(frames(), &t, None).collect().await;
-        assert_eq!(out.iter().filter(|r| r.is_ok()).count(), 2); // "start" at 10 ms, "a" at 110 ms
+        assert_eq!(out.iter().filter(|r| r.is_ok()).count(), 2); // "start" and "a" at 110 ms
         assert!(matches!(out.last(), Some(Err(StreamFault::Disconnected(150)))));
         assert_eq!(started.elapsed(), Duration::from_millis(150));
     }

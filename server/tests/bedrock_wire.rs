@@ -199,7 +199,8 @@ async fn malformed_bodies_unknown_routes_and_methods_are_aws_errors_with_a_reque
             r#"{"messages":[{"role":"robot","content":[]}]}"#,
             400,
             "ValidationException",
-            "messages[0].role",
+            // Checked against the service model first, and reported in AWS's words.
+            "Value 'robot' at 'messages.1.member.role' failed to satisfy constraint: Member must satisfy enum value set",
         ),
         (
             Method::POST,

@@ -7,7 +7,7 @@ use aws_smithy_types::event_stream::{HeaderValue, Message};
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
-use mockmodel_server::routes::sagemaker::PayloadFormat;
+use mockmodel_server::formats::PayloadFormat;
 use mockmodel_server::{AppState, Config, app};
 use serde_json::{Value, json};
 use tower::ServiceExt;

@@ -99,12 +99,12 @@ async fn sample_yields_owned_children_and_status_endpoints() -> anyhow::Result<(
     .await?;
     let endpoints = status.endpoints.clone().unwrap_or_default();
     assert_eq!(
-        endpoints.bedrock,
-        format!("http://support-agent.{}.svc:8080", ns.name)
+        endpoints.get("bedrock"),
+        Some(format!("http://support-agent.{}.svc:8080", ns.name).as_str())
     );
     assert_eq!(
-        endpoints.openai,
-        format!("http://support-agent.{}.svc:8080/v1", ns.name)
+        endpoints.get("openai"),
+        Some(format!("http://support-agent.{}.svc:8080/v1", ns.name).as_str())
     );
     assert_eq!(status.fixture_count, 5);
     assert_eq!(status.observed_generation, mm.metadata.generation);

@@ -10,20 +10,22 @@ pub mod converse;
 pub mod invoke;
 
 use axum::Router;
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use crate::app::{ModelLabel, aws_error};
+use crate::codec::aws;
 use crate::errors::ErrorClass;
 use crate::eventstream;
-use crate::plan::{ErrorPlan, Plan, StreamError};
+use crate::plan::{ErrorPlan, StopReason};
 use crate::state::{NoMatch, SharedState};
-use crate::stream::{Frame, timed};
+use crate::validate::aws::{BEDROCK_RUNTIME, Request};
+use crate::wire::Wire;
+use crate::wire::json::{self, JsonError};
 
 /// The Bedrock Runtime routes.
 pub fn routes() -> Router<SharedState> {
@@ -66,6 +68,16 @@ impl BedrockError {
             retry_after: None,
             extra: serde_json::Map::new(),
         }))
+    }
+
+    /// The error's message.
+    pub fn message(&self) -> &str {
+        &self.0.message
+    }
+
+    /// The exception name (`x-amzn-ErrorType`).
+    pub fn type_(&self) -> &'static str {
+        self.0.type_
     }
 
     /// A 400 `ValidationException`.
@@ -141,16 +153,9 @@ fn original_status(e: &ErrorPlan) -> u64 {
 impl IntoResponse for BedrockError {
     fn into_response(self) -> Response {
         let e = *self.0;
-        let mut res = if e.extra.is_empty() {
-            aws_error(e.status, e.type_, &e.message)
-        } else {
-            let mut body = e.extra;
-            body.insert("message".into(), json!(e.message));
-            let mut res = (e.status, axum::Json(Value::Object(body))).into_response();
-            res.headers_mut()
-                .insert("x-amzn-errortype", HeaderValue::from_static(e.type_));
-            res
-        };
+        let mut body = e.extra;
+        body.insert("message".into(), json!(e.message));
+        let mut res = aws::error_with(e.status, e.type_, body);
         if let Some(secs) = e.retry_after {
             res.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
@@ -178,33 +183,52 @@ pub fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, BedrockE
     })
 }
 
+/// Checks a request against Bedrock Runtime's service model (URI, header and body members), as the
+/// service does before any model runs; `--lenient` skips it.
+pub fn validate(
+    state: &SharedState,
+    operation: &str,
+    model: &str,
+    headers: &HeaderMap,
+    body: Option<&Value>,
+) -> Result<(), BedrockError> {
+    if state.config.lenient {
+        return Ok(());
+    }
+    let req = Request {
+        uri: &[("modelId", model)],
+        headers,
+        body,
+    };
+    BEDROCK_RUNTIME
+        .validate(operation, &req)
+        .map_err(BedrockError::validation)
+}
+
 /// Parses a JSON body, naming the field that failed (`messages[0].content[1].toolUse.name`).
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, BedrockError> {
-    let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        if inner.is_syntax() || inner.is_eof() {
-            BedrockError::validation(format!(
-                "Malformed input request: the body is not valid JSON: {inner}"
-            ))
-        } else {
-            BedrockError::validation(format!(
-                "1 validation error detected: Value at '{path}' failed to satisfy constraint: {inner}"
-            ))
-        }
-    })
+    Ok(json::from_slice(bytes)?)
 }
 
 /// Like [`parse_json`] for a body already read as a JSON value.
 pub fn from_value<T: DeserializeOwned>(value: &Value) -> Result<T, BedrockError> {
-    serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = e.path().to_string();
-        BedrockError::validation(format!(
-            "1 validation error detected: Value at '{path}' failed to satisfy constraint: {}",
-            e.into_inner()
-        ))
-    })
+    Ok(json::from_value(value)?)
+}
+
+impl From<JsonError> for BedrockError {
+    fn from(e: JsonError) -> Self {
+        if e.syntax {
+            BedrockError::validation(format!(
+                "Malformed input request: the body is not valid JSON: {}",
+                e.message
+            ))
+        } else {
+            BedrockError::validation(format!(
+                "1 validation error detected: Value at '{}' failed to satisfy constraint: {}",
+                e.path, e.message
+            ))
+        }
+    }
 }
 
 /// An `event` frame with a JSON payload.
@@ -213,44 +237,51 @@ pub fn event_frame(event_type: &str, payload: &Value) -> Result<Bytes, BedrockEr
         .map_err(|e| BedrockError::internal(format!("cannot encode event {event_type}: {e}")))
 }
 
-/// Cuts a stream after the fixture's `errorAfterChunks` content frames and appends the error as an
-/// `exception` frame; without a stream error the frames are returned unchanged.
-pub fn with_stream_error(
-    mut frames: Vec<Frame>,
-    stream_error: Option<&StreamError>,
-    invoke: bool,
-) -> Result<Vec<Frame>, BedrockError> {
-    let Some(se) = stream_error else {
-        return Ok(frames);
-    };
-    crate::stream::cut_after_content(&mut frames, se.after_chunks);
-    let class = ErrorClass::classify(se.error.type_.as_deref(), se.error.status);
-    let mut payload = json!({"message": se.error.message});
-    if class == ErrorClass::ModelError {
-        payload["originalStatusCode"] = json!(original_status(&se.error));
-        payload["originalMessage"] = json!(se.error.message);
+/// Bedrock's error vocabulary on the seam. The two stream unions name their exceptions differently
+/// (ConverseStream has no `modelTimeoutException`), so `invoke` says which operation streams.
+pub struct Bedrock {
+    /// InvokeModelWithResponseStream (true) or ConverseStream (false).
+    pub invoke: bool,
+}
+
+impl Wire for Bedrock {
+    type Error = BedrockError;
+
+    fn error(&self, e: &ErrorPlan, model: &str) -> BedrockError {
+        BedrockError::from_plan(e, model)
     }
-    let name = class.bedrock_stream(invoke);
-    let bytes = eventstream::exception(name, payload.to_string().as_bytes())
-        .map_err(|e| BedrockError::internal(format!("cannot encode exception {name}: {e}")))?;
-    frames.push(Frame::control(bytes));
-    Ok(frames)
+
+    fn no_match(&self, n: NoMatch) -> BedrockError {
+        BedrockError::no_match(n)
+    }
+
+    fn invalid(&self, message: String) -> BedrockError {
+        BedrockError::validation(message)
+    }
+
+    /// An `exception` frame: `:exception-type` names the stream union's member, the payload carries
+    /// `message` (and a model error's original status and message).
+    fn stream_error(&self, e: &ErrorPlan, _model: &str) -> Result<Bytes, BedrockError> {
+        let class = ErrorClass::classify(e.type_.as_deref(), e.status);
+        let mut payload = json!({"message": e.message});
+        if class == ErrorClass::ModelError {
+            payload["originalStatusCode"] = json!(original_status(e));
+            payload["originalMessage"] = json!(e.message);
+        }
+        let name = class.bedrock_stream(self.invoke);
+        eventstream::exception(name, payload.to_string().as_bytes())
+            .map_err(|e| BedrockError::internal(format!("cannot encode exception {name}: {e}")))
+    }
 }
 
-/// A 200 event-stream response sending `frames` on the plan's schedule.
-pub fn stream_response(frames: Vec<Frame>, plan: &Plan) -> Response {
-    let body = Body::from_stream(timed(frames, &plan.timing, None));
-    let mut res = Response::new(body);
-    res.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(EVENT_STREAM));
-    res
-}
-
-/// Labels a response (success or error) with the model for the request metrics.
-pub fn labelled(res: Result<Response, BedrockError>, model: &str) -> Response {
-    let mut res = res.unwrap_or_else(IntoResponse::into_response);
-    res.extensions_mut().insert(ModelLabel(model.to_string()));
-    res
+/// Converse's `stopReason` for a neutral stop reason.
+pub fn stop_reason(stop: StopReason) -> &'static str {
+    match stop {
+        StopReason::EndTurn => "end_turn",
+        StopReason::ToolUse => "tool_use",
+        StopReason::MaxTokens => "max_tokens",
+        StopReason::ContentFilter => "content_filtered",
+    }
 }
 
 /// Milliseconds since `started`, at least 1 (Bedrock never reports a zero latency).
@@ -262,36 +293,21 @@ pub fn latency_ms(started: std::time::Instant) -> u64 {
 mod tests {
     use super::*;
 
-    fn frames() -> Vec<Frame> {
-        vec![
-            Frame::control("start"),
-            Frame::content("a"),
-            Frame::content("b"),
-            Frame::content("c"),
-            Frame::control("end"),
-        ]
-    }
-
-    fn throttle(after_chunks: u32) -> StreamError {
-        StreamError {
-            after_chunks,
-            error: ErrorPlan {
-                status: 429,
-                type_: Some("ThrottlingException".into()),
-                message: "Rate exceeded".into(),
-                code: None,
-                param: None,
-                retry_after: None,
-            },
+    fn throttle() -> ErrorPlan {
+        ErrorPlan {
+            status: 429,
+            type_: Some("ThrottlingException".into()),
+            message: "Rate exceeded".into(),
+            code: None,
+            param: None,
+            retry_after: None,
         }
     }
 
     #[test]
-    fn a_stream_error_follows_the_nth_content_frame_and_ends_the_stream() {
-        let out = with_stream_error(frames(), Some(&throttle(2)), false).unwrap();
-        assert_eq!(out.len(), 4);
-        assert_eq!(out[2].bytes, "b");
-        let msg = aws_smithy_eventstream::frame::read_message_from(out[3].bytes.clone()).unwrap();
+    fn a_stream_error_is_an_exception_frame_named_by_the_stream_union() {
+        let bytes = Bedrock { invoke: false }.stream_error(&throttle(), "m").unwrap();
+        let msg = aws_smithy_eventstream::frame::read_message_from(bytes).unwrap();
         let header = |n: &str| {
             msg.headers()
                 .iter()
@@ -302,13 +318,22 @@ mod tests {
         assert_eq!(header(":message-type").as_deref(), Some("exception"));
         assert_eq!(header(":exception-type").as_deref(), Some("throttlingException"));
         assert_eq!(msg.payload().as_ref(), br#"{"message":"Rate exceeded"}"#);
-    }
-
-    #[test]
-    fn a_stream_error_after_more_chunks_than_exist_follows_the_last_one() {
-        let out = with_stream_error(frames(), Some(&throttle(9)), true).unwrap();
-        assert_eq!(out.len(), 5);
-        assert_eq!(out[3].bytes, "c");
+        let timeout = ErrorPlan {
+            status: 408,
+            type_: Some("ModelTimeoutException".into()),
+            ..throttle()
+        };
+        let name = |invoke| {
+            let bytes = Bedrock { invoke }.stream_error(&timeout, "m").unwrap();
+            let msg = aws_smithy_eventstream::frame::read_message_from(bytes).unwrap();
+            msg.headers()
+                .iter()
+                .find(|h| h.name().as_str() == ":exception-type")
+                .and_then(|h| h.value().as_string().ok())
+                .map(|s| s.as_str().to_string())
+        };
+        assert_eq!(name(true).as_deref(), Some("modelTimeoutException"));
+        assert_eq!(name(false).as_deref(), Some("modelStreamErrorException"));
     }
 
     #[test]

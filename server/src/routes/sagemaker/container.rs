@@ -6,19 +6,18 @@
 //! the fixture's status; SageMaker itself would wrap those in `ModelError`.
 
 use axum::Router;
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::json;
 
 use super::{Decoded, Payload, configured_format, decode};
-use crate::plan::{ErrorPlan, Outcome};
-use crate::routes::openai::with_model;
-use crate::state::SharedState;
-use crate::stream::timed;
+use crate::plan::ErrorPlan;
+use crate::state::{NoMatch, SharedState};
+use crate::wire::{Reply, Wire, respond};
 
 /// The conversation's `model` (matchable as `endpointName`): a container does not know its endpoint.
 pub const CONTAINER_ENDPOINT: &str = "container";
@@ -35,6 +34,50 @@ async fn ping(State(state): State<SharedState>) -> StatusCode {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
+    }
+}
+
+/// The container contract's error vocabulary: vLLM's shape for OpenAI chat, TGI's otherwise.
+struct Container<'a>(&'a Payload);
+
+/// A container error response (boxed: it travels in every encoder's `Result`).
+struct ContainerError(Box<Response>);
+
+impl IntoResponse for ContainerError {
+    fn into_response(self) -> Response {
+        *self.0
+    }
+}
+
+impl Wire for Container<'_> {
+    type Error = ContainerError;
+
+    fn error(&self, e: &ErrorPlan, _model: &str) -> ContainerError {
+        ContainerError(Box::new(fixture_error(self.0, e)))
+    }
+
+    fn no_match(&self, n: NoMatch) -> ContainerError {
+        let status = if n.strict {
+            StatusCode::SERVICE_UNAVAILABLE
+        } else {
+            StatusCode::NOT_FOUND
+        };
+        ContainerError(Box::new(plain_error(status, &n.message)))
+    }
+
+    fn invalid(&self, message: String) -> ContainerError {
+        ContainerError(Box::new(plain_error(StatusCode::BAD_REQUEST, &message)))
+    }
+
+    /// Both servers report a failure mid-stream as one more server-sent event.
+    fn stream_error(&self, e: &ErrorPlan, _model: &str) -> Result<Bytes, ContainerError> {
+        let body = match self.0 {
+            Payload::OpenAi { .. } => {
+                json!({"object": "error", "message": e.message, "type": e.type_.as_deref().unwrap_or("InternalServerError"), "param": null, "code": e.status})
+            }
+            Payload::Tgi(_) => json!({"error": e.message, "error_type": "generation"}),
+        };
+        Ok(Bytes::from(format!("data: {body}\n\n")))
     }
 }
 
@@ -55,35 +98,15 @@ async fn invocations(
         Ok(d) => d,
         Err(e) => return plain_error(StatusCode::BAD_REQUEST, e.message()),
     };
-    let res = match state.resolve(&conversation, "invocations") {
-        Ok(Outcome::Message(plan)) if conversation.stream => {
-            let frames = payload.chunks(&plan);
-            let mut res = Response::new(Body::from_stream(timed(frames, &plan.timing, None)));
-            res.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/event-stream"),
-            );
-            res
-        }
-        Ok(Outcome::Message(plan)) => {
-            plan.delay().await;
-            axum::Json(payload.body(&plan)).into_response()
-        }
-        Ok(Outcome::Error(e)) => fixture_error(&payload, &e),
-        Ok(Outcome::Embedding(_)) => plain_error(
-            StatusCode::BAD_REQUEST,
-            "The matched fixture answers embeddings, not an LLM invocation",
-        ),
-        Err(n) => plain_error(
-            if n.strict {
-                StatusCode::SERVICE_UNAVAILABLE
-            } else {
-                StatusCode::NOT_FOUND
-            },
-            &n.message,
-        ),
-    };
-    with_model(res, CONTAINER_ENDPOINT)
+    let wire = Container(&payload);
+    respond(&state, &wire, &conversation, "invocations", |plan| {
+        Ok(if conversation.stream {
+            Reply::stream(payload.chunks(plan), "text/event-stream")
+        } else {
+            Reply::json(payload.body(plan))
+        })
+    })
+    .await
 }
 
 /// TGI's error body, also used before the format is known.

@@ -7,6 +7,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
+use crate::codec::aws;
 use crate::errors::ErrorClass;
 use crate::plan::ErrorPlan;
 use crate::state::NoMatch;
@@ -104,11 +105,10 @@ impl SageMakerError {
 
 impl IntoResponse for SageMakerError {
     fn into_response(self) -> Response {
-        let mut res = (self.status, axum::Json(Value::Object(self.body))).into_response();
-        let h = res.headers_mut();
-        h.insert("x-amzn-errortype", HeaderValue::from_static(self.type_));
+        let mut res = aws::error_with(self.status, self.type_, self.body);
         if let Some(secs) = self.retry_after {
-            h.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         res
     }

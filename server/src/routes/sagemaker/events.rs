@@ -5,10 +5,10 @@
 use axum::body::Bytes;
 use serde_json::{Value, json};
 
-use super::{Payload, SageMakerError};
+use super::SageMakerError;
 use crate::errors::ErrorClass;
 use crate::eventstream;
-use crate::plan::{ErrorPlan, Plan};
+use crate::plan::ErrorPlan;
 use crate::stream::Frame;
 
 /// Wraps raw chunks as `PayloadPart` events: the payload is the bytes themselves (an
@@ -28,36 +28,21 @@ pub(super) fn payload_parts(chunks: Vec<Frame>) -> Result<Vec<Frame>, SageMakerE
         .collect()
 }
 
-/// The events of a planned message: its chunks as `PayloadPart`s, cut after the fixture's
-/// `errorAfterChunks` content chunks and ended by the in-stream exception when it has one.
-pub(super) fn message_events(payload: &Payload, plan: &Plan) -> Result<Vec<Frame>, SageMakerError> {
-    let mut chunks = payload.chunks(plan);
-    let Some(se) = plan.timing.stream_error.as_deref() else {
-        return payload_parts(chunks);
-    };
-    crate::stream::cut_after_content(&mut chunks, se.after_chunks);
-    let mut frames = payload_parts(chunks)?;
-    frames.push(Frame::control(exception_frame(&se.error)?));
-    Ok(frames)
-}
-
 /// A fixture error on the streaming route: an in-stream exception frame at once when the fixture
-/// names an in-stream type (`ModelStreamError`, `InternalStreamFailure`); otherwise an HTTP error
-/// before any event, as SageMaker does when the container fails before its first byte.
-pub(super) fn stream_error(e: ErrorPlan, endpoint: &str) -> Result<Vec<Frame>, SageMakerError> {
-    if matches!(
+/// names an in-stream type (`ModelStreamError`, `InternalStreamFailure`); otherwise `None`, and the
+/// error is an HTTP error before any event, as SageMaker answers when the container fails before
+/// its first byte.
+pub(super) fn stream_error(e: &ErrorPlan) -> Option<Result<Vec<Frame>, SageMakerError>> {
+    matches!(
         e.type_.as_deref(),
         Some("ModelStreamError" | "InternalStreamFailure")
-    ) {
-        Ok(vec![Frame::control(exception_frame(&e)?)])
-    } else {
-        Err(SageMakerError::from_plan(e, endpoint))
-    }
+    )
+    .then(|| Ok(vec![Frame::control(exception_frame(e)?)]))
 }
 
 /// The in-stream exception: `ModelStreamError` (with `ErrorCode`) for model failures,
 /// `InternalStreamFailure` otherwise.
-fn exception_frame(e: &ErrorPlan) -> Result<Bytes, SageMakerError> {
+pub(super) fn exception_frame(e: &ErrorPlan) -> Result<Bytes, SageMakerError> {
     let model_failure = match e.type_.as_deref() {
         Some("ModelStreamError") => true,
         Some("InternalStreamFailure") => false,
@@ -87,46 +72,30 @@ fn exception_frame(e: &ErrorPlan) -> Result<Bytes, SageMakerError> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_mid_stream_error_replaces_the_proper_end_even_with_fewer_chunks_than_asked() {
-        use crate::plan::{Block, StopReason, StreamError, Timing, Usage};
-        let error = ErrorPlan {
+    fn error(type_: &str) -> ErrorPlan {
+        ErrorPlan {
             status: 424,
-            type_: Some("ModelStreamError".into()),
+            type_: Some(type_.into()),
             message: "broke".into(),
             code: None,
             param: None,
             retry_after: None,
-        };
-        let plan = Plan {
-            id: None,
-            model: "ep".into(),
-            created: None,
-            blocks: vec![Block::Text("short".into())],
-            stop: StopReason::EndTurn,
-            usage: Usage {
-                input: 1,
-                output: 1,
-                total: 2,
-            },
-            timing: Timing {
-                chunk_size: 20,
-                stream_error: Some(Box::new(StreamError {
-                    after_chunks: 10,
-                    error,
-                })),
-                ..Default::default()
-            },
-            system_fingerprint: None,
-        };
-        let payload = Payload::OpenAi { include_usage: false };
-        let frames = message_events(&payload, &plan).ok().unwrap();
-        // Role chunk, the one content chunk, the exception: no finish chunk, no [DONE].
-        assert_eq!(frames.len(), 3);
-        assert!(frames[1].content);
-        let wire: Vec<u8> = frames.iter().flat_map(|f| f.bytes.to_vec()).collect();
-        let wire = String::from_utf8_lossy(&wire);
-        assert!(!wire.contains("[DONE]") && !wire.contains("finish_reason\":\"stop"));
-        assert!(wire.contains("ModelStreamError"));
+        }
+    }
+
+    #[test]
+    fn only_in_stream_error_types_are_sent_inside_the_stream() {
+        let frames = stream_error(&error("ModelStreamError")).unwrap().ok().unwrap();
+        let msg = aws_smithy_eventstream::frame::read_message_from(frames[0].bytes.clone()).unwrap();
+        assert!(String::from_utf8_lossy(msg.payload()).contains("\"ErrorCode\":\"StreamBroken\""));
+        assert!(stream_error(&error("ModelError")).is_none());
+    }
+
+    #[test]
+    fn payload_parts_keep_which_frames_carry_content() {
+        let parts = payload_parts(vec![Frame::control("a"), Frame::content("b")])
+            .ok()
+            .unwrap();
+        assert_eq!(parts.iter().map(|f| f.content).collect::<Vec<_>>(), [false, true]);
     }
 }

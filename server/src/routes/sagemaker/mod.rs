@@ -16,23 +16,23 @@ mod tgi;
 
 pub use error::SageMakerError;
 
-use std::str::FromStr;
-
 use axum::Router;
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::Value;
 
 use crate::conversation::{Conversation, Protocol};
 use crate::fixture::matcher::TARGET_VARIANT_HEADER;
-use crate::plan::{Outcome, Plan, Timing};
-use crate::routes::openai::with_model;
-use crate::state::SharedState;
-use crate::stream::{Frame, timed};
+use crate::formats::PayloadFormat;
+use crate::plan::{ErrorPlan, Plan};
+use crate::state::{NoMatch, SharedState};
+use crate::stream::Frame;
+use crate::validate::aws::{Request, SAGEMAKER_RUNTIME};
+use crate::wire::{Reply, Wire, labelled, respond};
 
 /// `x-Amzn-Invoked-Production-Variant` when the request names no variant (SageMaker's default name).
 pub const DEFAULT_VARIANT: &str = "AllTraffic";
@@ -47,41 +47,6 @@ pub fn routes() -> Router<SharedState> {
             post(invoke_endpoint_with_response_stream),
         )
         .merge(container::routes())
-}
-
-/// Which payload format an endpoint's container speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum PayloadFormat {
-    /// Detect from the body: `messages` is OpenAI chat, `inputs` is TGI generate.
-    #[default]
-    Auto,
-    /// OpenAI chat completions (TGI Messages API, DJL-LMI, vLLM).
-    OpenAi,
-    /// Hugging Face TGI `generate`.
-    Tgi,
-}
-
-impl FromStr for PayloadFormat {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_lowercase().as_str() {
-            "auto" => Ok(PayloadFormat::Auto),
-            "openai" => Ok(PayloadFormat::OpenAi),
-            "tgi" => Ok(PayloadFormat::Tgi),
-            other => Err(format!(
-                "unknown SageMaker payload format {other:?}: expected auto, openai or tgi"
-            )),
-        }
-    }
-}
-
-/// Parses a `--sagemaker-format` value: `ENDPOINT=FORMAT` (`*` for every endpoint) or just `FORMAT`.
-pub fn parse_format_override(s: &str) -> Result<(String, PayloadFormat), String> {
-    match s.rsplit_once('=') {
-        Some((endpoint, format)) if !endpoint.is_empty() => Ok((endpoint.to_string(), format.parse()?)),
-        _ => Ok(("*".to_string(), s.parse()?)),
-    }
 }
 
 /// The format configured for an endpoint: its own entry, else `*`, else auto-detection.
@@ -154,23 +119,25 @@ pub(crate) fn decode(
     }
 }
 
-/// Checks the endpoint name against the service model's constraints (`^[a-zA-Z0-9](-*[a-zA-Z0-9])*`,
-/// at most 63 characters), with the message AWS's validation layer gives.
-fn check_endpoint_name(name: &str) -> Result<(), SageMakerError> {
-    let constraint = if name.chars().count() > 63 {
-        "Member must have length less than or equal to 63"
-    } else if name.is_empty()
-        || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-        || name.starts_with('-')
-        || name.ends_with('-')
-    {
-        "Member must satisfy regular expression pattern: ^[a-zA-Z0-9](-*[a-zA-Z0-9])*"
-    } else {
+/// Checks a request's URI and header members (`EndpointName`, `X-Amzn-SageMaker-*`) against
+/// SageMaker Runtime's service model, as the service does; `--lenient` skips it.
+fn validate(
+    state: &SharedState,
+    operation: &str,
+    endpoint: &str,
+    headers: &HeaderMap,
+) -> Result<(), SageMakerError> {
+    if state.config.lenient {
         return Ok(());
+    }
+    let req = Request {
+        uri: &[("EndpointName", endpoint)],
+        headers,
+        body: None,
     };
-    Err(SageMakerError::validation(format!(
-        "1 validation error detected: Value '{name}' at 'endpointName' failed to satisfy constraint: {constraint}"
-    )))
+    SAGEMAKER_RUNTIME
+        .validate(operation, &req)
+        .map_err(SageMakerError::validation)
 }
 
 /// Deserializes a body into `T`, naming the failing field in a `ValidationError`.
@@ -194,11 +161,54 @@ fn decode_request(
     stream: bool,
 ) -> Result<Decoded, SageMakerError> {
     let body = body.map_err(SageMakerError::rejected)?;
-    check_endpoint_name(endpoint)?;
+    let operation = if stream {
+        "InvokeEndpointWithResponseStream"
+    } else {
+        "InvokeEndpoint"
+    };
+    validate(state, operation, endpoint, headers)?;
     let format = configured_format(state, endpoint);
     let mut decoded = decode(&body, format, endpoint, headers)?;
     decoded.conversation.stream = stream;
     Ok(decoded)
+}
+
+/// Content type of the service's event stream.
+const EVENT_STREAM: &str = "application/vnd.amazon.eventstream";
+
+/// SageMaker Runtime's error vocabulary on the seam.
+struct SageMaker;
+
+impl Wire for SageMaker {
+    type Error = SageMakerError;
+
+    fn error(&self, e: &ErrorPlan, model: &str) -> SageMakerError {
+        SageMakerError::from_plan(e.clone(), model)
+    }
+
+    fn no_match(&self, n: NoMatch) -> SageMakerError {
+        SageMakerError::no_match(n)
+    }
+
+    fn invalid(&self, message: String) -> SageMakerError {
+        SageMakerError::validation(message)
+    }
+
+    fn stream_error(&self, e: &ErrorPlan, _model: &str) -> Result<Bytes, SageMakerError> {
+        events::exception_frame(e)
+    }
+
+    fn error_stream(&self, e: &ErrorPlan, _model: &str) -> Option<Result<Reply, SageMakerError>> {
+        events::stream_error(e).map(|frames| frames.map(stream_reply))
+    }
+}
+
+/// An event stream whose PayloadParts carry the container's server-sent events.
+fn stream_reply(frames: Vec<Frame>) -> Reply {
+    Reply::stream(frames, EVENT_STREAM).header(
+        "x-amzn-sagemaker-content-type",
+        HeaderValue::from_static("text/event-stream"),
+    )
 }
 
 async fn invoke_endpoint(
@@ -206,21 +216,8 @@ async fn invoke_endpoint(
     Path(endpoint): Path<String>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Response, SageMakerError> {
-    let Decoded {
-        conversation,
-        payload,
-    } = decode_request(&state, &endpoint, &headers, body, false)?;
-    let plan = match state.resolve(&conversation, "InvokeEndpoint") {
-        Ok(Outcome::Message(plan)) => plan,
-        Ok(Outcome::Error(e)) => return Err(SageMakerError::from_plan(e, &endpoint)),
-        Ok(Outcome::Embedding(_)) => return Err(embedding_matched()),
-        Err(n) => return Err(SageMakerError::no_match(n)),
-    };
-    plan.delay().await;
-    let mut res = axum::Json(payload.body(&plan)).into_response();
-    echo_headers(&mut res, &headers);
-    Ok(with_model(res, &endpoint))
+) -> Response {
+    answer(state, endpoint, headers, body, false).await
 }
 
 async fn invoke_endpoint_with_response_stream(
@@ -228,34 +225,41 @@ async fn invoke_endpoint_with_response_stream(
     Path(endpoint): Path<String>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Response, SageMakerError> {
+) -> Response {
+    answer(state, endpoint, headers, body, true).await
+}
+
+async fn answer(
+    state: SharedState,
+    endpoint: String,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+    stream: bool,
+) -> Response {
     let Decoded {
         conversation,
         payload,
-    } = decode_request(&state, &endpoint, &headers, body, true)?;
-    let (frames, timing) = match state.resolve(&conversation, "InvokeEndpointWithResponseStream") {
-        Ok(Outcome::Message(plan)) => (events::message_events(&payload, &plan)?, plan.timing),
-        Ok(Outcome::Error(e)) => (events::stream_error(e, &endpoint)?, Timing::default()),
-        Ok(Outcome::Embedding(_)) => return Err(embedding_matched()),
-        Err(n) => return Err(SageMakerError::no_match(n)),
+    } = match decode_request(&state, &endpoint, &headers, body, stream) {
+        Ok(d) => d,
+        Err(e) => return e.into_response(),
     };
-    let mut res = Response::new(Body::from_stream(timed(frames, &timing, None)));
-    let h = res.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/vnd.amazon.eventstream"),
-    );
-    // The container's own content type: both formats stream server-sent events.
-    h.insert(
-        "x-amzn-sagemaker-content-type",
-        HeaderValue::from_static("text/event-stream"),
-    );
-    echo_headers(&mut res, &headers);
-    Ok(with_model(res, &endpoint))
-}
-
-fn embedding_matched() -> SageMakerError {
-    SageMakerError::validation("The matched fixture answers embeddings, not an LLM invocation")
+    let operation = if stream {
+        "InvokeEndpointWithResponseStream"
+    } else {
+        "InvokeEndpoint"
+    };
+    let mut res = respond(&state, &SageMaker, &conversation, operation, |plan| {
+        Ok(if stream {
+            stream_reply(events::payload_parts(payload.chunks(plan))?)
+        } else {
+            Reply::json(payload.body(plan))
+        })
+    })
+    .await;
+    if res.status().is_success() {
+        echo_headers(&mut res, &headers);
+    }
+    labelled(res, &endpoint)
 }
 
 /// Response headers SageMaker sets from the request: the invoked variant and the echoed custom
@@ -280,29 +284,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn format_overrides_parse_per_endpoint_or_for_all() {
-        assert_eq!(
-            parse_format_override("llama=tgi"),
-            Ok(("llama".into(), PayloadFormat::Tgi))
-        );
-        assert_eq!(
-            parse_format_override("openai"),
-            Ok(("*".into(), PayloadFormat::OpenAi))
-        );
-        assert!(parse_format_override("x=gguf").is_err());
-    }
-
-    #[test]
     fn endpoint_names_follow_the_service_model_constraints() {
+        let state = crate::AppState::new(crate::fixture::FixtureSet::embedded(), crate::Config::default());
+        let h = HeaderMap::new();
         for ok in ["a", "llama-3-8b", "A--b9", &"x".repeat(63)] {
-            assert!(check_endpoint_name(ok).is_ok(), "{ok}");
+            assert!(validate(&state, "InvokeEndpoint", ok, &h).is_ok(), "{ok}");
         }
-        for bad in ["", "-a", "a-", "a_b", "a.b", &"x".repeat(64)] {
-            let e = check_endpoint_name(bad).expect_err(bad);
+        for bad in ["-a", "a-", "a_b", "a.b", &"x".repeat(64)] {
+            let e = validate(&state, "InvokeEndpoint", bad, &h).expect_err(bad);
             assert!(
+                e.message().starts_with(&format!(
+                    "1 validation error detected: Value '{bad}' at 'endpointName' failed to satisfy constraint"
+                )),
+                "{bad}: {}",
                 e.message()
-                    .contains("at 'endpointName' failed to satisfy constraint"),
-                "{bad}"
             );
         }
     }

@@ -1,13 +1,13 @@
 //! OpenAI chat payloads, as SageMaker's LLM containers speak them (TGI Messages API, DJL-LMI, vLLM):
 //! `{"messages": [...]}` in, `chat.completion` out, or `data: {chat.completion.chunk}` events when
-//! streamed. The codec itself is the OpenAI route's; this module only adapts it to SageMaker.
+//! streamed. The codec is the shared Chat Completions one; this module only adapts it to SageMaker.
 
 use serde_json::Value;
 
 use super::{Decoded, Payload, SageMakerError, from_value};
+use crate::codec::chat_completions::{self, ChatRequest};
 use crate::conversation::Conversation;
 use crate::plan::Plan;
-use crate::routes::openai::{self, ChatRequest};
 use crate::stream::Frame;
 
 /// Decodes an OpenAI chat body into the endpoint's conversation.
@@ -20,8 +20,8 @@ pub(super) fn decode(mut value: Value, conversation: Conversation) -> Result<Dec
         obj.insert("model".into(), Value::String(conversation.model.clone()));
     }
     let req: ChatRequest = from_value(value, "OpenAI chat")?;
-    let include_usage = req.stream_options.as_ref().is_some_and(|o| o.include_usage);
-    let conversation = openai::decode_chat_into(conversation, &req).map_err(|e| {
+    let include_usage = req.include_usage();
+    let conversation = chat_completions::decode_into(conversation, &req).map_err(|e| {
         SageMakerError::validation(format!("Malformed OpenAI chat request body: {}", e.message()))
     })?;
     Ok(Decoded {
@@ -32,10 +32,10 @@ pub(super) fn decode(mut value: Value, conversation: Conversation) -> Result<Dec
 
 /// A `chat.completion` body.
 pub(super) fn body(plan: &Plan) -> Value {
-    openai::completion(plan)
+    chat_completions::completion(plan)
 }
 
 /// `data: {chat.completion.chunk}\n\n` events, one per frame, ending with `data: [DONE]`.
 pub(super) fn chunks(plan: &Plan, include_usage: bool) -> Vec<Frame> {
-    openai::completion_chunks(plan, include_usage)
+    chat_completions::completion_chunks(plan, include_usage)
 }

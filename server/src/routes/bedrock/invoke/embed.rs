@@ -10,11 +10,12 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::base_model;
+use crate::codec::embedding::deterministic;
 use crate::conversation::{Conversation, Endpoint};
 use crate::plan::{Outcome, estimate_tokens};
 use crate::routes::bedrock::{BedrockError, from_value};
-use crate::routes::openai::deterministic_embedding;
 use crate::state::SharedState;
+use crate::wire;
 
 /// An embedding model's request/response dialect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,7 +68,7 @@ struct CohereRequest {
 fn vector(fixture: Option<&Vec<f32>>, text: &str, dims: usize) -> Vec<f32> {
     fixture
         .cloned()
-        .unwrap_or_else(|| deterministic_embedding(text, dims.clamp(1, 16_384)))
+        .unwrap_or_else(|| deterministic(text, dims.clamp(1, 16_384)))
 }
 
 /// Answers an embedding InvokeModel body: the response JSON and its input token count.
@@ -100,7 +101,7 @@ pub fn answer(
         }
     };
     c.input_text = Some(texts.join("\n"));
-    let fixture = match state.resolve(&c, "InvokeModel") {
+    let fixture = match wire::resolve(state, &c, "InvokeModel") {
         Ok(Outcome::Error(e)) => return Err(BedrockError::from_plan(&e, &c.model)),
         Ok(Outcome::Embedding(v)) => Some(v),
         // Deterministic vectors need no fixture, as on the OpenAI route.

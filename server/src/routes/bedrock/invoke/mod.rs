@@ -25,12 +25,12 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use serde_json::{Value, json};
 
-use super::converse::resolve;
-use super::{BedrockError, event_frame, labelled, latency_ms, model_id, stream_response, with_stream_error};
+use super::{Bedrock, BedrockError, EVENT_STREAM, event_frame, latency_ms, model_id};
 use crate::conversation::{Conversation, Protocol};
 use crate::plan::Plan;
 use crate::state::SharedState;
 use crate::stream::Frame;
+use crate::wire::{Reply, labelled, respond};
 
 /// A model family's request/response dialect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -243,40 +243,35 @@ pub async fn invoke(
         Ok(m) => m,
         Err(e) => return e.into_response(),
     };
-    let res = async {
-        if let Some(family) = embed::EmbedFamily::from_model(&model) {
-            let (c, value) = read_body(&model, &headers, body, false)?;
-            let (json, tokens) = embed::answer(family, &state, c, &value)?;
-            let mut res = axum::Json(json).into_response();
-            let h = res.headers_mut();
-            h.insert("x-amzn-bedrock-input-token-count", HeaderValue::from(tokens));
-            h.insert(
-                "x-amzn-bedrock-invocation-latency",
-                HeaderValue::from(latency_ms(started)),
-            );
-            return Ok(res);
-        }
-        let (c, family) = decode(&model, &headers, body, false)?;
-        let plan = resolve(&state, &c, "InvokeModel")?;
-        plan.delay().await;
-        let mut res = axum::Json(family.body(&plan)).into_response();
-        let h = res.headers_mut();
-        h.insert(
-            "x-amzn-bedrock-input-token-count",
-            HeaderValue::from(plan.usage.input),
-        );
-        h.insert(
-            "x-amzn-bedrock-output-token-count",
-            HeaderValue::from(plan.usage.output),
-        );
-        h.insert(
-            "x-amzn-bedrock-invocation-latency",
-            HeaderValue::from(latency_ms(started)),
-        );
-        Ok(res)
+    if let Err(e) = super::validate(&state, "InvokeModel", &model, &headers, None) {
+        return labelled(e.into_response(), &model);
     }
-    .await;
-    labelled(res, &model)
+    if let Some(family) = embed::EmbedFamily::from_model(&model) {
+        let res = read_body(&model, &headers, body, false)
+            .and_then(|(c, value)| embed::answer(family, &state, c, &value))
+            .map(|(json, tokens)| {
+                let mut res = axum::Json(json).into_response();
+                let h = res.headers_mut();
+                h.insert("x-amzn-bedrock-input-token-count", HeaderValue::from(tokens));
+                h.insert(
+                    "x-amzn-bedrock-invocation-latency",
+                    HeaderValue::from(latency_ms(started)),
+                );
+                res
+            });
+        return labelled(res.unwrap_or_else(IntoResponse::into_response), &model);
+    }
+    let (c, family) = match decode(&model, &headers, body, false) {
+        Ok(d) => d,
+        Err(e) => return labelled(e.into_response(), &model),
+    };
+    respond(&state, &Bedrock { invoke: true }, &c, "InvokeModel", |plan| {
+        Ok(Reply::json(family.body(plan))
+            .header("x-amzn-bedrock-input-token-count", plan.usage.input)
+            .header("x-amzn-bedrock-output-token-count", plan.usage.output)
+            .header("x-amzn-bedrock-invocation-latency", latency_ms(started)))
+    })
+    .await
 }
 
 /// `POST /model/{modelId}/invoke-with-response-stream`.
@@ -291,45 +286,62 @@ pub async fn invoke_stream(
         Ok(m) => m,
         Err(e) => return e.into_response(),
     };
-    let res = (|| {
-        if embed::EmbedFamily::from_model(&model).is_some() {
-            return Err(BedrockError::validation(format!(
-                "The model {model} is an embedding model and does not support InvokeModelWithResponseStream; call InvokeModel"
-            )));
-        }
-        let (c, family) = decode(&model, &headers, body, true)?;
-        let plan = resolve(&state, &c, "InvokeModelWithResponseStream")?;
-        let latency = latency_ms(started) + plan.timing.latency_ms;
-        let mut events = family.events(&plan);
-        if let Some(last) = events.last_mut()
-            && let Some(obj) = last.json.as_object_mut()
-        {
-            obj.insert(
-                "amazon-bedrock-invocationMetrics".into(),
-                invocation_metrics(&plan, latency),
-            );
-        }
-        let frames = events
-            .iter()
-            .map(|e| {
-                chunk(&e.json).map(|b| {
-                    if e.content {
-                        Frame::content(b)
-                    } else {
-                        Frame::control(b)
-                    }
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let frames = with_stream_error(frames, plan.timing.stream_error.as_deref(), true)?;
-        let mut res = stream_response(frames, &plan);
-        res.headers_mut().insert(
-            "x-amzn-bedrock-content-type",
-            HeaderValue::from_static("application/json"),
+    let decoded = if let Err(e) =
+        super::validate(&state, "InvokeModelWithResponseStream", &model, &headers, None)
+    {
+        Err(e)
+    } else if embed::EmbedFamily::from_model(&model).is_some() {
+        Err(BedrockError::validation(format!(
+            "The model {model} is an embedding model and does not support InvokeModelWithResponseStream; call InvokeModel"
+        )))
+    } else {
+        decode(&model, &headers, body, true)
+    };
+    let (c, family) = match decoded {
+        Ok(d) => d,
+        Err(e) => return labelled(e.into_response(), &model),
+    };
+    respond(
+        &state,
+        &Bedrock { invoke: true },
+        &c,
+        "InvokeModelWithResponseStream",
+        |plan| {
+            let latency = latency_ms(started) + plan.timing.latency_ms;
+            Ok(
+                Reply::stream(chunk_frames(family, plan, latency)?, EVENT_STREAM).header(
+                    "x-amzn-bedrock-content-type",
+                    HeaderValue::from_static("application/json"),
+                ),
+            )
+        },
+    )
+    .await
+}
+
+/// The family's streaming events as `chunk` frames, the last one carrying the invocation metrics.
+fn chunk_frames(family: Family, plan: &Plan, latency: u64) -> Result<Vec<Frame>, BedrockError> {
+    let mut events = family.events(plan);
+    if let Some(last) = events.last_mut()
+        && let Some(obj) = last.json.as_object_mut()
+    {
+        obj.insert(
+            "amazon-bedrock-invocationMetrics".into(),
+            invocation_metrics(plan, latency),
         );
-        Ok::<_, BedrockError>(res)
-    })();
-    labelled(res, &model)
+    }
+    events
+        .iter()
+        .map(|e| {
+            chunk(&e.json).map(|b| {
+                if e.content {
+                    Frame::content(b)
+                } else {
+                    Frame::control(b)
+                }
+            })
+        })
+        .collect()
 }
 
 /// Text of the plan's text blocks, concatenated (families without content blocks send only this).

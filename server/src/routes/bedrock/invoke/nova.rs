@@ -30,7 +30,7 @@ pub fn body(plan: &Plan) -> Value {
     let content: Vec<Value> = plan.blocks.iter().map(content_block).collect();
     json!({
         "output": {"message": {"role": "assistant", "content": content}},
-        "stopReason": plan.stop.bedrock(),
+        "stopReason": crate::routes::bedrock::stop_reason(plan.stop),
         "usage": usage(plan),
     })
 }
@@ -68,7 +68,7 @@ pub fn events(plan: &Plan) -> Vec<Event> {
         ));
     }
     out.push(Event::control(
-        json!({"messageStop": {"stopReason": plan.stop.bedrock()}}),
+        json!({"messageStop": {"stopReason": crate::routes::bedrock::stop_reason(plan.stop)}}),
     ));
     out.push(Event::control(
         json!({"metadata": {"usage": usage(plan), "metrics": {}, "trace": {}}}),

@@ -1,0 +1,233 @@
+//! OpenAI's error object, shared by every route that speaks an OpenAI API (Chat Completions,
+//! Responses, embeddings, and Bedrock's `/openai/v1` paths): `{"error": {message, type, param,
+//! code}}` with the status the official SDKs map to their exception classes, plus the JSON body
+//! extractor whose rejections take that shape.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use crate::errors::ErrorClass;
+use crate::plan::ErrorPlan;
+use crate::state::NoMatch;
+use crate::wire::Wire;
+use crate::wire::json::{self, JsonError};
+
+/// An error in OpenAI's wire shape (boxed: it travels in every handler's `Result`).
+#[derive(Debug)]
+pub struct OpenAiError(Box<OpenAiErrorBody>);
+
+#[derive(Debug)]
+struct OpenAiErrorBody {
+    status: StatusCode,
+    type_: String,
+    message: String,
+    param: Option<String>,
+    code: Option<Value>,
+    retry_after: Option<u64>,
+}
+
+impl OpenAiError {
+    /// A 400 `invalid_request_error`.
+    pub fn invalid(message: impl Into<String>, param: Option<&str>) -> Self {
+        OpenAiError::new(OpenAiErrorBody {
+            status: StatusCode::BAD_REQUEST,
+            type_: "invalid_request_error".into(),
+            message: message.into(),
+            param: param.map(str::to_string),
+            code: None,
+            retry_after: None,
+        })
+    }
+
+    /// The error's message (for protocols that reuse the chat decoder with their own error shape).
+    pub fn message(&self) -> &str {
+        &self.0.message
+    }
+
+    /// The same error with an OpenAI `code`.
+    pub fn with_code(mut self, code: &str) -> Self {
+        self.0.code = Some(json!(code));
+        self
+    }
+
+    /// The same error with another HTTP status (413 for an oversized body).
+    pub fn with_status(mut self, status: StatusCode) -> Self {
+        self.0.status = status;
+        self
+    }
+
+    /// The `{"error": {...}}` object, as a body or as an in-stream `error` event.
+    pub fn json(&self) -> Value {
+        let e = &self.0;
+        json!({"error": {"message": e.message, "type": e.type_, "param": e.param, "code": e.code}})
+    }
+
+    fn new(body: OpenAiErrorBody) -> Self {
+        OpenAiError(Box::new(body))
+    }
+
+    /// A fixture's (or fault's) error in OpenAI's vocabulary.
+    pub fn from_plan(e: ErrorPlan) -> Self {
+        let class = ErrorClass::classify(e.type_.as_deref(), e.status);
+        let (default_type, _) = class.openai();
+        // Keep an OpenAI-style type the author wrote; translate AWS names to OpenAI's vocabulary.
+        let type_ = match e.type_ {
+            Some(t) if t.contains('_') || t.chars().all(|c| c.is_ascii_lowercase()) => t,
+            _ => default_type.to_string(),
+        };
+        let code = e
+            .code
+            .or_else(|| (class == ErrorClass::Throttling).then(|| json!("rate_limit_exceeded")));
+        // As on Bedrock: the fixture's status wins, except aimock's default 500 under a name that
+        // says otherwise (`rate_limit_error` is a 429 on the wire, never a retried 500).
+        let status = if e.status == 500 && class != ErrorClass::Internal && class != ErrorClass::ModelError {
+            class.openai().1
+        } else {
+            e.status
+        };
+        OpenAiError::new(OpenAiErrorBody {
+            status: StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            type_,
+            message: e.message,
+            param: e.param,
+            code,
+            retry_after: e.retry_after,
+        })
+    }
+
+    /// No fixture matched: 404 (503 in strict mode) with code `no_fixture_match`.
+    pub fn no_match(n: NoMatch) -> Self {
+        OpenAiError::new(OpenAiErrorBody {
+            status: if n.strict {
+                StatusCode::SERVICE_UNAVAILABLE
+            } else {
+                StatusCode::NOT_FOUND
+            },
+            type_: "invalid_request_error".into(),
+            message: n.message,
+            param: None,
+            code: Some(json!("no_fixture_match")),
+            retry_after: None,
+        })
+    }
+}
+
+impl IntoResponse for OpenAiError {
+    fn into_response(self) -> Response {
+        let body = self.json();
+        let mut res = (self.0.status, axum::Json(body)).into_response();
+        if let Some(secs) = self.0.retry_after {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        res
+    }
+}
+
+/// OpenAI's error vocabulary on the seam, for every route that speaks an OpenAI API.
+pub struct OpenAi;
+
+impl Wire for OpenAi {
+    type Error = OpenAiError;
+
+    fn error(&self, e: &ErrorPlan, _model: &str) -> OpenAiError {
+        OpenAiError::from_plan(e.clone())
+    }
+
+    fn no_match(&self, n: NoMatch) -> OpenAiError {
+        OpenAiError::no_match(n)
+    }
+
+    fn invalid(&self, message: String) -> OpenAiError {
+        OpenAiError::invalid(message, None)
+    }
+
+    /// OpenAI reports a failure mid-stream as an `error` event; the SDKs raise `APIError` on it.
+    fn stream_error(&self, e: &ErrorPlan, _model: &str) -> Result<Bytes, OpenAiError> {
+        Ok(Bytes::from(format!(
+            "data: {}\n\n",
+            OpenAiError::from_plan(e.clone()).json()
+        )))
+    }
+}
+
+/// An unknown route or method under an OpenAI base URL, in OpenAI's shape.
+pub fn unrouted(status: StatusCode, code: &str, message: String) -> Response {
+    OpenAiError::invalid(message, None)
+        .with_status(status)
+        .with_code(code)
+        .into_response()
+}
+
+/// JSON body extractor whose rejections (bad JSON, wrong types, too large) are OpenAI-shaped.
+pub struct OpenAiJson<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for OpenAiJson<T> {
+    type Rejection = OpenAiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|e| OpenAiError::invalid(e.body_text(), None).with_status(e.status()))?;
+        Ok(OpenAiJson(json::from_slice(&bytes)?))
+    }
+}
+
+impl From<JsonError> for OpenAiError {
+    fn from(e: JsonError) -> Self {
+        if e.syntax {
+            OpenAiError::invalid(
+                format!("We could not parse the JSON body of your request: {}", e.message),
+                None,
+            )
+        } else {
+            OpenAiError::invalid(
+                format!("Invalid value for '{}': {}", e.path, e.message),
+                Some(&e.path),
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aws_error_names_become_openai_types() {
+        let e = OpenAiError::from_plan(ErrorPlan {
+            status: 429,
+            type_: Some("ThrottlingException".into()),
+            message: "slow".into(),
+            code: None,
+            param: None,
+            retry_after: Some(2),
+        });
+        assert_eq!(e.0.type_, "rate_limit_error");
+        assert_eq!(e.0.code, Some(json!("rate_limit_exceeded")));
+    }
+
+    #[test]
+    fn a_named_error_without_a_status_takes_that_errors_status() {
+        let plan = |type_: &str, status| ErrorPlan {
+            status,
+            type_: Some(type_.into()),
+            message: "m".into(),
+            code: None,
+            param: None,
+            retry_after: None,
+        };
+        let status = |p| OpenAiError::from_plan(p).0.status.as_u16();
+        assert_eq!(status(plan("rate_limit_error", 500)), 429);
+        assert_eq!(status(plan("ServiceUnavailableException", 500)), 503);
+        assert_eq!(status(plan("server_error", 500)), 500);
+        assert_eq!(
+            status(plan("rate_limit_error", 503)),
+            503,
+            "an explicit status wins"
+        );
+    }
+}

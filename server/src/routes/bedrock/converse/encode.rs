@@ -1,0 +1,108 @@
+//! Converse and ConverseStream responses for a plan.
+//!
+//! ConverseStream events follow the service model exactly: the payload is the event's members only
+//! (the `:event-type` header names the event), `contentBlockStart` is sent only for tool use (the
+//! `ContentBlockStart` union has no text member), reasoning ends with a `signature` delta, and the
+//! stream closes with `messageStop` then `metadata`.
+
+use serde_json::{Value, json};
+
+use super::super::{BedrockError, event_frame, stop_reason};
+use crate::plan::{Block, Plan, chunk_text};
+use crate::stream::Frame;
+
+/// A content block of a Converse response message.
+pub fn content_block(b: &Block) -> Value {
+    match b {
+        Block::Text(t) => json!({"text": t}),
+        Block::Reasoning { text, signature } => {
+            let mut r = json!({"text": text});
+            if let Some(s) = signature {
+                r["signature"] = json!(s);
+            }
+            json!({"reasoningContent": {"reasoningText": r}})
+        }
+        Block::ToolCall { id, name, arguments } => {
+            json!({"toolUse": {"toolUseId": id, "name": name, "input": tool_input(arguments)}})
+        }
+    }
+}
+
+/// Tool arguments as the JSON document Bedrock sends (the text is JSON by fixture validation).
+pub fn tool_input(arguments: &str) -> Value {
+    serde_json::from_str(arguments).unwrap_or_else(|_| json!({}))
+}
+
+/// `TokenUsage`.
+pub fn usage(plan: &Plan) -> Value {
+    json!({"inputTokens": plan.usage.input, "outputTokens": plan.usage.output, "totalTokens": plan.usage.total})
+}
+
+/// The Converse response body.
+pub(super) fn converse_body(plan: &Plan, latency: u64) -> Value {
+    let content: Vec<Value> = plan.blocks.iter().map(content_block).collect();
+    json!({
+        "output": {"message": {"role": "assistant", "content": content}},
+        "stopReason": stop_reason(plan.stop),
+        "usage": usage(plan),
+        "metrics": {"latencyMs": latency},
+    })
+}
+
+/// The ConverseStream events for a plan, in the service's order.
+pub(super) fn stream_frames(plan: &Plan, latency: u64) -> Result<Vec<Frame>, BedrockError> {
+    let size = plan.timing.chunk_size;
+    let mut frames = vec![Frame::control(event_frame(
+        "messageStart",
+        &json!({"role": "assistant"}),
+    )?)];
+    let delta =
+        |i: usize, d: Value| event_frame("contentBlockDelta", &json!({"contentBlockIndex": i, "delta": d}));
+    for (i, block) in plan.blocks.iter().enumerate() {
+        match block {
+            Block::Text(text) => {
+                // An empty text block still gets one delta: a block with no delta never starts.
+                let pieces = chunk_text(text, size);
+                for piece in if pieces.is_empty() { vec![""] } else { pieces } {
+                    frames.push(Frame::content(delta(i, json!({"text": piece}))?));
+                }
+            }
+            Block::Reasoning { text, signature } => {
+                for piece in chunk_text(text, size) {
+                    frames.push(Frame::content(delta(
+                        i,
+                        json!({"reasoningContent": {"text": piece}}),
+                    )?));
+                }
+                if let Some(sig) = signature {
+                    frames.push(Frame::control(delta(
+                        i,
+                        json!({"reasoningContent": {"signature": sig}}),
+                    )?));
+                }
+            }
+            Block::ToolCall { id, name, arguments } => {
+                frames.push(Frame::control(event_frame(
+                    "contentBlockStart",
+                    &json!({"contentBlockIndex": i, "start": {"toolUse": {"toolUseId": id, "name": name}}}),
+                )?));
+                for piece in chunk_text(arguments, size) {
+                    frames.push(Frame::content(delta(i, json!({"toolUse": {"input": piece}}))?));
+                }
+            }
+        }
+        frames.push(Frame::control(event_frame(
+            "contentBlockStop",
+            &json!({"contentBlockIndex": i}),
+        )?));
+    }
+    frames.push(Frame::control(event_frame(
+        "messageStop",
+        &json!({"stopReason": stop_reason(plan.stop)}),
+    )?));
+    frames.push(Frame::control(event_frame(
+        "metadata",
+        &json!({"usage": usage(plan), "metrics": {"latencyMs": latency}}),
+    )?));
+    Ok(frames)
+}

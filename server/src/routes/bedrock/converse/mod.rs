@@ -1,0 +1,149 @@
+//! Converse and ConverseStream: the routes' handlers. The request shapes (shared with Amazon Nova's
+//! InvokeModel body) are in [`request`], the response encoders in [`encode`].
+
+mod encode;
+mod request;
+
+pub use encode::{content_block, tool_input, usage};
+pub use request::*;
+
+use std::time::Instant;
+
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection};
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+
+use super::{Bedrock, BedrockError, EVENT_STREAM, latency_ms, model_id};
+use crate::conversation::{Conversation, Protocol};
+use crate::state::SharedState;
+use crate::wire::{Reply, labelled, respond};
+use encode::{converse_body, stream_frames};
+
+/// Decodes a Converse/ConverseStream request.
+fn decode(
+    state: &SharedState,
+    operation: &str,
+    model: &str,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+    stream: bool,
+) -> Result<Conversation, BedrockError> {
+    let mut c = Conversation::new(Protocol::Bedrock, model).with_headers(headers);
+    c.stream = stream;
+    let body = super::body_bytes(body)?;
+    let value: serde_json::Value = super::parse_json(&body)?;
+    super::validate(state, operation, model, headers, Some(&value))?;
+    let req: ConverseRequest = super::from_value(&value)?;
+    if req.messages.is_empty() {
+        return Err(BedrockError::validation(
+            "1 validation error detected: Value at 'messages' failed to satisfy constraint: Member must not be empty",
+        ));
+    }
+    check_turns(&req.messages)?;
+    req.decode_into(&mut c);
+    Ok(c)
+}
+
+/// The turn rules Converse enforces before any model runs: the first message is the user's and the
+/// roles alternate (tool results travel in user messages), with the service's own messages.
+fn check_turns(messages: &[ChatMessage]) -> Result<(), BedrockError> {
+    if messages.first().is_some_and(|m| m.role != ChatRole::User) {
+        return Err(BedrockError::validation(
+            "A conversation must start with a user message. Try again with a conversation that starts with a user message.",
+        ));
+    }
+    if messages.windows(2).any(|w| w[0].role == w[1].role) {
+        return Err(BedrockError::validation(
+            "A conversation must alternate between user and assistant roles. Make sure the conversation alternates between user and assistant roles and try again.",
+        ));
+    }
+    Ok(())
+}
+
+/// `POST /model/{modelId}/converse`.
+pub async fn converse(
+    State(state): State<SharedState>,
+    path: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    answer(state, path, headers, body, false).await
+}
+
+/// `POST /model/{modelId}/converse-stream`.
+pub async fn converse_stream(
+    State(state): State<SharedState>,
+    path: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    answer(state, path, headers, body, true).await
+}
+
+async fn answer(
+    state: SharedState,
+    path: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+    stream: bool,
+) -> Response {
+    let started = Instant::now();
+    let model = match model_id(path) {
+        Ok(m) => m,
+        Err(e) => return e.into_response(),
+    };
+    let operation = if stream { "ConverseStream" } else { "Converse" };
+    let c = match decode(&state, operation, &model, &headers, body, stream) {
+        Ok(c) => c,
+        // Errors are labelled with the model too, once the path names one.
+        Err(e) => return labelled(e.into_response(), &model),
+    };
+    respond(&state, &Bedrock { invoke: false }, &c, operation, |plan| {
+        if stream {
+            // The stream's own latency is what its schedule adds before the first frame.
+            let latency = latency_ms(started) + plan.timing.latency_ms;
+            Ok(Reply::stream(stream_frames(plan, latency)?, EVENT_STREAM))
+        } else {
+            Ok(Reply::json(converse_body(plan, latency_ms(started))))
+        }
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn conversations_must_start_with_the_user_and_alternate() {
+        let msgs = |roles: &[&str]| -> Vec<ChatMessage> {
+            roles
+                .iter()
+                .map(|r| serde_json::from_value(json!({"role": r, "content": [{"text": "x"}]})).unwrap())
+                .collect()
+        };
+        assert!(check_turns(&msgs(&["user", "assistant", "user"])).is_ok());
+        let err = |roles: &[&str]| check_turns(&msgs(roles)).unwrap_err().message().to_string();
+        assert!(err(&["assistant", "user"]).starts_with("A conversation must start with a user message"));
+        assert!(err(&["user", "user"]).starts_with("A conversation must alternate"));
+        assert!(err(&["user", "assistant", "assistant"]).starts_with("A conversation must alternate"));
+    }
+
+    #[test]
+    fn malformed_fields_are_named_in_the_validation_error() {
+        let Err(err) = super::super::parse_json::<ConverseRequest>(
+            br#"{"messages":[{"role":"user","content":[{"text":5}]}]}"#,
+        ) else {
+            panic!("a number is not text")
+        };
+        assert!(
+            err.message().contains("messages[0].content[0].text"),
+            "{}",
+            err.message()
+        );
+        assert_eq!(err.type_(), "ValidationException");
+    }
+}

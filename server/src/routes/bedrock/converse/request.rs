@@ -1,0 +1,234 @@
+//! The Converse request shapes (botocore's `ConverseRequest` members that matter for matching), shared
+//! with Amazon Nova's InvokeModel body, and their decoding into the neutral conversation.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::conversation::{Conversation, Message, Role, ToolCallRef};
+
+/// The Converse request members that matter for matching (others are accepted and ignored).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConverseRequest {
+    /// The conversation so far.
+    #[serde(default)]
+    pub messages: Vec<ChatMessage>,
+    /// System prompt blocks.
+    #[serde(default)]
+    pub system: Vec<SystemBlock>,
+    /// Tool definitions.
+    #[serde(default)]
+    pub tool_config: Option<ToolConfig>,
+    /// Parsed only so that wrongly typed values are rejected as the service does.
+    #[serde(default)]
+    pub inference_config: Option<InferenceConfig>,
+}
+
+/// `inferenceConfig`: type-checked, not used by a mock.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InferenceConfig {
+    /// Token limit.
+    #[serde(default)]
+    pub max_tokens: Option<u64>,
+    /// Sampling temperature.
+    #[serde(default)]
+    pub temperature: Option<f64>,
+    /// Nucleus sampling.
+    #[serde(default)]
+    pub top_p: Option<f64>,
+    /// Stop sequences.
+    #[serde(default)]
+    pub stop_sequences: Vec<String>,
+}
+
+/// A message: `role` and content blocks.
+#[derive(Deserialize)]
+pub struct ChatMessage {
+    /// `user` or `assistant`.
+    pub role: ChatRole,
+    /// Content blocks.
+    pub content: Vec<ContentBlock>,
+}
+
+/// `ConversationRole`.
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ChatRole {
+    /// The user (also carries tool results).
+    User,
+    /// The model.
+    Assistant,
+}
+
+/// One content block; a union, so exactly one member is set. Images, documents, video, cache points
+/// and other members are accepted and ignored for matching.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContentBlock {
+    /// Text.
+    #[serde(default)]
+    pub text: Option<String>,
+    /// A tool call the assistant made.
+    #[serde(default)]
+    pub tool_use: Option<ToolUse>,
+    /// A tool's result.
+    #[serde(default)]
+    pub tool_result: Option<ToolResult>,
+}
+
+/// `ToolUseBlock`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ToolUse {
+    /// Call id.
+    pub tool_use_id: String,
+    /// Tool name.
+    pub name: String,
+}
+
+/// `ToolResultBlock`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ToolResult {
+    /// The call this answers.
+    pub tool_use_id: String,
+    /// Result blocks (`text`, `json`, images, documents).
+    pub content: Vec<ToolResultContent>,
+}
+
+/// `ToolResultContentBlock`: only text and JSON feed matching.
+#[derive(Deserialize)]
+pub struct ToolResultContent {
+    /// Text result.
+    #[serde(default)]
+    pub text: Option<String>,
+    /// JSON result.
+    #[serde(default)]
+    pub json: Option<Value>,
+}
+
+/// `SystemContentBlock`.
+#[derive(Deserialize)]
+pub struct SystemBlock {
+    /// System text (absent for guard content and cache points).
+    #[serde(default)]
+    pub text: Option<String>,
+}
+
+/// `toolConfig`.
+#[derive(Deserialize)]
+pub struct ToolConfig {
+    /// Tools.
+    pub tools: Vec<Tool>,
+}
+
+/// `Tool` union: only `toolSpec` defines a named tool.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Tool {
+    /// The tool's specification.
+    #[serde(default)]
+    pub tool_spec: Option<ToolSpec>,
+}
+
+/// `ToolSpecification` (the schema is not needed for matching).
+#[derive(Deserialize)]
+pub struct ToolSpec {
+    /// Tool name.
+    pub name: String,
+}
+
+impl ConverseRequest {
+    /// Fills a conversation: user text, tool results as `Role::Tool` messages, assistant tool calls.
+    pub fn decode_into(&self, c: &mut Conversation) {
+        c.system.extend(self.system.iter().filter_map(|s| s.text.clone()));
+        c.tools = self
+            .tool_config
+            .iter()
+            .flat_map(|t| &t.tools)
+            .filter_map(|t| t.tool_spec.as_ref().map(|s| s.name.clone()))
+            .collect();
+        for m in &self.messages {
+            let text = m
+                .content
+                .iter()
+                .filter_map(|b| b.text.as_deref())
+                .collect::<Vec<_>>()
+                .join("\n");
+            match m.role {
+                ChatRole::Assistant => {
+                    let mut msg = Message::text(Role::Assistant, text);
+                    msg.tool_calls = m
+                        .content
+                        .iter()
+                        .filter_map(|b| b.tool_use.as_ref())
+                        .map(|t| ToolCallRef {
+                            id: t.tool_use_id.clone(),
+                            name: t.name.clone(),
+                        })
+                        .collect();
+                    c.messages.push(msg);
+                }
+                ChatRole::User => {
+                    let results: Vec<&ToolResult> =
+                        m.content.iter().filter_map(|b| b.tool_result.as_ref()).collect();
+                    // A user message that only returns tool results is not a new user turn: the
+                    // result must stay in the current turn for `hasToolResult`.
+                    if !text.is_empty() || results.is_empty() {
+                        c.messages.push(Message::text(Role::User, text));
+                    }
+                    for r in results {
+                        let content = r
+                            .content
+                            .iter()
+                            .map(|p| match (&p.text, &p.json) {
+                                (Some(t), _) => t.clone(),
+                                (None, Some(j)) => j.to_string(),
+                                (None, None) => String::new(),
+                            })
+                            .collect::<Vec<_>>()
+                            .join("\n");
+                        c.messages
+                            .push(Message::tool_result(r.tool_use_id.clone(), content));
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conversation::Protocol;
+    use serde_json::json;
+
+    fn decoded(body: Value) -> Conversation {
+        let req: ConverseRequest = serde_json::from_value(body).unwrap();
+        let mut c = Conversation::new(Protocol::Bedrock, "m");
+        req.decode_into(&mut c);
+        c
+    }
+
+    #[test]
+    fn a_tool_result_only_user_message_keeps_the_result_in_the_current_turn() {
+        let c = decoded(json!({
+            "system": [{"text": "be brief"}, {"cachePoint": {"type": "default"}}],
+            "toolConfig": {"tools": [{"toolSpec": {"name": "get_weather", "inputSchema": {"json": {}}}}]},
+            "messages": [
+                {"role": "user", "content": [{"text": "weather?"}, {"image": {"format": "png", "source": {"bytes": "AA=="}}}]},
+                {"role": "assistant", "content": [{"toolUse": {"toolUseId": "t1", "name": "get_weather", "input": {}}}]},
+                {"role": "user", "content": [{"toolResult": {"toolUseId": "t1", "content": [{"json": {"sky": "clear"}}, {"text": "22C"}]}}]},
+            ]
+        }));
+        assert_eq!(c.system, vec!["be brief"]);
+        assert_eq!(c.tools, vec!["get_weather"]);
+        assert_eq!(c.last_user_text(), Some("weather?"));
+        assert!(c.has_tool_result());
+        let result = c.last_tool_result().unwrap();
+        assert_eq!(result.tool_call_id.as_deref(), Some("t1"));
+        assert_eq!(result.text, "{\"sky\":\"clear\"}\n22C");
+        assert_eq!(c.messages[1].tool_calls[0].name, "get_weather");
+    }
+}

@@ -1,0 +1,18 @@
+//! `POST /v1/chat/completions`, served by the shared Chat Completions codec.
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::Response;
+
+use crate::codec::chat_completions::{ChatRequest, serve};
+use crate::codec::openai_error::OpenAiJson;
+use crate::conversation::Protocol;
+use crate::state::SharedState;
+
+pub(super) async fn chat_completions(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    OpenAiJson(req): OpenAiJson<ChatRequest>,
+) -> Response {
+    serve(&state, &headers, req, Protocol::OpenAi, "chat.completions").await
+}

@@ -1,0 +1,497 @@
+//! AWS request validation interpreted from botocore's service models (`server/data/botocore/`,
+//! refreshed by `scripts/refresh-service-models.sh`; the version is in `VERSION` there): required
+//! members, `min`/`max` lengths and ranges, enums, patterns and unions, in URI, header and JSON body
+//! members, reported in AWS's words ("1 validation error detected: Value '5.0' at
+//! 'inferenceConfig.temperature' failed to satisfy constraint: Member must have value less than or
+//! equal to 1"; several are counted and joined with "; "). Nothing is hand-written per field.
+//!
+//! What the model cannot say is left to the wire: a value of the wrong JSON type is reported by the
+//! typed decoder that follows (it names the field). Patterns must match the whole value, as AWS's
+//! Java validation layer matches them (`Matcher.matches`: SageMaker rejects the endpoint name `a_b`
+//! although `^[a-zA-Z0-9](-*[a-zA-Z0-9])*` finds a match in it); a Java pattern the regex crate
+//! cannot compile is not checked, so it never rejects what the service would accept.
+
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+use regex::Regex;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+/// Bedrock Runtime's model.
+pub static BEDROCK_RUNTIME: LazyLock<ServiceModel> =
+    LazyLock::new(|| ServiceModel::parse(include_str!("../../data/botocore/bedrock-runtime.json")));
+
+/// SageMaker Runtime's model.
+pub static SAGEMAKER_RUNTIME: LazyLock<ServiceModel> =
+    LazyLock::new(|| ServiceModel::parse(include_str!("../../data/botocore/sagemaker-runtime.json")));
+
+#[derive(Deserialize)]
+struct RawModel {
+    operations: HashMap<String, RawOperation>,
+    shapes: HashMap<String, RawShape>,
+}
+
+#[derive(Deserialize)]
+struct RawOperation {
+    input: Option<RawRef>,
+}
+
+#[derive(Deserialize)]
+struct RawRef {
+    shape: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawShape {
+    #[serde(rename = "type")]
+    type_: String,
+    #[serde(default)]
+    members: HashMap<String, RawMember>,
+    #[serde(default)]
+    required: Vec<String>,
+    #[serde(default)]
+    union: bool,
+    #[serde(default)]
+    document: bool,
+    min: Option<f64>,
+    max: Option<f64>,
+    pattern: Option<String>,
+    #[serde(rename = "enum")]
+    enum_: Option<Vec<String>>,
+    member: Option<RawRef>,
+    value: Option<RawRef>,
+    #[serde(default)]
+    eventstream: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawMember {
+    shape: String,
+    location: Option<String>,
+    location_name: Option<String>,
+}
+
+/// A service model reduced to what validation reads.
+pub struct ServiceModel {
+    inputs: HashMap<String, String>,
+    shapes: HashMap<String, Shape>,
+}
+
+struct Shape {
+    kind: Kind,
+    members: Vec<Member>,
+    required: Vec<String>,
+    union: bool,
+    min: Option<f64>,
+    max: Option<f64>,
+    pattern: Option<(String, Regex)>,
+    enum_: Option<Vec<String>>,
+    item: Option<String>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Structure,
+    List,
+    Map,
+    String,
+    Integer,
+    Float,
+    Other,
+}
+
+struct Member {
+    name: String,
+    shape: String,
+    /// Where the member travels: `None` in the JSON body, else `uri`, `header`, `querystring`, …
+    location: Option<String>,
+    /// Its name there (the URI label or header name).
+    location_name: String,
+}
+
+/// Where one request's members are.
+pub struct Request<'a> {
+    /// URI labels (`modelId`) with their decoded values.
+    pub uri: &'a [(&'a str, &'a str)],
+    /// Request headers.
+    pub headers: &'a http::HeaderMap,
+    /// The JSON body, when the operation's body is JSON members (not a blob payload).
+    pub body: Option<&'a Value>,
+}
+
+impl ServiceModel {
+    fn parse(json: &str) -> Self {
+        // The model ships inside the binary and is checked by a test: a broken file is a build bug.
+        let raw: RawModel = serde_json::from_str(json).expect("a valid botocore service model");
+        let shapes = raw
+            .shapes
+            .into_iter()
+            .map(|(name, s)| (name, Shape::from_raw(s)))
+            .collect();
+        let inputs = raw
+            .operations
+            .into_iter()
+            .filter_map(|(op, o)| o.input.map(|i| (op, i.shape)))
+            .collect();
+        ServiceModel { inputs, shapes }
+    }
+
+    /// Validates a request to `operation`; `Err` holds AWS's message for every violation found.
+    pub fn validate(&self, operation: &str, req: &Request<'_>) -> Result<(), String> {
+        let Some(input) = self.inputs.get(operation).and_then(|n| self.shapes.get(n)) else {
+            return Ok(());
+        };
+        let mut out = Vec::new();
+        for m in &input.members {
+            let value = match m.location.as_deref() {
+                Some("uri") => req
+                    .uri
+                    .iter()
+                    .find(|(k, _)| *k == m.location_name)
+                    .map(|(_, v)| Value::String((*v).to_string())),
+                Some("header") => req
+                    .headers
+                    .get(m.location_name.as_str())
+                    .and_then(|v| v.to_str().ok())
+                    .map(|v| Value::String(v.to_string())),
+                Some(_) => continue,
+                None => match req.body {
+                    Some(Value::Object(body)) => body.get(&m.location_name).cloned(),
+                    _ => continue,
+                },
+            };
+            match value {
+                Some(Value::Null) | None if input.required.contains(&m.name) => {
+                    out.push(format!(
+                        "Value null at '{}' failed to satisfy constraint: Member must not be null",
+                        m.name
+                    ));
+                }
+                Some(v) if !v.is_null() => self.check(&m.shape, &v, &m.name, &mut out),
+                _ => {}
+            }
+        }
+        match out.len() {
+            0 => Ok(()),
+            n => Err(format!(
+                "{n} validation error{} detected: {}",
+                if n == 1 { "" } else { "s" },
+                out.join("; ")
+            )),
+        }
+    }
+
+    fn check(&self, shape: &str, v: &Value, path: &str, out: &mut Vec<String>) {
+        let Some(s) = self.shapes.get(shape) else { return };
+        match (s.kind, v) {
+            (Kind::Structure, Value::Object(obj)) => self.check_structure(s, obj, path, out),
+            (Kind::List, Value::Array(items)) => {
+                s.check_length(items.len(), || summary(v), path, out);
+                for (i, item) in items.iter().enumerate() {
+                    if let Some(member) = &s.item
+                        && !item.is_null()
+                    {
+                        self.check(member, item, &format!("{path}.{}.member", i + 1), out);
+                    }
+                }
+            }
+            (Kind::Map, Value::Object(obj)) => {
+                s.check_length(obj.len(), || summary(v), path, out);
+                for (k, item) in obj {
+                    if let Some(value) = &s.item {
+                        self.check(value, item, &format!("{path}.{k}"), out);
+                    }
+                }
+            }
+            (Kind::String, Value::String(text)) => s.check_string(text, path, out),
+            (Kind::Integer | Kind::Float, Value::Number(n)) => {
+                if let Some(x) = n.as_f64() {
+                    let shown = if s.kind == Kind::Float {
+                        java_float(x)
+                    } else {
+                        n.to_string()
+                    };
+                    s.check_range(x, &shown, path, out);
+                }
+            }
+            // A wrongly typed value: the typed decoder that follows names it.
+            _ => {}
+        }
+    }
+
+    fn check_structure(&self, s: &Shape, obj: &Map<String, Value>, path: &str, out: &mut Vec<String>) {
+        if s.union {
+            let set = s
+                .members
+                .iter()
+                .filter(|m| obj.get(&m.location_name).is_some_and(|v| !v.is_null()))
+                .count();
+            // Unknown members are a newer client's: only known ones count (none at all is an error).
+            if set > 1 || (set == 0 && obj.is_empty()) {
+                out.push(format!(
+                    "Value at '{path}' failed to satisfy constraint: Member must have exactly one member set, found {set}"
+                ));
+            }
+        }
+        for m in &s.members {
+            let child = format!("{path}.{}", m.name);
+            match obj.get(&m.location_name) {
+                Some(Value::Null) | None if s.required.contains(&m.name) => out.push(format!(
+                    "Value null at '{child}' failed to satisfy constraint: Member must not be null"
+                )),
+                Some(v) if !v.is_null() => self.check(&m.shape, v, &child, out),
+                _ => {}
+            }
+        }
+    }
+}
+
+impl Shape {
+    fn from_raw(s: RawShape) -> Self {
+        let kind = match s.type_.as_str() {
+            "structure" if s.document || s.eventstream => Kind::Other,
+            "structure" => Kind::Structure,
+            "list" => Kind::List,
+            "map" => Kind::Map,
+            "string" => Kind::String,
+            "integer" | "long" => Kind::Integer,
+            "float" | "double" => Kind::Float,
+            _ => Kind::Other,
+        };
+        let pattern = s.pattern.and_then(|p| {
+            // A Java pattern the regex crate cannot compile is not checked (never a false rejection).
+            Regex::new(&format!("^(?:{p})$")).ok().map(|r| (p, r))
+        });
+        Shape {
+            kind,
+            members: {
+                let mut members: Vec<_> = s.members.into_iter().collect();
+                // Reported in a stable order: by member name.
+                members.sort_by(|a, b| a.0.cmp(&b.0));
+                members
+            }
+            .into_iter()
+            .map(|(name, m)| Member {
+                location_name: m.location_name.unwrap_or_else(|| name.clone()),
+                name: lower_first(&name),
+                shape: m.shape,
+                location: m.location,
+            })
+            .collect(),
+            required: s.required,
+            union: s.union,
+            min: s.min,
+            max: s.max,
+            pattern,
+            enum_: s.enum_,
+            item: s.member.or(s.value).map(|r| r.shape),
+        }
+    }
+
+    fn check_length(&self, len: usize, shown: impl Fn() -> String, path: &str, out: &mut Vec<String>) {
+        let len = len as f64;
+        if let Some(min) = self.min
+            && len < min
+        {
+            out.push(format!(
+                "Value '{}' at '{path}' failed to satisfy constraint: Member must have length greater than or equal to {}",
+                shown(),
+                min as i64
+            ));
+        }
+        if let Some(max) = self.max
+            && len > max
+        {
+            out.push(format!(
+                "Value '{}' at '{path}' failed to satisfy constraint: Member must have length less than or equal to {}",
+                shown(),
+                max as i64
+            ));
+        }
+    }
+
+    fn check_string(&self, text: &str, path: &str, out: &mut Vec<String>) {
+        self.check_length(text.chars().count(), || text.to_string(), path, out);
+        if let Some(values) = &self.enum_
+            && !values.iter().any(|v| v == text)
+        {
+            out.push(format!(
+                "Value '{text}' at '{path}' failed to satisfy constraint: Member must satisfy enum value set: [{}]",
+                values.join(", ")
+            ));
+        }
+        if let Some((source, re)) = &self.pattern
+            && !re.is_match(text)
+        {
+            out.push(format!(
+                "Value '{text}' at '{path}' failed to satisfy constraint: Member must satisfy regular expression pattern: {source}"
+            ));
+        }
+    }
+
+    fn check_range(&self, x: f64, shown: &str, path: &str, out: &mut Vec<String>) {
+        if let Some(min) = self.min
+            && x < min
+        {
+            out.push(format!(
+                "Value '{shown}' at '{path}' failed to satisfy constraint: Member must have value greater than or equal to {}",
+                number(min)
+            ));
+        }
+        if let Some(max) = self.max
+            && x > max
+        {
+            out.push(format!(
+                "Value '{shown}' at '{path}' failed to satisfy constraint: Member must have value less than or equal to {}",
+                number(max)
+            ));
+        }
+    }
+}
+
+/// Member names as AWS's messages spell them: lower camel case (`EndpointName` -> `endpointName`).
+fn lower_first(name: &str) -> String {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .map(|c| c.to_ascii_lowercase().to_string() + chars.as_str())
+        .unwrap_or_default()
+}
+
+/// A bound as the model writes it (`1`, `0.5`).
+fn number(x: f64) -> String {
+    if x.fract() == 0.0 && x.abs() < 1e15 {
+        format!("{}", x as i64)
+    } else {
+        x.to_string()
+    }
+}
+
+/// A float as Java prints it, which is what AWS's messages show (`5.0`, `0.25`).
+fn java_float(x: f64) -> String {
+    if x.fract() == 0.0 && x.abs() < 1e7 {
+        format!("{x:.1}")
+    } else {
+        x.to_string()
+    }
+}
+
+/// A list or map in a message: its JSON, cut short.
+fn summary(v: &Value) -> String {
+    let s = v.to_string();
+    if s.chars().count() > 100 {
+        format!("{}…", s.chars().take(100).collect::<String>())
+    } else {
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn converse(body: Value) -> Result<(), String> {
+        let headers = http::HeaderMap::new();
+        BEDROCK_RUNTIME.validate(
+            "Converse",
+            &Request {
+                uri: &[("modelId", "anthropic.claude-3-haiku-20240307-v1:0")],
+                headers: &headers,
+                body: Some(&body),
+            },
+        )
+    }
+
+    #[test]
+    fn both_service_models_load_with_their_operations() {
+        assert!(BEDROCK_RUNTIME.inputs.contains_key("ConverseStream"));
+        assert!(BEDROCK_RUNTIME.inputs.contains_key("CountTokens"));
+        assert!(SAGEMAKER_RUNTIME.inputs.contains_key("InvokeEndpointAsync"));
+    }
+
+    #[test]
+    fn a_valid_converse_request_passes() {
+        converse(json!({
+            "messages": [{"role": "user", "content": [{"text": "hi"}, {"cachePoint": {"type": "default"}}]}],
+            "inferenceConfig": {"temperature": 0.5, "maxTokens": 100},
+            "toolConfig": {"tools": [{"toolSpec": {"name": "get_weather", "inputSchema": {"json": {"type": "object"}}}}]},
+        }))
+        .unwrap();
+    }
+
+    #[test]
+    fn ranges_are_reported_in_aws_words() {
+        let e = converse(json!({"messages": [], "inferenceConfig": {"temperature": 5}})).unwrap_err();
+        assert_eq!(
+            e,
+            "1 validation error detected: Value '5.0' at 'inferenceConfig.temperature' failed to satisfy constraint: Member must have value less than or equal to 1"
+        );
+    }
+
+    #[test]
+    fn several_violations_are_counted_and_joined() {
+        let e = converse(json!({
+            "messages": [{"role": "robot", "content": [{"text": "hi"}]}, {"content": []}],
+            "inferenceConfig": {"topP": -1, "maxTokens": 0},
+        }))
+        .unwrap_err();
+        assert!(e.starts_with("4 validation errors detected: "), "{e}");
+        assert!(e.contains("Value 'robot' at 'messages.1.member.role' failed to satisfy constraint: Member must satisfy enum value set: [user, assistant, system]"), "{e}");
+        assert!(
+            e.contains(
+                "Value null at 'messages.2.member.role' failed to satisfy constraint: Member must not be null"
+            ),
+            "{e}"
+        );
+        assert!(e.contains("Value '-1.0' at 'inferenceConfig.topP' failed to satisfy constraint: Member must have value greater than or equal to 0"), "{e}");
+        assert!(e.contains("Value '0' at 'inferenceConfig.maxTokens' failed to satisfy constraint: Member must have value greater than or equal to 1"), "{e}");
+        assert!(e.contains("; "), "{e}");
+    }
+
+    #[test]
+    fn a_union_with_two_members_is_rejected_and_unknown_members_are_tolerated() {
+        let e = converse(json!({"messages": [{"role": "user", "content": [{"text": "a", "toolUse": {"toolUseId": "t", "name": "n", "input": {}}}]}]})).unwrap_err();
+        assert!(e.contains("at 'messages.1.member.content.1.member'"), "{e}");
+        converse(json!({"messages": [{"role": "user", "content": [{"text": "a", "futureMember": {}}]}]}))
+            .unwrap();
+    }
+
+    #[test]
+    fn uri_and_header_members_are_checked() {
+        let headers = http::HeaderMap::new();
+        let long = "x".repeat(2049);
+        let e = BEDROCK_RUNTIME
+            .validate(
+                "InvokeModel",
+                &Request {
+                    uri: &[("modelId", &long)],
+                    headers: &headers,
+                    body: None,
+                },
+            )
+            .unwrap_err();
+        assert!(e.contains("at 'modelId' failed to satisfy constraint: Member must have length less than or equal to 2048"), "{e}");
+        let mut headers = http::HeaderMap::new();
+        headers.insert("x-amzn-bedrock-trace", http::HeaderValue::from_static("LOUD"));
+        let e = BEDROCK_RUNTIME
+            .validate(
+                "InvokeModel",
+                &Request {
+                    uri: &[("modelId", "m.x")],
+                    headers: &headers,
+                    body: None,
+                },
+            )
+            .unwrap_err();
+        assert!(
+            e.contains(
+                "Value 'LOUD' at 'trace' failed to satisfy constraint: Member must satisfy enum value set"
+            ),
+            "{e}"
+        );
+    }
+}

@@ -1,0 +1,160 @@
+//! The seam every wire plugs into: the one respond path (resolve -> faults -> unary body or timed
+//! frames -> journal and metrics), written once for every protocol.
+//!
+//! A wire supplies only what is its own: its routes, decoding a request into a [`Conversation`], an
+//! encoder turning a [`Plan`] into a [`Reply`], and its error vocabulary ([`Wire`]). Everything that
+//! holds on every protocol (matching, the journal, faults, the latency before an answer, splicing an
+//! `errorAfterChunks` error into a stream, the frame scheduler, the model label of the request
+//! metrics) happens here, so a new wire cannot forget any of it. This module knows no wire.
+
+pub mod json;
+
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+
+use crate::conversation::Conversation;
+use crate::plan::{ErrorPlan, Outcome, Plan, Timing};
+use crate::state::{NoMatch, SharedState};
+use crate::stream::{Frame, cut_after_content, timed};
+
+/// The model a response answered, put in response extensions for the request metrics.
+#[derive(Clone, Debug)]
+pub struct ModelLabel(pub String);
+
+/// Marks a response with the model it answered (success or error), for the request metrics.
+pub fn labelled(mut res: Response, model: &str) -> Response {
+    res.extensions_mut().insert(ModelLabel(model.to_string()));
+    res
+}
+
+/// A wire's error vocabulary: how its protocol says each neutral failure.
+pub trait Wire {
+    /// The wire's error response.
+    type Error: IntoResponse;
+
+    /// A fixture's (or an injected fault's) error, in this wire's names, statuses and body shape.
+    fn error(&self, e: &ErrorPlan, model: &str) -> Self::Error;
+
+    /// No fixture matched (404, or 503 in strict mode), in this wire's shape.
+    fn no_match(&self, n: NoMatch) -> Self::Error;
+
+    /// A request the service would reject (400), in this wire's shape.
+    fn invalid(&self, message: String) -> Self::Error;
+
+    /// The frame that carries `e` inside a stream (an `errorAfterChunks` error).
+    fn stream_error(&self, e: &ErrorPlan, model: &str) -> Result<Bytes, Self::Error>;
+
+    /// For wires that report a streaming request's error inside a 200 stream (SageMaker's
+    /// containers do), that stream; `None` answers with [`Wire::error`].
+    fn error_stream(&self, _e: &ErrorPlan, _model: &str) -> Option<Result<Reply, Self::Error>> {
+        None
+    }
+}
+
+/// What a wire's encoder makes of a plan.
+pub struct Reply {
+    body: ReplyBody,
+    headers: HeaderMap,
+}
+
+enum ReplyBody {
+    Json(Value),
+    Stream {
+        frames: Vec<Frame>,
+        content_type: &'static str,
+    },
+}
+
+impl Reply {
+    /// A whole JSON body (a non-streamed answer).
+    pub fn json(body: Value) -> Self {
+        Reply {
+            body: ReplyBody::Json(body),
+            headers: HeaderMap::new(),
+        }
+    }
+
+    /// Encoded frames, sent on the plan's schedule under `content_type`.
+    pub fn stream(frames: Vec<Frame>, content_type: &'static str) -> Self {
+        Reply {
+            body: ReplyBody::Stream { frames, content_type },
+            headers: HeaderMap::new(),
+        }
+    }
+
+    /// Adds a response header (token counts, latencies, echoed request headers).
+    pub fn header(mut self, name: &'static str, value: impl Into<HeaderValue>) -> Self {
+        self.headers.insert(HeaderName::from_static(name), value.into());
+        self
+    }
+}
+
+/// Answers a decoded request: resolves it against the fixtures (journal, faults, metrics), then
+/// sends the wire's encoding of the plan: for a non-streamed request after the plan's latency,
+/// for a stream as timed frames with any `errorAfterChunks` error spliced in. Every outcome that is
+/// not a message becomes the wire's own error. The response is labelled with the model.
+pub async fn respond<W: Wire>(
+    state: &SharedState,
+    wire: &W,
+    c: &Conversation,
+    operation: &'static str,
+    encode: impl FnOnce(&Plan) -> Result<Reply, W::Error>,
+) -> Response {
+    let res = match state.resolve(c, operation) {
+        Ok(Outcome::Message(plan)) => message(wire, c, &plan, encode).await,
+        Ok(Outcome::Error(e)) => match c.stream.then(|| wire.error_stream(&e, &c.model)).flatten() {
+            Some(reply) => reply.map(|r| r.into_response(&Timing::default())),
+            None => Err(wire.error(&e, &c.model)),
+        },
+        Ok(Outcome::Embedding(_)) => Err(wire.invalid(format!(
+            "The matched fixture answers embeddings, not {operation} requests"
+        ))),
+        Err(n) => Err(wire.no_match(n)),
+    };
+    labelled(res.unwrap_or_else(IntoResponse::into_response), &c.model)
+}
+
+/// Resolves a request whose answer is not a message plan (embeddings): the journal, faults and
+/// metrics as for every request, the outcome left to the wire.
+pub fn resolve(state: &SharedState, c: &Conversation, operation: &'static str) -> Result<Outcome, NoMatch> {
+    state.resolve(c, operation)
+}
+
+async fn message<W: Wire>(
+    wire: &W,
+    c: &Conversation,
+    plan: &Plan,
+    encode: impl FnOnce(&Plan) -> Result<Reply, W::Error>,
+) -> Result<Response, W::Error> {
+    if !c.stream {
+        // The body is encoded after the wait, so latencies it reports include it.
+        plan.delay().await;
+    }
+    let mut reply = encode(plan)?;
+    if let (ReplyBody::Stream { frames, .. }, Some(se)) =
+        (&mut reply.body, plan.timing.stream_error.as_deref())
+    {
+        cut_after_content(frames, se.after_chunks);
+        frames.push(Frame::control(wire.stream_error(&se.error, &c.model)?));
+    }
+    Ok(reply.into_response(&plan.timing))
+}
+
+impl Reply {
+    /// The response: a JSON body, or the frames on `timing`'s schedule.
+    fn into_response(self, timing: &Timing) -> Response {
+        let mut res = match self.body {
+            ReplyBody::Json(v) => axum::Json(v).into_response(),
+            ReplyBody::Stream { frames, content_type } => {
+                let mut res = Response::new(Body::from_stream(timed(frames, timing, None)));
+                res.headers_mut()
+                    .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+                res
+            }
+        };
+        res.headers_mut().extend(self.headers);
+        res
+    }
+}
