@@ -74,7 +74,7 @@ def main(n):
                               config=Config(retries={"total_max_attempts": 1}, connect_timeout=1, read_timeout=5))
         while True:
             try:
-                r = client.converse(modelId="m", messages=[{"role": "user", "content": [{"text": "hello"}]}])
+                r = client.converse(modelId="anthropic.claude-3-5-sonnet-20240620-v1:0", messages=[{"role": "user", "content": [{"text": "hello"}]}])
                 if r["output"]["message"]["content"][0]["text"] == GREETING:
                     latencies[i] = time.monotonic() - t0
                     return
