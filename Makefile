@@ -1,12 +1,13 @@
 # mockmodel tasks. The README's two commands: `make run` and `make test`.
-.PHONY: run test lint fmt ci bench generate test-cluster bench-operator package test-package
+.PHONY: run test lint fmt ci bench generate test-cluster bench-operator bench-node package test-package
 
 ## Run the mock server on its embedded default fixtures (http://127.0.0.1:4010).
 run:
 	cargo run --release -p mockmodel-server -- $(ARGS)
 
 ## Every test: Rust unit/in-process tests, the real-client wire tests (sets up its own venv) and the
-## operator's tests against a local kube-apiserver (builds it once, see scripts/k8s-testbed.sh).
+## cluster tests: a local kube-apiserver, then real pods on a one-node cluster (Kubernetes built once,
+## see scripts/k8s-testbed.sh).
 test:
 	scripts/test.sh
 
@@ -24,13 +25,19 @@ test-package:
 generate:
 	scripts/generate.sh
 
-## Operator tests against a real kube-apiserver + etcd on 127.0.0.1 (builds it once; see scripts/k8s-testbed.sh).
+## Cluster tests: a real kube-apiserver + etcd on 127.0.0.1, then a one-node cluster with real pods
+## (root; builds Kubernetes once; see scripts/k8s-testbed.sh).
 test-cluster:
 	scripts/test-cluster.sh
 
 ## Reconcile 500 MockModels on the local apiserver; prints total time, apply-to-ConfigMap latency, peak RSS.
 bench-operator:
 	scripts/bench-operator.sh
+
+## 20 MockModels on a fresh one-node cluster (root): apply-to-answered-request p50/p99 through each
+## Service's ClusterIP, operator and server RSS.
+bench-node:
+	scripts/bench-node.sh $(ARGS)
 
 fmt:
 	cargo fmt --all

@@ -24,5 +24,5 @@ MOCKMODEL_SERVER_BIN="$PWD/target/debug/mockmodel-server" "$venv/bin/pytest" tes
 echo "==> packages (scripts/test-package.sh)"
 scripts/test-package.sh
 
-echo "==> operator tests against a real kube-apiserver + etcd (scripts/test-cluster.sh)"
+echo "==> cluster tests: a real kube-apiserver + etcd, then real pods on a one-node cluster (scripts/test-cluster.sh)"
 scripts/test-cluster.sh

@@ -11,11 +11,12 @@ use kube::Client;
 use kube::api::{Api, ListParams};
 use tokio::sync::watch;
 
-use crate::controller::{self, Context};
+use crate::controller::Context;
 use crate::crd::MockModel;
 use crate::lease::{Elector, LeaseConfig};
 use crate::metrics::{self, Metrics};
 use crate::resources::{Settings, default_image};
+use crate::watches;
 
 /// Kubernetes operator for MockModel resources.
 #[derive(Debug, Parser)]
@@ -210,13 +211,22 @@ pub async fn run(
     };
     // one controller per watched namespace (disjoint, so each keeps its own caches)
     let controllers = scope.namespaces().into_iter().map(|ns| {
+        let (store, stores, writers) = watches::caches();
         let ctx = Context::new(
             client.clone(),
             metrics.clone(),
             settings.clone(),
             Some(identity.clone()),
+            stores,
         );
-        controller::run(ctx, ns, args.concurrency, signalled(stop_rx.clone()))
+        watches::run(
+            ctx,
+            store,
+            writers,
+            ns,
+            args.concurrency,
+            signalled(stop_rx.clone()),
+        )
     });
     futures::future::join_all(controllers).await;
     metrics.leader.set(0);

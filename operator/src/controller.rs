@@ -1,5 +1,6 @@
-//! The reconcile driver: `fetch sources -> render (pure) -> apply children (SSA) -> status (pure)
-//! -> patch status if changed`, plus the error policy and the `Controller` wiring with watches.
+//! The reconcile driver, a pipeline: `fetch` the `fixturesFrom` sources -> `validate` (render,
+//! pure) -> `build` the children (pure) -> `apply` them (SSA) -> `status` (pure) and events.
+//! The watches that trigger it live in [`crate::watches`].
 //!
 //! Bad input (invalid fixtures, a missing `fixturesFrom` ConfigMap) is not an error: it is
 //! reported in status and by a Warning Event, and the running children are left untouched.
@@ -8,27 +9,22 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{ConfigMap, Service};
+use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, Patch, PatchParams};
-use kube::core::PartialObjectMeta;
-use kube::runtime::WatchStreamExt;
-use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
+use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
-use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::watcher::{self, watcher};
-use kube::runtime::{PredicateConfig, predicates};
+use kube::runtime::reflector::ObjectRef;
 use kube::{Client, Resource, ResourceExt};
 use tracing::{info, instrument, warn};
 
 use crate::apply::{Applier, ChildStores, Children};
-use crate::crd::{MockModel, MockModelSpec};
+use crate::crd::{MockModel, MockModelSpec, MockModelStatus};
 use crate::metrics::Metrics;
-use crate::render::{self, SourceDoc};
-use crate::resources::{self, FIELD_MANAGER, MANAGED_SELECTOR, Settings};
+use crate::render::{self, Rendered, SourceDoc};
+use crate::resources::{self, FIELD_MANAGER, Settings};
 use crate::status::{self, FixtureOutcome};
 use crate::{Error, Result};
 
@@ -49,15 +45,22 @@ pub struct Context {
     pub settings: Settings,
     /// Applies children, skipping provable no-ops.
     pub applier: Applier,
-    /// Watch caches of the children; `None` until the controller's watches run.
-    pub stores: Option<ChildStores>,
+    /// Watch caches of the children (filled by [`crate::watches::run`]).
+    pub stores: ChildStores,
     /// Consecutive failures per object, for exponential backoff.
     failures: Mutex<HashMap<ObjectRef<MockModel>, u32>>,
 }
 
 impl Context {
-    /// A context reporting Events as `mockmodel-operator` / `instance`.
-    pub fn new(client: Client, metrics: Arc<Metrics>, settings: Settings, instance: Option<String>) -> Self {
+    /// A context reporting Events as `mockmodel-operator` / `instance`, reading the children
+    /// from `stores` (see [`crate::watches::caches`]).
+    pub fn new(
+        client: Client,
+        metrics: Arc<Metrics>,
+        settings: Settings,
+        instance: Option<String>,
+        stores: ChildStores,
+    ) -> Self {
         let reporter = Reporter {
             controller: FIELD_MANAGER.into(),
             instance,
@@ -68,7 +71,7 @@ impl Context {
             metrics,
             settings,
             applier: Applier::default(),
-            stores: None,
+            stores,
             failures: Mutex::default(),
         }
     }
@@ -78,12 +81,33 @@ impl Context {
     }
 }
 
-/// Reads the `fixturesFrom` documents; `Ok(Err(message))` when one is missing.
-async fn fetch_sources(
-    client: &Client,
-    ns: &str,
-    spec: &MockModelSpec,
-) -> Result<Result<Vec<SourceDoc>, String>> {
+/// Reconciles one MockModel.
+#[instrument(skip_all, fields(name = %mm.name_any(), namespace = mm.namespace().unwrap_or_default()))]
+pub async fn reconcile(mm: Arc<MockModel>, ctx: Arc<Context>) -> Result<Action> {
+    let _timer = ctx.metrics.count_and_measure();
+    let ns = mm
+        .namespace()
+        .ok_or(Error::MissingObjectKey(".metadata.namespace"))?;
+    let (outcome, deployment) = match validate(&mm, fetch(&ctx.client, &ns, &mm.spec).await?) {
+        Ok(rendered) => {
+            let count = rendered.count;
+            let children = build(&mm, &ctx.settings, rendered)?;
+            (
+                FixtureOutcome::Applied(count),
+                Some(apply(&ctx, &mm, children).await?),
+            )
+        }
+        Err(problem) => (problem, current_deployment(&ctx.client, &ns, &mm).await?),
+    };
+    let new = status::compute(&mm, &outcome, deployment.as_ref(), &Time(Timestamp::now()));
+    report(&ctx, &mm, &outcome, &new).await;
+    patch_status(&ctx.client, &ns, &mm, new).await?;
+    ctx.failures().remove(&ObjectRef::from_obj(&*mm));
+    Ok(Action::requeue(RESYNC))
+}
+
+/// Fetch: the `fixturesFrom` documents; `Ok(Err(message))` when one is missing.
+async fn fetch(client: &Client, ns: &str, spec: &MockModelSpec) -> Result<Result<Vec<SourceDoc>, String>> {
     let api: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
     let mut docs = Vec::with_capacity(spec.fixtures_from.len());
     for (i, src) in spec.fixtures_from.iter().enumerate() {
@@ -108,88 +132,96 @@ async fn fetch_sources(
     Ok(Ok(docs))
 }
 
-/// Reconciles one MockModel.
-#[instrument(skip_all, fields(name = %mm.name_any(), namespace = mm.namespace().unwrap_or_default()))]
-pub async fn reconcile(mm: Arc<MockModel>, ctx: Arc<Context>) -> Result<Action> {
-    let _timer = ctx.metrics.count_and_measure();
-    let ns = mm
-        .namespace()
-        .ok_or(Error::MissingObjectKey(".metadata.namespace"))?;
-    let name = mm.name_any();
-    let client = &ctx.client;
-    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
+/// Validate (pure): the fixtures rendered with the server crate's validator, or why not.
+fn validate(mm: &MockModel, sources: Result<Vec<SourceDoc>, String>) -> Result<Rendered, FixtureOutcome> {
+    let docs = sources.map_err(FixtureOutcome::SourceMissing)?;
+    let rendered = render::render(&mm.spec, &docs).map_err(FixtureOutcome::Invalid)?;
+    for w in &rendered.warnings {
+        info!(warning = %w, "fixture warning");
+    }
+    Ok(rendered)
+}
 
-    let (outcome, deployment) = match fetch_sources(client, &ns, &mm.spec).await? {
-        Err(missing) => (
-            FixtureOutcome::SourceMissing(missing),
-            deployments.get_opt(&name).await?,
-        ),
-        Ok(docs) => match render::render(&mm.spec, &docs) {
-            Err(errors) => (FixtureOutcome::Invalid(errors), deployments.get_opt(&name).await?),
-            Ok(rendered) => {
-                for w in &rendered.warnings {
-                    info!(warning = %w, "fixture warning");
-                }
-                let children = Children {
-                    config_map: resources::config_map(&mm, rendered.data)?,
-                    deployment: resources::deployment(&mm, &ctx.settings)?,
-                    service: resources::service(&mm)?,
-                };
-                let owner = ObjectRef::from_obj(&*mm);
-                let (d, skipped) = ctx
-                    .applier
-                    .apply(client, ctx.stores.as_ref(), owner, children)
-                    .await?;
-                if skipped {
-                    ctx.metrics.applies_skipped.inc();
-                }
-                (FixtureOutcome::Applied(rendered.count), Some(d))
-            }
-        },
+/// Build (pure): the three children of a valid MockModel.
+fn build(mm: &MockModel, settings: &Settings, rendered: Rendered) -> Result<Children> {
+    Ok(Children {
+        config_map: resources::config_map(mm, rendered.data)?,
+        deployment: resources::deployment(mm, settings)?,
+        service: resources::service(mm)?,
+    })
+}
+
+/// Apply: server-side apply of the children (skipped when provably unchanged); the Deployment
+/// as the cluster has it.
+async fn apply(ctx: &Context, mm: &MockModel, children: Children) -> Result<Deployment> {
+    let owner = ObjectRef::from_obj(mm);
+    let (deployment, skipped) = ctx
+        .applier
+        .apply(&ctx.client, Some(&ctx.stores), owner, children)
+        .await?;
+    if skipped {
+        ctx.metrics.applies_skipped.inc();
+    }
+    Ok(deployment)
+}
+
+/// The running Deployment, untouched, when the fixtures could not be applied.
+async fn current_deployment(client: &Client, ns: &str, mm: &MockModel) -> Result<Option<Deployment>> {
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), ns);
+    Ok(deployments.get_opt(&mm.name_any()).await?)
+}
+
+/// The problem an outcome reports, as the operator's error (for its metric label).
+fn problem(outcome: &FixtureOutcome) -> Option<Error> {
+    match outcome {
+        FixtureOutcome::Applied(_) => None,
+        FixtureOutcome::Invalid(errors) => Some(Error::InvalidFixtures(errors.join("; "))),
+        FixtureOutcome::SourceMissing(missing) => Some(Error::MissingSource(missing.clone())),
+    }
+}
+
+/// Events: bad fixtures count as a failure and get one Warning Event per new problem (not one
+/// per reconcile).
+async fn report(ctx: &Context, mm: &MockModel, outcome: &FixtureOutcome, new: &MockModelStatus) {
+    let Some(error) = problem(outcome) else {
+        return;
     };
-
-    let new = status::compute(&mm, &outcome, deployment.as_ref(), &Time(Timestamp::now()));
-    if let FixtureOutcome::Invalid(_) | FixtureOutcome::SourceMissing(_) = &outcome {
-        let reason = if matches!(outcome, FixtureOutcome::Invalid(_)) {
-            "invalid_fixtures"
-        } else {
-            "missing_source"
+    ctx.metrics.failure(error.metric_label());
+    let before = status::fixtures_valid(mm.status.as_ref());
+    let now = status::fixtures_valid(Some(new));
+    if let Some(c) = now.filter(|c| before.is_none_or(|b| b.status != c.status || b.message != c.message)) {
+        warn!(reason = %c.reason, message = %c.message, "fixtures rejected; the endpoint keeps its last valid set");
+        let event = Event {
+            type_: EventType::Warning,
+            reason: c.reason.clone(),
+            note: Some(truncate(&c.message, 1000)),
+            action: "ValidateFixtures".into(),
+            secondary: None,
         };
-        ctx.metrics.failure(reason);
-        let before = status::fixtures_valid(mm.status.as_ref());
-        let now = status::fixtures_valid(Some(&new));
-        // one Event per new problem, not one per reconcile
-        if let Some(c) = now.filter(|c| before.is_none_or(|b| b.status != c.status || b.message != c.message))
-        {
-            warn!(reason = %c.reason, message = %c.message, "fixtures rejected; the endpoint keeps its last valid set");
-            let event = Event {
-                type_: EventType::Warning,
-                reason: c.reason.clone(),
-                note: Some(truncate(&c.message, 1000)),
-                action: "ValidateFixtures".into(),
-                secondary: None,
-            };
-            if let Err(e) = ctx.recorder.publish(&event, &mm.object_ref(&())).await {
-                warn!(error = %e, "publishing event failed");
-            }
+        if let Err(e) = ctx.recorder.publish(&event, &mm.object_ref(&())).await {
+            warn!(error = %e, "publishing event failed");
         }
     }
-    if mm.status.as_ref() != Some(&new) {
-        let patch = serde_json::json!({
-            "apiVersion": "mockmodel.dev/v1alpha1",
-            "kind": "MockModel",
-            "status": new,
-        });
-        Api::<MockModel>::namespaced(client.clone(), &ns)
-            .patch_status(
-                &name,
-                &PatchParams::apply(FIELD_MANAGER).force(),
-                &Patch::Apply(&patch),
-            )
-            .await?;
+}
+
+/// Status: server-side apply of the new status, only if it changed (no reconcile loops).
+async fn patch_status(client: &Client, ns: &str, mm: &MockModel, new: MockModelStatus) -> Result<()> {
+    if mm.status.as_ref() == Some(&new) {
+        return Ok(());
     }
-    ctx.failures().remove(&ObjectRef::from_obj(&*mm));
-    Ok(Action::requeue(RESYNC))
+    let patch = serde_json::json!({
+        "apiVersion": "mockmodel.dev/v1alpha1",
+        "kind": "MockModel",
+        "status": new,
+    });
+    Api::<MockModel>::namespaced(client.clone(), ns)
+        .patch_status(
+            &mm.name_any(),
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&patch),
+        )
+        .await?;
+    Ok(())
 }
 
 fn truncate(s: &str, max: usize) -> String {
@@ -223,223 +255,48 @@ pub fn backoff(n: u32) -> Duration {
     Duration::from_secs(1u64 << n.clamp(1, 10).saturating_sub(1)).min(MAX_BACKOFF)
 }
 
-/// MockModels that a ConfigMap concerns: its owner (the rendered fixtures) and every MockModel
-/// in its namespace that reads it through `fixturesFrom`.
-pub fn affected_by_config_map(
-    store: &Store<MockModel>,
-    cm_name: &str,
-    cm_ns: &str,
-    owners: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference],
-) -> Vec<ObjectRef<MockModel>> {
-    let mut refs: Vec<ObjectRef<MockModel>> = owners
-        .iter()
-        .filter(|o| o.kind == "MockModel" && o.api_version.starts_with("mockmodel.dev/"))
-        .map(|o| ObjectRef::new(&o.name).within(cm_ns))
-        .collect();
-    refs.extend(
-        store
-            .state()
-            .iter()
-            .filter(|mm| mm.namespace().as_deref() == Some(cm_ns))
-            .filter(|mm| {
-                mm.spec
-                    .fixtures_from
-                    .iter()
-                    .any(|s| s.config_map_key_ref.name == cm_name)
-            })
-            .map(|mm| ObjectRef::from_obj(&**mm)),
-    );
-    refs
-}
-
-/// Hash of what the operator reads from a Deployment: its generation (spec drift) and ready pods.
-fn deployment_predicate(d: &Deployment) -> Option<u64> {
-    use std::hash::{DefaultHasher, Hash, Hasher};
-    let mut h = DefaultHasher::new();
-    (
-        d.metadata.generation,
-        d.status.as_ref().and_then(|s| s.ready_replicas),
-    )
-        .hash(&mut h);
-    Some(h.finish())
-}
-
-/// An Api over every namespace, or over one.
-fn scoped<K>(client: Client, namespace: Option<&str>) -> Api<K>
-where
-    K: Resource<Scope = k8s_openapi::NamespaceResourceScope>,
-    <K as Resource>::DynamicType: Default,
-{
-    match namespace {
-        Some(ns) => Api::namespaced(client, ns),
-        None => Api::all(client),
-    }
-}
-
-/// Runs the controller until `shutdown` resolves (then drains in-flight reconciles).
-///
-/// Triggers: MockModel spec changes (generation; our own status patches do not re-trigger),
-/// owned Deployments (spec drift, ready pods), owned Services, and ConfigMaps (metadata only):
-/// the rendered ones and those named in a `fixturesFrom`, so a missing source is retried on arrival.
-/// The child watches also feed the caches that let [`Applier`] skip no-op applies.
-///
-/// `namespace`: `None` watches every namespace; `Some(ns)` makes every watch namespaced to `ns`
-/// (no cluster-scoped list/watch, so a Role in `ns` is enough).
-pub async fn run(
-    mut ctx: Context,
-    namespace: Option<String>,
-    concurrency: u16,
-    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
-) {
-    let client = ctx.client.clone();
-    let owned = || watcher::Config::default().labels(MANAGED_SELECTOR).any_semantic();
-    let (store, writer) = reflector::store();
-    let (deploy_store, deploy_writer) = reflector::store();
-    let (svc_store, svc_writer) = reflector::store();
-    let (cm_store, cm_writer) = reflector::store();
-    ctx.stores = Some(ChildStores {
-        config_maps: cm_store,
-        deployments: deploy_store,
-        services: svc_store,
-    });
-
-    let mockmodels = watcher(
-        scoped::<MockModel>(client.clone(), namespace.as_deref()),
-        watcher::Config::default().any_semantic(),
-    )
-    .default_backoff()
-    .reflect(writer)
-    .applied_objects()
-    .predicate_filter(predicates::generation, PredicateConfig::default());
-    let deployments = watcher(
-        scoped::<Deployment>(client.clone(), namespace.as_deref()),
-        owned(),
-    )
-    .default_backoff()
-    .modify(|d| d.metadata.managed_fields = None)
-    .reflect(deploy_writer)
-    .applied_objects()
-    .predicate_filter(deployment_predicate, PredicateConfig::default());
-    let services = watcher(scoped::<Service>(client.clone(), namespace.as_deref()), owned())
-        .default_backoff()
-        .modify(|s| s.metadata.managed_fields = None)
-        .reflect(svc_writer)
-        .applied_objects()
-        .predicate_filter(predicates::resource_version, PredicateConfig::default());
-    let config_maps = watcher(
-        scoped::<PartialObjectMeta<ConfigMap>>(client.clone(), namespace.as_deref()),
-        watcher::Config::default().any_semantic(),
-    )
-    .default_backoff()
-    .modify(|c| c.metadata.managed_fields = None)
-    .reflect(cm_writer)
-    .touched_objects();
-    let mapper_store = store.clone();
-    Controller::for_stream(mockmodels, store)
-        .with_config(ControllerConfig::default().concurrency(concurrency))
-        .owns_stream(deployments)
-        .owns_stream(services)
-        .watches_stream(config_maps, move |cm| {
-            let ns = cm.metadata.namespace.clone().unwrap_or_default();
-            let name = cm.metadata.name.clone().unwrap_or_default();
-            affected_by_config_map(
-                &mapper_store,
-                &name,
-                &ns,
-                cm.metadata.owner_references.as_deref().unwrap_or_default(),
-            )
-        })
-        .graceful_shutdown_on(shutdown)
-        .run(reconcile, error_policy, Arc::new(ctx))
-        .for_each(|res| async move {
-            match res {
-                // a failing watch (e.g. RBAC forbids it) must be visible; it retries with backoff
-                Err(kube::runtime::controller::Error::QueueError(e)) => {
-                    warn!(error = %e, "watch failed")
-                }
-                // reconcile failures are already logged by `error_policy`
-                Err(e) => tracing::debug!(error = %e, "reconcile result"),
-                Ok(_) => {}
-            }
-        })
-        .await;
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crd::{ConfigMapKey, FixtureSource};
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+    use crate::fixtures::{Scenario, run_scenario};
 
-    fn mm(name: &str, ns: &str, from: &[&str]) -> MockModel {
-        let mut mm = MockModel::new(name, MockModelSpec::default());
-        mm.metadata.namespace = Some(ns.into());
-        mm.spec.fixtures_from = from
-            .iter()
-            .map(|n| FixtureSource {
-                config_map_key_ref: ConfigMapKey {
-                    name: (*n).into(),
-                    key: "f.yaml".into(),
-                },
-            })
-            .collect();
-        mm
-    }
-
-    async fn reconcile_against_mock(
+    async fn reconcile_in(
+        scenario: Scenario,
         mm: MockModel,
     ) -> (Result<Action>, Vec<crate::fixtures::Call>, Arc<Context>) {
         let (ctx, handle) = Context::test();
-        let server = tokio::spawn(crate::fixtures::serve(handle));
+        let server = tokio::spawn(run_scenario(handle, scenario));
         let result = reconcile(Arc::new(mm), ctx.clone()).await;
-        (result, server.await.expect("verifier"), ctx)
+        (
+            result,
+            server.await.expect("the scenario's calls, and only those"),
+            ctx,
+        )
     }
 
     #[tokio::test]
     async fn a_new_mockmodel_applies_its_three_children_then_its_status() {
         let mm = MockModel::test("fixtures:\n- {match: {userMessage: hi}, response: {content: hello}}\n");
-        let (result, calls, ctx) = reconcile_against_mock(mm).await;
+        let (result, calls, ctx) = reconcile_in(Scenario::NewMockModel, mm).await;
         assert!(result.is_ok(), "{result:?}");
-        let mut children: Vec<&str> = calls[..3]
-            .iter()
-            .inspect(|c| {
-                assert_eq!(c.method, "PATCH");
-                assert!(
-                    c.uri.contains("fieldManager=mockmodel-operator") && c.uri.contains("force=true"),
-                    "{}",
-                    c.uri
-                );
-            })
-            .map(|c| c.uri.split('?').next().unwrap_or_default())
-            .collect();
-        children.sort();
-        assert_eq!(
-            children,
-            [
-                "/api/v1/namespaces/ns/configmaps/bot",
-                "/api/v1/namespaces/ns/services/bot",
-                "/apis/apps/v1/namespaces/ns/deployments/bot",
-            ]
-        );
         let status = &calls[3];
-        assert!(
-            status
-                .uri
-                .starts_with("/apis/mockmodel.dev/v1alpha1/namespaces/ns/mockmodels/bot/status?")
-        );
         assert_eq!(status.body["status"]["fixtureCount"], 1);
         assert_eq!(
             status.body["status"]["endpoints"]["openai"],
             "http://bot.ns.svc:8080/v1"
         );
-        assert_eq!(calls.len(), 4, "{calls:#?}");
+        let deployment = calls
+            .iter()
+            .find(|c| c.uri.contains("/deployments/"))
+            .expect("deployment applied");
+        assert_eq!(deployment.body["metadata"]["ownerReferences"][0]["uid"], "uid-1");
         assert_eq!(ctx.metrics.reconciles.get(), 1);
     }
 
     #[tokio::test]
     async fn invalid_fixtures_touch_no_child_emit_an_event_and_bump_the_failure_metric() {
         let mm = MockModel::test("fixtures:\n- {chunkSize: 0, response: {content: x}}\n");
-        let (result, calls, ctx) = reconcile_against_mock(mm).await;
+        let (result, calls, ctx) = reconcile_in(Scenario::InvalidFixtures, mm).await;
         assert!(
             result.is_ok(),
             "bad input is reported in status, not retried: {result:?}"
@@ -483,31 +340,5 @@ mod tests {
     fn backoff_doubles_from_one_second_up_to_five_minutes() {
         let secs: Vec<u64> = [1, 2, 3, 4, 9, 10, 50].map(|n| backoff(n).as_secs()).to_vec();
         assert_eq!(secs, [1, 2, 4, 8, 256, 300, 300]);
-    }
-
-    #[test]
-    fn a_configmap_triggers_its_owner_and_every_mockmodel_reading_it() {
-        let (store, mut writer) = reflector::store::<MockModel>();
-        for m in [
-            mm("a", "ns", &["shared"]),
-            mm("b", "ns", &["other"]),
-            mm("c", "elsewhere", &["shared"]),
-        ] {
-            writer.apply_watcher_event(&watcher::Event::Apply(m));
-        }
-        let owner = OwnerReference {
-            api_version: "mockmodel.dev/v1alpha1".into(),
-            kind: "MockModel".into(),
-            name: "d".into(),
-            uid: "u".into(),
-            ..OwnerReference::default()
-        };
-        let mut names: Vec<String> = affected_by_config_map(&store, "shared", "ns", &[owner])
-            .into_iter()
-            .map(|r| r.name)
-            .collect();
-        names.sort();
-        assert_eq!(names, ["a", "d"], "same namespace only; the owner too");
-        assert!(affected_by_config_map(&store, "unrelated", "ns", &[]).is_empty());
     }
 }

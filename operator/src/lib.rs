@@ -15,6 +15,7 @@ pub mod render;
 pub mod resources;
 pub mod status;
 pub mod telemetry;
+pub mod watches;
 
 /// Everything that can fail in a reconcile.
 #[derive(Debug, thiserror::Error)]
