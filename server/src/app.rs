@@ -18,7 +18,7 @@ use tower_http::trace::TraceLayer;
 use crate::ctx::{BodyFault, RequestCtx};
 use crate::routes;
 use crate::state::SharedState;
-use crate::wire::ModelLabel;
+use crate::wire::{ModelLabel, RequestIdStyle};
 
 /// The whole server as a router (no listener: tests call it with `oneshot`).
 pub fn app(state: SharedState) -> Router {
@@ -46,7 +46,8 @@ pub const SEED_HEADER: &str = "x-mockmodel-seed";
 
 /// Counts and times every request by matched route (never the raw URI: model ids would explode
 /// label cardinality), installs the request context (`ctx`), applies body faults to answers that
-/// were not streamed, and gives every response an `x-amzn-RequestId` as AWS services do.
+/// were not streamed, and gives every response the request id its service sends (`x-amzn-RequestId`
+/// on AWS paths, `x-request-id` on OpenAI's, `request-id` on Anthropic's).
 async fn track(State(state): State<SharedState>, req: Request, next: Next) -> Response {
     let started = Instant::now();
     let route = req.extensions().get::<MatchedPath>().cloned();
@@ -56,6 +57,7 @@ async fn track(State(state): State<SharedState>, req: Request, next: Next) -> Re
         .get(SEED_HEADER)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse().ok());
+    let request_id = routes::owner(req.uri().path()).map_or(RequestIdStyle::Aws, |w| w.request_id);
     let ctx = RequestCtx::new(state.recorder_handle(), seed);
     let mut res = ctx.clone().scope(next.run(req)).await;
     if let Some(fault) = ctx.finish_unary() {
@@ -80,22 +82,16 @@ async fn track(State(state): State<SharedState>, req: Request, next: Next) -> Re
             .observe(started.elapsed().as_secs_f64());
     }
     let headers = res.headers_mut();
-    if !headers.contains_key("x-amzn-requestid")
-        && let Ok(v) = HeaderValue::from_str(&request_id().to_string())
+    if !headers.contains_key(request_id.header())
+        && let Ok(v) = HeaderValue::from_str(&request_id.value())
     {
-        headers.insert("x-amzn-requestid", v);
+        headers.insert(request_id.header(), v);
     }
     res
 }
 
 fn route_label(route: &Option<MatchedPath>) -> &str {
     route.as_ref().map_or("unmatched", MatchedPath::as_str)
-}
-
-/// A random (v4) request id from the thread-local RNG: no system call per response, unlike
-/// `Uuid::new_v4`, which asks the OS for every id.
-fn request_id() -> uuid::Uuid {
-    uuid::Builder::from_random_bytes(rand::random()).into_uuid()
 }
 
 /// A non-streamed body with a fault: cut in half (malformed), or half then a dropped connection.

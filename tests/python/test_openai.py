@@ -26,6 +26,7 @@ def test_text_completion(client):
     assert r.id.startswith("chatcmpl-")
     assert r.usage.prompt_tokens > 0 and r.usage.completion_tokens > 0
     assert r.usage.total_tokens == r.usage.prompt_tokens + r.usage.completion_tokens
+    assert r._request_id.startswith("req_")  # the SDK reads OpenAI's x-request-id
 
 
 def test_streamed_text_reassembles_with_usage(client):

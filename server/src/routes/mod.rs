@@ -17,6 +17,7 @@ use axum::response::Response;
 use crate::codec::{anthropic_messages, aws, openai_error};
 use crate::conversation::Protocol;
 use crate::state::SharedState;
+use crate::wire::RequestIdStyle;
 
 /// One wire: what it serves and how it answers requests it has no route for.
 pub struct WireSpec {
@@ -30,6 +31,8 @@ pub struct WireSpec {
     pub unrouted: fn(StatusCode, &str, String) -> Response,
     /// The client base URL this wire is reached at, as `(status key, path below the server URL)`.
     pub endpoint: Option<(&'static str, &'static str)>,
+    /// The request-id header its service sends on every response.
+    pub request_id: RequestIdStyle,
 }
 
 /// Every wire the server speaks.
@@ -40,6 +43,7 @@ pub const WIRES: &[WireSpec] = &[
         prefixes: &["/v1/"],
         unrouted: openai_error::unrouted,
         endpoint: Some(("openai", "/v1")),
+        request_id: RequestIdStyle::OpenAi,
     },
     WireSpec {
         protocol: Protocol::OpenAi,
@@ -48,6 +52,7 @@ pub const WIRES: &[WireSpec] = &[
         unrouted: openai_error::unrouted,
         // Reached at the OpenAI base URL above.
         endpoint: None,
+        request_id: RequestIdStyle::OpenAi,
     },
     WireSpec {
         protocol: Protocol::Anthropic,
@@ -55,6 +60,7 @@ pub const WIRES: &[WireSpec] = &[
         prefixes: &["/v1/messages"],
         unrouted: anthropic_messages::unrouted,
         endpoint: Some(("anthropic", "")),
+        request_id: RequestIdStyle::Anthropic,
     },
     WireSpec {
         protocol: Protocol::Bedrock,
@@ -62,6 +68,7 @@ pub const WIRES: &[WireSpec] = &[
         prefixes: &["/"],
         unrouted: aws_unrouted,
         endpoint: Some(("bedrock", "")),
+        request_id: RequestIdStyle::Aws,
     },
     WireSpec {
         protocol: Protocol::Bedrock,
@@ -69,6 +76,8 @@ pub const WIRES: &[WireSpec] = &[
         prefixes: &["/openai/v1/"],
         unrouted: openai_error::unrouted,
         endpoint: Some(("bedrockOpenai", "/openai/v1")),
+        // The AWS front door names every response, whatever API it carries.
+        request_id: RequestIdStyle::Aws,
     },
     WireSpec {
         protocol: Protocol::Bedrock,
@@ -76,6 +85,8 @@ pub const WIRES: &[WireSpec] = &[
         prefixes: &["/anthropic/v1/"],
         unrouted: anthropic_messages::unrouted,
         endpoint: Some(("bedrockAnthropic", "/anthropic")),
+        // The AWS front door names every response, whatever API it carries.
+        request_id: RequestIdStyle::Aws,
     },
     WireSpec {
         protocol: Protocol::SageMaker,
@@ -83,6 +94,7 @@ pub const WIRES: &[WireSpec] = &[
         prefixes: &["/endpoints/"],
         unrouted: aws_unrouted,
         endpoint: Some(("sagemaker", "")),
+        request_id: RequestIdStyle::Aws,
     },
 ];
 
@@ -117,7 +129,15 @@ pub fn unrouted(method: &Method, uri: &Uri, allowed_path: bool) -> Response {
             format!("No route for {method} {path}"),
         )
     };
-    let owner = WIRES
+    match owner(path) {
+        Some(w) => (w.unrouted)(status, code, message),
+        None => aws_unrouted(status, code, message),
+    }
+}
+
+/// The wire that owns a path: the one with the longest matching prefix.
+pub fn owner(path: &str) -> Option<&'static WireSpec> {
+    WIRES
         .iter()
         .flat_map(|w| {
             w.prefixes
@@ -126,11 +146,7 @@ pub fn unrouted(method: &Method, uri: &Uri, allowed_path: bool) -> Response {
                 .map(move |p| (p.len(), w))
         })
         .max_by_key(|(len, _)| *len)
-        .map(|(_, w)| w);
-    match owner {
-        Some(w) => (w.unrouted)(status, code, message),
-        None => aws_unrouted(status, code, message),
-    }
+        .map(|(_, w)| w)
 }
 
 /// AWS services answer unknown operations with `UnknownOperationException`.

@@ -29,6 +29,38 @@ pub fn labelled(mut res: Response, model: &str) -> Response {
     res
 }
 
+/// How a service names the id it gives every response (set by the request middleware unless the
+/// wire set it itself).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RequestIdStyle {
+    /// AWS: `x-amzn-RequestId: <uuid>` (botocore reads it into `ResponseMetadata.RequestId`).
+    Aws,
+    /// OpenAI: `x-request-id: req_<hex>` (the SDKs expose it as `_request_id`).
+    OpenAi,
+    /// Anthropic: `request-id: req_…` (the SDKs expose it as `_request_id`).
+    Anthropic,
+}
+
+impl RequestIdStyle {
+    /// The header name.
+    pub fn header(self) -> &'static str {
+        match self {
+            RequestIdStyle::Aws => "x-amzn-requestid",
+            RequestIdStyle::OpenAi => "x-request-id",
+            RequestIdStyle::Anthropic => "request-id",
+        }
+    }
+
+    /// A fresh id in the service's style, from the thread-local RNG (no system call per response).
+    pub fn value(self) -> String {
+        let id = uuid::Builder::from_random_bytes(rand::random()).into_uuid();
+        match self {
+            RequestIdStyle::Aws => id.to_string(),
+            RequestIdStyle::OpenAi | RequestIdStyle::Anthropic => format!("req_{}", id.simple()),
+        }
+    }
+}
+
 /// A wire's error vocabulary: how its protocol says each neutral failure.
 pub trait Wire {
     /// The wire's error response.
