@@ -112,6 +112,10 @@ pub struct FixtureDefaults {
     /// Answer unmatched requests with 503 instead of 404.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub strict: Option<bool>,
+    /// Accept requests the real service would reject (no validation against the AWS service models:
+    /// out-of-range values, missing members, bad enums and patterns answer as if valid).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lenient: Option<bool>,
 }
 
 /// Additions to the mock server's pod template.

@@ -121,6 +121,9 @@ pub fn server_args(mm: &MockModel) -> Vec<String> {
         if d.strict == Some(true) {
             args.push("--strict".into());
         }
+        if d.lenient == Some(true) {
+            args.push("--lenient".into());
+        }
     }
     args
 }
@@ -401,12 +404,13 @@ mod tests {
             chunk_size: Some(7),
             latency_ms: Some(30),
             strict: Some(true),
+            lenient: Some(true),
             streaming_profile: None,
         });
         let args = server_args(&mm).join(" ");
         assert!(args.starts_with("--fixtures /etc/mockmodel/fixtures --host 0.0.0.0 --port 8080 --watch"));
         assert!(
-            args.ends_with("--chunk-size 7 --latency-ms 30 --strict"),
+            args.ends_with("--chunk-size 7 --latency-ms 30 --strict --lenient"),
             "{args}"
         );
     }
