@@ -87,3 +87,24 @@ def test_lenient_mode_answers_what_the_service_would_reject():
         assert r["output"]["message"]["content"][0]["text"] == "Hello! How can I help you today?"
     finally:
         s.stop()
+
+
+@pytest.mark.parametrize(
+    "change, says",
+    [
+        ({"max_tokens": "100"}, "#/max_tokens: expected type: Integer, found: String"),
+        ({"max_tokens": 18446744073709551616}, "#/max_tokens: expected type: Integer"),
+        ({"temperature": 5}, "#/temperature: 5 is not less or equal to 1"),
+    ],
+)
+def test_invoke_model_bodies_are_checked_against_their_family_schema(bedrock, change, says):
+    import json
+
+    body = {"anthropic_version": "bedrock-2023-05-31", "max_tokens": 10, "messages": [{"role": "user", "content": "hello"}]}
+    body.update(change)
+    with pytest.raises(ClientError) as e:
+        bedrock.invoke_model(modelId="anthropic.claude-3-haiku-20240307-v1:0", body=json.dumps(body))
+    err = e.value.response["Error"]
+    assert err["Code"] == "ValidationException"
+    assert err["Message"].startswith(f"Malformed input request: {says}"), err["Message"]
+    assert err["Message"].endswith(", please reformat your input and try again.")

@@ -75,7 +75,14 @@ fn count(
                 .map_err(|e| {
                     BedrockError::validation(format!("Invalid base64 in input.invokeModel.body: {e}"))
                 })?;
-            invoke::decode(model, headers, Ok(Bytes::from(bytes)), false)?.0
+            invoke::decode(
+                model,
+                headers,
+                Ok(Bytes::from(bytes)),
+                false,
+                state.config.lenient,
+            )?
+            .0
         }
         // The union's "exactly one member" is the service model's check (above), unless --lenient.
         _ => {

@@ -108,6 +108,20 @@ impl Family {
         })
     }
 
+    /// Its request schema's name in `server/data/bedrock-model-bodies.json` (`validate::family`).
+    fn schema(self) -> &'static str {
+        match self {
+            Family::Anthropic => "anthropic",
+            Family::Nova => "nova",
+            Family::Titan => "titan",
+            Family::Llama => "llama",
+            Family::Mistral => "mistral",
+            // The chat dialect is read by the Chat Completions codec, which names bad fields itself.
+            Family::MistralChat => "mistral-chat",
+            Family::Cohere => "cohere",
+        }
+    }
+
     /// Decodes the body into the conversation.
     fn decode(self, body: &Value, c: &mut Conversation) -> Result<(), BedrockError> {
         match self {
@@ -198,6 +212,7 @@ pub(super) fn decode(
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
     stream: bool,
+    lenient: bool,
 ) -> Result<(Conversation, Family), BedrockError> {
     let (mut c, value) = read_body(model, headers, body, stream)?;
     // The body decides only for ids that name no model (application inference profiles, custom and
@@ -217,6 +232,9 @@ pub(super) fn decode(
     } else {
         family
     };
+    if !lenient {
+        crate::validate::family::check(family.schema(), &value).map_err(BedrockError::validation)?;
+    }
     family.decode(&value, &mut c)?;
     Ok((c, family))
 }
@@ -261,7 +279,7 @@ pub async fn invoke(
             });
         return labelled(res.unwrap_or_else(IntoResponse::into_response), &model);
     }
-    let (c, family) = match decode(&model, &headers, body, false) {
+    let (c, family) = match decode(&model, &headers, body, false, state.config.lenient) {
         Ok(d) => d,
         Err(e) => return labelled(e.into_response(), &model),
     };
@@ -295,7 +313,7 @@ pub async fn invoke_stream(
             "The model {model} is an embedding model and does not support InvokeModelWithResponseStream; call InvokeModel"
         )))
     } else {
-        decode(&model, &headers, body, true)
+        decode(&model, &headers, body, true, state.config.lenient)
     };
     let (c, family) = match decoded {
         Ok(d) => d,
