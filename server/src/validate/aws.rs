@@ -83,7 +83,6 @@ pub struct ServiceModel {
 struct Shape {
     kind: Kind,
     members: Vec<Member>,
-    required: Vec<String>,
     union: bool,
     min: Option<f64>,
     max: Option<f64>,
@@ -104,7 +103,10 @@ enum Kind {
 }
 
 struct Member {
+    /// Its name as AWS's messages spell it (lower camel case).
     name: String,
+    /// Whether the model lists it as required (decided on the model's own spelling of the name).
+    required: bool,
     shape: String,
     /// Where the member travels: `None` in the JSON body, else `uri`, `header`, `querystring`, …
     location: Option<String>,
@@ -164,7 +166,7 @@ impl ServiceModel {
                 },
             };
             match value {
-                Some(Value::Null) | None if input.required.contains(&m.name) => {
+                Some(Value::Null) | None if m.required => {
                     out.push(format!(
                         "Value null at '{}' failed to satisfy constraint: Member must not be null",
                         m.name
@@ -239,7 +241,7 @@ impl ServiceModel {
         for m in &s.members {
             let child = format!("{path}.{}", m.name);
             match obj.get(&m.location_name) {
-                Some(Value::Null) | None if s.required.contains(&m.name) => out.push(format!(
+                Some(Value::Null) | None if m.required => out.push(format!(
                     "Value null at '{child}' failed to satisfy constraint: Member must not be null"
                 )),
                 Some(v) if !v.is_null() => self.check(&m.shape, v, &child, out),
@@ -276,12 +278,12 @@ impl Shape {
             .into_iter()
             .map(|(name, m)| Member {
                 location_name: m.location_name.unwrap_or_else(|| name.clone()),
+                required: s.required.contains(&name),
                 name: lower_first(&name),
                 shape: m.shape,
                 location: m.location,
             })
             .collect(),
-            required: s.required,
             union: s.union,
             min: s.min,
             max: s.max,
@@ -458,6 +460,25 @@ mod tests {
         assert!(e.contains("at 'messages.1.member.content.1.member'"), "{e}");
         converse(json!({"messages": [{"role": "user", "content": [{"text": "a", "futureMember": {}}]}]}))
             .unwrap();
+    }
+
+    #[test]
+    fn required_members_spelled_in_pascal_case_are_still_required() {
+        let headers = http::HeaderMap::new();
+        let e = SAGEMAKER_RUNTIME
+            .validate(
+                "InvokeEndpointAsync",
+                &Request {
+                    uri: &[],
+                    headers: &headers,
+                    body: None,
+                },
+            )
+            .unwrap_err();
+        assert!(
+            e.contains("Value null at 'endpointName' failed to satisfy constraint: Member must not be null"),
+            "{e}"
+        );
     }
 
     #[test]
