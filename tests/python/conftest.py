@@ -71,6 +71,25 @@ class Server:
             self.proc.kill()
 
 
+def run_node(script: str, url: str) -> dict:
+    """Runs one of tests/js/*.cjs (the JavaScript SDKs, installed by scripts/node-deps.sh) against the
+    server and returns the JSON it printed of what the SDK parsed."""
+    import json
+
+    node_modules = subprocess.run(
+        [str(ROOT / "scripts" / "node-deps.sh")], check=True, capture_output=True, text=True
+    ).stdout.strip()
+    run = subprocess.run(
+        ["node", str(ROOT / "tests" / "js" / script), url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "NODE_PATH": node_modules},
+    )
+    assert run.returncode == 0, run.stderr
+    return json.loads(run.stdout)
+
+
 @pytest.fixture(scope="module")
 def server():
     s = Server("--fixtures", str(FIXTURES))

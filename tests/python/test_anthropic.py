@@ -3,12 +3,11 @@ SDK, `@anthropic-ai/sdk` in Node, strands-agents' `AnthropicModel` and LangChain
 Each test asserts what the client parsed. Fixtures: tests/fixtures/anthropic.yaml."""
 import json
 import math
-import os
-import subprocess
-from pathlib import Path
 
 import anthropic
 import pytest
+
+from conftest import run_node
 
 MODEL = "claude-sonnet-4-5"
 HELLO = "Hello from the Messages API!"
@@ -166,19 +165,7 @@ def test_no_matching_fixture_is_a_not_found_error(client):
 
 
 def test_node_sdk_create_and_stream(server):
-    root = Path(__file__).resolve().parents[2]
-    node_modules = subprocess.run(
-        [str(root / "scripts" / "node-deps.sh")], check=True, capture_output=True, text=True
-    ).stdout.strip()
-    run = subprocess.run(
-        ["node", str(root / "tests" / "js" / "anthropic_client.cjs"), server.url],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "NODE_PATH": node_modules},
-    )
-    assert run.returncode == 0, run.stderr
-    out = json.loads(run.stdout)
+    out = run_node("anthropic_client.cjs", server.url)
     assert out["create"]["content"] == [{"type": "text", "text": HELLO}]
     assert out["create"]["stop_reason"] == "end_turn"
     assert out["create"]["usage"]["input_tokens"] == 12 and out["create"]["usage"]["output_tokens"] == 7

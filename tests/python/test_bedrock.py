@@ -11,6 +11,8 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError, EventStreamError
 
+from conftest import run_node
+
 CLAUDE = "anthropic.claude-3-haiku-20240307-v1:0"
 HELLO = "Hello! How can I help you today?"
 UNICODE = "Café naïve — 東京の天気は晴れ 🌤️👍🏽 done"
@@ -364,23 +366,7 @@ def test_langchain_chat_bedrock_converse(server):
 
 
 def test_js_sdk_v3_default_http2_handler(server):
-    import os
-    import subprocess
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[2]
-    node_modules = subprocess.run(
-        [str(root / "scripts" / "node-deps.sh")], check=True, capture_output=True, text=True
-    ).stdout.strip()
-    run = subprocess.run(
-        ["node", str(root / "tests" / "js" / "bedrock_client.cjs"), server.url],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "NODE_PATH": node_modules},
-    )
-    assert run.returncode == 0, run.stderr
-    out = json.loads(run.stdout)
+    out = run_node("bedrock_client.cjs", server.url)
     # The default handler is HTTP/2-only: every call below went over h2c prior knowledge.
     assert out["handler"] == "NodeHttp2Handler"
     assert out["converse"]["content"] == [{"text": HELLO}]

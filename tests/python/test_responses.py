@@ -5,15 +5,13 @@ Responses model running a tool round trip) and the `openai` npm package.
 Every test asserts what the client parsed. Fixtures: tests/fixtures/responses.yaml."""
 import asyncio
 import json
-import os
-import subprocess
-from pathlib import Path
 
 import openai
 import pytest
 from openai import OpenAI
 
-ROOT = Path(__file__).resolve().parents[2]
+from conftest import run_node
+
 PLAIN = "Plain answer from the Responses API."
 FORECAST_TOOL = {
     "type": "function",
@@ -250,18 +248,7 @@ def test_openai_agents_tool_round_trip(server, mode):
 
 
 def test_openai_npm_responses_create_and_stream(server):
-    node_modules = subprocess.run(
-        [str(ROOT / "scripts" / "node-deps.sh")], check=True, capture_output=True, text=True
-    ).stdout.strip()
-    run = subprocess.run(
-        ["node", str(ROOT / "tests" / "js" / "responses_client.cjs"), server.url],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "NODE_PATH": node_modules},
-    )
-    assert run.returncode == 0, run.stderr
-    out = json.loads(run.stdout)
+    out = run_node("responses_client.cjs", server.url)
     assert out["text"] == PLAIN and out["status"] == "completed"
     assert out["usage"]["total_tokens"] == out["usage"]["input_tokens"] + out["usage"]["output_tokens"]
     assert "".join(out["deltas"]) == PLAIN
