@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::{ResponsesRequest, decode, error_event, events, remember, response};
-use crate::codec::openai_error::OpenAiError;
+use crate::codec::openai_error::{OpenAi, OpenAiError};
 use crate::conversation::{Conversation, Protocol};
 use crate::plan::ErrorPlan;
 use crate::state::{NoMatch, SharedState};
@@ -18,22 +18,22 @@ use crate::wire::{Reply, Wire, labelled, respond};
 /// Content type of the event stream.
 pub const SSE: &str = "text/event-stream; charset=utf-8";
 
-/// OpenAI's error vocabulary, with the Responses stream's numbered `error` event.
+/// OpenAI's error vocabulary ([`OpenAi`]), with the Responses stream's numbered `error` event.
 pub struct Responses;
 
 impl Wire for Responses {
     type Error = OpenAiError;
 
-    fn error(&self, e: &ErrorPlan, _model: &str) -> OpenAiError {
-        OpenAiError::from_plan(e.clone())
+    fn error(&self, e: &ErrorPlan, model: &str) -> OpenAiError {
+        OpenAi.error(e, model)
     }
 
     fn no_match(&self, n: NoMatch) -> OpenAiError {
-        OpenAiError::no_match(n)
+        OpenAi.no_match(n)
     }
 
     fn invalid(&self, message: String) -> OpenAiError {
-        OpenAiError::invalid(message, None)
+        OpenAi.invalid(message)
     }
 
     fn stream_error(&self, e: &ErrorPlan, model: &str) -> Result<Bytes, OpenAiError> {
