@@ -154,12 +154,6 @@ pub async fn respond<W: Wire>(
     labelled(res.unwrap_or_else(IntoResponse::into_response), &c.model)
 }
 
-/// Resolves a request whose answer is not a message plan (embeddings): the journal, faults and
-/// metrics as for every request, the outcome left to the wire.
-pub fn resolve(state: &SharedState, c: &Conversation, operation: &'static str) -> Result<Outcome, NoMatch> {
-    state.resolve(c, operation)
-}
-
 async fn message<W: Wire>(
     wire: &W,
     c: &Conversation,

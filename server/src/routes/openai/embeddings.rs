@@ -12,7 +12,7 @@ use crate::codec::openai_error::{OpenAiError, OpenAiJson};
 use crate::conversation::{Conversation, Endpoint, Protocol};
 use crate::plan::Outcome;
 use crate::state::SharedState;
-use crate::wire::{self, labelled};
+use crate::wire::labelled;
 
 /// Default embedding width (text-embedding-3-small's).
 const DEFAULT_DIMENSIONS: usize = 1536;
@@ -60,7 +60,7 @@ pub(super) async fn embeddings(
     c.endpoint = Endpoint::Embedding;
     c.input_text = Some(inputs.join("\n"));
     let dims = req.dimensions.unwrap_or(DEFAULT_DIMENSIONS).clamp(1, 16_384);
-    let fixture_vector = match wire::resolve(&state, &c, "embeddings") {
+    let fixture_vector = match state.resolve(&c, "embeddings") {
         Ok(Outcome::Error(e)) => return Err(OpenAiError::from_plan(e)),
         Ok(Outcome::Embedding(v)) => Some(v),
         // A chat answer or no fixture at all still embeds: deterministic vectors need no fixture.

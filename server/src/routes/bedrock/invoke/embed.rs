@@ -15,7 +15,6 @@ use crate::conversation::{Conversation, Endpoint};
 use crate::plan::{Outcome, estimate_tokens};
 use crate::routes::bedrock::{BedrockError, from_value};
 use crate::state::SharedState;
-use crate::wire;
 
 /// An embedding model's request/response dialect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,7 +100,7 @@ pub fn answer(
         }
     };
     c.input_text = Some(texts.join("\n"));
-    let fixture = match wire::resolve(state, &c, "InvokeModel") {
+    let fixture = match state.resolve(&c, "InvokeModel") {
         Ok(Outcome::Error(e)) => return Err(BedrockError::from_plan(&e, &c.model)),
         Ok(Outcome::Embedding(v)) => Some(v),
         // Deterministic vectors need no fixture, as on the OpenAI route.
