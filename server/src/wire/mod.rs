@@ -15,10 +15,10 @@ use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
 use crate::conversation::Conversation;
+use crate::ctx;
 use crate::plan::{ErrorPlan, Outcome, Plan, Timing};
 use crate::state::{NoMatch, SharedState};
 use crate::stream::{Frame, cut_after_content, schedule, timed};
-use crate::ctx;
 
 /// The content frames' planned send offsets (ms from the start of the response, comma separated),
 /// sent on streams whose request carried `X-Mockmodel-Seed`.
