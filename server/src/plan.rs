@@ -133,14 +133,29 @@ impl StopReason {
 }
 
 /// Token counts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Usage {
-    /// Prompt tokens.
+    /// Prompt tokens, cached or not (OpenAI's `prompt_tokens`); wires that report uncached input
+    /// separately (Anthropic, Bedrock) subtract the cache counts.
     pub input: u64,
-    /// Completion tokens.
+    /// Completion tokens, reasoning included.
     pub output: u64,
     /// Total tokens.
     pub total: u64,
+    /// Of `input`, read from the prompt cache.
+    pub cache_read: u64,
+    /// Of `input`, written to the prompt cache.
+    pub cache_write: u64,
+    /// Of `output`, spent on reasoning.
+    pub reasoning: u64,
+}
+
+impl Usage {
+    /// Prompt tokens neither read from nor written to the cache (Anthropic's `input_tokens`,
+    /// Bedrock's `inputTokens`).
+    pub fn uncached_input(&self) -> u64 {
+        self.input.saturating_sub(self.cache_read + self.cache_write)
+    }
 }
 
 /// When and how to send: delays and stream faults.
@@ -333,10 +348,34 @@ fn usage_of(r: &Response, request: &Conversation, blocks: &[Block]) -> Usage {
             Block::ToolCall { name, arguments, .. } => [name.as_str(), arguments.as_str()],
         }))
     });
+    let cache_read = spec.cache_read_input_tokens.unwrap_or(0);
+    let cache_write = spec.cache_write_input_tokens.unwrap_or(0);
+    // Cached tokens are part of the prompt: a stated cache count larger than the counted prompt
+    // raises the prompt count rather than reporting a negative uncached remainder.
+    let input = input.max(cache_read + cache_write);
+    let reasoning_text: Vec<&str> = blocks
+        .iter()
+        .filter_map(|b| match b {
+            Block::Reasoning { text, .. } => Some(text.as_str()),
+            _ => None,
+        })
+        .collect();
+    // A stated reasoning count is part of the output; a counted one never exceeds a stated output.
+    let (reasoning, output) = match spec.reasoning_tokens {
+        Some(r) => (r, output.max(r)),
+        None if reasoning_text.is_empty() => (0, output),
+        None => (
+            counter().texts(reasoning_text.iter().copied()).min(output),
+            output,
+        ),
+    };
     Usage {
         input,
         output,
         total: spec.total_tokens.unwrap_or(input + output),
+        cache_read,
+        cache_write,
+        reasoning,
     }
 }
 
@@ -409,7 +448,8 @@ mod tests {
             Usage {
                 input: 1,
                 output: 1,
-                total: 2
+                total: 2,
+                ..Default::default()
             }
         );
     }

@@ -96,3 +96,44 @@ def test_models_without_a_public_tokenizer_keep_the_estimate(server):
     r = client.chat.completions.create(model="llama-3-8b", messages=[{"role": "user", "content": "hello"}])
     assert r.usage.prompt_tokens == 2  # ceil(len("hello") / 4)
     assert r.usage.completion_tokens == -(-len(r.choices[0].message.content) // 4)
+
+
+CACHED = [{"role": "user", "content": "cached prompt"}]
+
+
+def test_cache_and_reasoning_counts_in_openai_chat_and_responses(server):
+    client = OpenAI(base_url=server.url + "/v1", api_key="test", max_retries=0)
+    u = client.chat.completions.create(model="gpt-4o", messages=CACHED).usage
+    assert (u.prompt_tokens, u.completion_tokens, u.total_tokens) == (1200, 40, 1240)
+    assert u.prompt_tokens_details.cached_tokens == 1000
+    assert u.completion_tokens_details.reasoning_tokens == 12
+    r = client.responses.create(model="gpt-4o", input="cached prompt")
+    assert (r.usage.input_tokens, r.usage.output_tokens) == (1200, 40)
+    assert r.usage.input_tokens_details.cached_tokens == 1000
+    assert r.usage.output_tokens_details.reasoning_tokens == 12
+
+
+def test_cache_counts_in_anthropic_messages(server):
+    """Anthropic's input_tokens is the uncached remainder; reads and writes are reported beside it."""
+    import anthropic
+
+    client = anthropic.Anthropic(base_url=server.url, api_key="test", max_retries=0)
+    u = client.messages.create(model="claude-sonnet-4-5", max_tokens=100, messages=CACHED).usage
+    assert (u.input_tokens, u.cache_read_input_tokens, u.cache_creation_input_tokens, u.output_tokens) == (100, 1000, 100, 40)
+    with client.messages.stream(model="claude-sonnet-4-5", max_tokens=100, messages=CACHED) as s:
+        final = s.get_final_message()
+    assert (final.usage.input_tokens, final.usage.cache_read_input_tokens) == (100, 1000)
+
+
+def test_cache_counts_in_bedrock_converse_and_stream(server):
+    import boto3
+
+    brt = boto3.client("bedrock-runtime", endpoint_url=server.url, region_name="us-east-1",
+                       aws_access_key_id="test", aws_secret_access_key="test")
+    msgs = [{"role": "user", "content": [{"text": "cached prompt"}]}]
+    u = brt.converse(modelId="anthropic.claude-3-5-sonnet-20240620-v1:0", messages=msgs)["usage"]
+    assert u == {"inputTokens": 100, "outputTokens": 40, "totalTokens": 1240,
+                 "cacheReadInputTokens": 1000, "cacheWriteInputTokens": 100}
+    events = brt.converse_stream(modelId="anthropic.claude-3-5-sonnet-20240620-v1:0", messages=msgs)["stream"]
+    meta = [e["metadata"] for e in events if "metadata" in e][0]
+    assert meta["usage"] == u
