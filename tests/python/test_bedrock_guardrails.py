@@ -133,6 +133,10 @@ def test_invoke_model_guardrail_action_and_trace_in_the_body(client):
     r = client.invoke_model(modelId=CLAUDE, body=json.dumps(body), **GUARD)
     out = json.loads(r["body"].read())
     assert out["amazon-bedrock-guardrailAction"] == "INTERVENED" and "amazon-bedrock-trace" not in out
+    # The guardrail headers are validated as the service model states (X-Amzn-Bedrock-Trace is an enum).
+    with pytest.raises(client.exceptions.ValidationException) as e:
+        client.invoke_model(modelId=CLAUDE, body=json.dumps(body), trace="LOUD", **GUARD)
+    assert "'trace'" in str(e.value)
 
 
 def test_invoke_model_with_response_stream_ends_with_the_guardrail_action(client):
@@ -188,12 +192,17 @@ def test_apply_guardrail_unknown_guardrail_is_resource_not_found(client):
     assert "nosuchguardrail" in str(e.value)
 
 
+# Every error botocore's model lists for ApplyGuardrail.
 @pytest.mark.parametrize(
     "text, error, status",
     [
         ("guard quota", "ServiceQuotaExceededException", 400),
         ("guard denied", "AccessDeniedException", 403),
         ("guard busy", "ThrottlingException", 429),
+        ("guard broken", "InternalServerException", 500),
+        ("guard down", "ServiceUnavailableException", 503),
+        ("guard refuses", "ValidationException", 400),
+        ("guard gone", "ResourceNotFoundException", 404),
     ],
 )
 def test_apply_guardrail_fixture_errors_are_the_sdks_typed_exceptions(client, text, error, status):
@@ -286,8 +295,16 @@ def test_invoke_guardrail_checks_that_find_nothing_and_typed_errors(client, serv
     checks = {"contentFilter": {"categories": [{"category": "HATE"}]}}
     r = client.invoke_guardrail_checks(messages=user("a calm sentence"), checks=checks)
     assert r["results"] == {"contentFilter": {"results": []}}
-    with pytest.raises(client.exceptions.ThrottlingException):
-        client.invoke_guardrail_checks(messages=user("checks busy"), checks=checks)
+    # Every error botocore's model lists for InvokeGuardrailChecks.
+    for text, error in [
+        ("checks busy", "ThrottlingException"),
+        ("checks denied", "AccessDeniedException"),
+        ("checks broken", "InternalServerException"),
+        ("checks down", "ServiceUnavailableException"),
+        ("checks refuse", "ValidationException"),
+    ]:
+        with pytest.raises(getattr(client.exceptions, error)):
+            client.invoke_guardrail_checks(messages=user(text), checks=checks)
     # botocore would refuse an empty category list itself; the server refuses it as the service does.
     raw = boto3.client(
         "bedrock-runtime",
