@@ -10,6 +10,7 @@ use crate::conversation::Conversation;
 use crate::fixture::schema::{
     BlockSpec, Fixture, GuardrailActionSpec, GuardrailSourceSpec, Response, StreamingProfile, ToolCallSpec,
 };
+use crate::tokens;
 
 /// Characters per streamed chunk when neither the fixture nor the server sets one (aimock's default).
 pub const DEFAULT_CHUNK_SIZE: usize = 20;
@@ -211,11 +212,6 @@ pub struct ErrorPlan {
     pub retry_after: Option<u64>,
 }
 
-/// Rough token estimate: one token per four characters, at least one.
-pub fn estimate_tokens(chars: usize) -> u64 {
-    (chars.div_ceil(4)).max(1) as u64
-}
-
 /// Server-wide defaults a fixture can override.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Defaults {
@@ -364,21 +360,16 @@ pub fn new_tool_call_id() -> String {
 }
 
 fn usage_of(r: &Response, request: &Conversation, blocks: &[Block]) -> Usage {
-    let output_chars: usize = blocks
-        .iter()
-        .map(|b| match b {
-            Block::Text(t) => t.chars().count(),
-            Block::Reasoning { text, .. } => text.chars().count(),
-            Block::ToolCall { name, arguments, .. } => name.len() + arguments.chars().count(),
-        })
-        .sum();
     let spec = r.usage.clone().unwrap_or_default();
-    let input = spec
-        .input_tokens
-        .unwrap_or_else(|| estimate_tokens(request.prompt_chars()));
-    let output = spec
-        .output_tokens
-        .unwrap_or_else(|| estimate_tokens(output_chars));
+    // Counted only when the fixture does not state them: a BPE pass is the costliest per-request step.
+    let counter = || tokens::counter(&request.model);
+    let input = spec.input_tokens.unwrap_or_else(|| counter().prompt(request));
+    let output = spec.output_tokens.unwrap_or_else(|| {
+        counter().texts(blocks.iter().flat_map(|b| match b {
+            Block::Text(t) | Block::Reasoning { text: t, .. } => [t.as_str(), ""],
+            Block::ToolCall { name, arguments, .. } => [name.as_str(), arguments.as_str()],
+        }))
+    });
     Usage {
         input,
         output,
@@ -444,7 +435,10 @@ mod tests {
             content: Some("".into()),
             ..Default::default()
         });
-        let Outcome::Message(plan) = build(&f, &request("hi"), &Defaults::default()) else {
+        // A model without a public tokenizer: the character estimate.
+        let mut r = request("hi");
+        r.model = "llama-3-8b".into();
+        let Outcome::Message(plan) = build(&f, &r, &Defaults::default()) else {
             panic!()
         };
         assert_eq!(

@@ -12,8 +12,9 @@ use serde_json::{Value, json};
 
 use super::ResponsesRequest;
 use crate::codec::openai_error::OpenAiError;
-use crate::plan::{Block, Plan, StopReason, chunk_text, estimate_tokens};
+use crate::plan::{Block, Plan, StopReason, chunk_text};
 use crate::stream::Frame;
+use crate::tokens::estimate_tokens;
 
 /// An id in the API's style: a prefix (`resp`, `msg`, `fc`, `rs`) and 48 hex digits.
 fn new_id(prefix: &str) -> String {
