@@ -1,5 +1,6 @@
 //! Converse and ConverseStream: the routes' handlers. The request shapes (shared with Amazon Nova's
-//! InvokeModel body) are in [`request`], the response encoders in [`encode`].
+//! InvokeModel body) are in [`request`], the response encoders in [`encode`]; a `guardrailConfig`
+//! brings the fixture's guardrail verdict in ([`super::guardrail`]).
 
 mod encode;
 mod request;

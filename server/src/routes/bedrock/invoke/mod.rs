@@ -5,7 +5,8 @@
 //! inference profiles, custom models). Each family module decodes its request into the conversation and
 //! encodes a plan as its response body and its own streaming events; this module wraps those events as
 //! Bedrock `chunk` frames (`{"bytes": "<base64>"}`), adds `amazon-bedrock-invocationMetrics` to the last
-//! one, and sets the token-count and latency headers.
+//! one, and sets the token-count and latency headers. A request naming a guardrail
+//! (`X-Amzn-Bedrock-GuardrailIdentifier`) gets the fixture's verdict through [`super::guardrail`].
 
 pub mod anthropic;
 pub mod cohere;
