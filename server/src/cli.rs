@@ -63,6 +63,11 @@ pub struct ServeArgs {
     /// models (out-of-range values, missing members, bad enums and patterns).
     #[arg(long, env = "MOCKMODEL_LENIENT")]
     pub lenient: bool,
+    /// How usage not stated by a fixture is counted: `tiktoken` counts OpenAI models with their
+    /// real tokenizer (its tables take about 40 MB, built at start off the request path),
+    /// `estimate` counts every model at 4 characters a token.
+    #[arg(long, env = "MOCKMODEL_TOKEN_COUNT", value_enum, default_value = "tiktoken")]
+    pub token_count: crate::tokens::TokenCount,
     /// Reload fixtures when the files change (an invalid edit keeps the last good set).
     #[arg(long, env = "MOCKMODEL_WATCH")]
     pub watch: bool,
