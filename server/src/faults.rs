@@ -6,7 +6,8 @@
 //! unavailable` for one request, and `X-Mockmodel-Fail-First: N` (with optional
 //! `X-Mockmodel-Fail-With: throttle|unavailable|internal`) failing the first N requests of an
 //! `X-Test-Id`. Errors become `ErrorPlan`s (each codec writes its own error shape); body faults are
-//! handed to `ctx` for the stream scheduler or the middleware.
+//! handed to `ctx` for the stream scheduler or the middleware. Model misbehaviour (the semantic
+//! kinds of `X-Mockmodel-Fault`) is `semantic.rs`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;

@@ -9,11 +9,13 @@ use arc_swap::ArcSwap;
 use crate::conversation::{Conversation, TEST_ID_HEADER};
 use crate::ctx;
 use crate::faults::{self, ChaosRates, FailFirstCounters};
+use crate::fixture::schema::SemanticFault;
 use crate::fixture::{FixtureSet, SequenceCounters};
 use crate::history::History;
 use crate::journal::{Entry, Journal};
 use crate::metrics::Metrics;
 use crate::plan::{self, Defaults, Outcome};
+use crate::semantic::{self, TimesCounters};
 
 /// Server settings that do not change while it runs.
 #[derive(Debug, Clone)]
@@ -30,6 +32,8 @@ pub struct Config {
     pub journal_size: usize,
     /// Random fault rates applied to every matched request (fixtures and headers override).
     pub chaos: ChaosRates,
+    /// Semantic faults for answers whose fixture has no `semanticFault` (`--semantic-fault`).
+    pub semantic_faults: Vec<SemanticFault>,
     /// SageMaker payload format per endpoint name (`*` for all); unlisted endpoints auto-detect.
     pub sagemaker_formats: Vec<(String, crate::formats::PayloadFormat)>,
     /// Record request, fixture, fault and vLLM metrics (on unless `--no-metrics`).
@@ -45,6 +49,7 @@ impl Default for Config {
             max_body_bytes: 10 * 1024 * 1024,
             journal_size: 1000,
             chaos: ChaosRates::default(),
+            semantic_faults: Vec::new(),
             sagemaker_formats: Vec::new(),
             metrics: true,
         }
@@ -59,6 +64,8 @@ pub struct AppState {
     pub counters: SequenceCounters,
     /// `X-Mockmodel-Fail-First` counters.
     pub fail_first: FailFirstCounters,
+    /// How often each semantic fault with `times` has been injected.
+    pub semantic_times: TimesCounters,
     /// Static settings.
     pub config: Config,
     /// Metrics registry.
@@ -92,6 +99,7 @@ impl AppState {
             fixtures: ArcSwap::from_pointee(fixtures),
             counters: SequenceCounters::default(),
             fail_first: FailFirstCounters::default(),
+            semantic_times: TimesCounters::default(),
             journal: Journal::new(config.journal_size),
             history: History::default(),
             config,
@@ -115,6 +123,7 @@ impl AppState {
         self.metrics.fixtures_loaded.set(fixtures.len() as i64);
         self.fixtures.store(Arc::new(fixtures));
         self.counters.clear();
+        self.semantic_times.clear();
         self.ready.store(true, Ordering::Release);
     }
 
@@ -180,6 +189,16 @@ impl AppState {
             m.faults.with_label_values(&[kind]).inc();
         }
         if let Outcome::Message(p) = &mut outcome {
+            // Model misbehaviour changes the neutral plan, so every wire encodes it in its own words.
+            let key = format!("{}#{}", f.file, f.index);
+            let sources = semantic::Sources {
+                fixture: f.fixture.semantic_fault.as_ref().map(|s| (key.as_str(), s)),
+                defaults: &self.config.semantic_faults,
+            };
+            let injected = semantic::apply(p, c, sources, &self.semantic_times, ctx::seed());
+            if let (Some(kind), Some(m)) = (injected, self.recorder()) {
+                m.faults.with_label_values(&[kind.as_str()]).inc();
+            }
             if !c.stream {
                 // A non-streamed answer takes as long as the whole stream would have.
                 p.timing.latency_ms = p.unary_delay_ms();
