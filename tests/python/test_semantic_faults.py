@@ -89,7 +89,7 @@ def with_headers(client, headers):
     def add(params, **_):
         params["headers"].update(headers)
 
-    client.meta.events.register("before-call.bedrock-runtime.*", add)
+    client.meta.events.register("before-call", add)
     return client
 
 
@@ -262,6 +262,46 @@ def test_converse_stream_invalid_json_and_max_tokens_mid_tool(bedrock):
     raw = "".join(e["contentBlockDelta"]["delta"]["toolUse"]["input"] for e in events if "contentBlockDelta" in e)
     assert raw == '{"city":"Paris",'
     assert [e["messageStop"]["stopReason"] for e in events if "messageStop" in e] == ["max_tokens"]
+
+
+# --- boto3: InvokeModel (Anthropic family) and SageMaker formats ------------------------------
+
+
+def test_invoke_model_anthropic_refusal_and_max_tokens_mid_tool(bedrock):
+    body = {
+        "anthropic_version": "bedrock-2023-05-31",
+        "max_tokens": 100,
+        "messages": [{"role": "user", "content": "weather in Paris?"}],
+        "tools": [{"name": "get_weather", "input_schema": WEATHER_SCHEMA}],
+    }
+    r = with_headers(bedrock, fault("refusal")).invoke_model(modelId=CLAUDE, body=json.dumps(body))
+    out = json.loads(r["body"].read())
+    assert (out["stop_reason"], out["content"]) == ("refusal", [{"type": "text", "text": REFUSAL}])
+
+    sm = boto3.client("bedrock-runtime", endpoint_url=bedrock.meta.endpoint_url, region_name="us-east-1", **CREDS)
+    r = with_headers(sm, fault("stopAtMaxTokensMidTool")).invoke_model_with_response_stream(modelId=CLAUDE, body=json.dumps(body))
+    events = [json.loads(e["chunk"]["bytes"]) for e in r["body"]]
+    partial = "".join(e["delta"]["partial_json"] for e in events if e["type"] == "content_block_delta")
+    assert partial == '{"city":"Paris",'
+    assert [e["delta"]["stop_reason"] for e in events if e["type"] == "message_delta"] == ["max_tokens"]
+
+
+def test_sagemaker_openai_and_tgi_formats(server):
+    sm = boto3.client(
+        "sagemaker-runtime",
+        endpoint_url=server.url,
+        region_name="us-east-1",
+        config=Config(retries={"total_max_attempts": 1}),
+        **CREDS,
+    )
+    chat = json.dumps({"messages": [{"role": "user", "content": "hello"}], "max_tokens": 64})
+    r = with_headers(sm, fault("contentFilter")).invoke_endpoint(EndpointName="llama-endpoint", Body=chat)
+    choice = json.loads(r["Body"].read())["choices"][0]
+    assert (choice["finish_reason"], choice["message"]["content"]) == ("content_filter", HELLO[: len(HELLO) // 2])
+
+    sm = boto3.client("sagemaker-runtime", endpoint_url=server.url, region_name="us-east-1", **CREDS)
+    r = with_headers(sm, fault("emptyResponse")).invoke_endpoint(EndpointName="tgi", Body=json.dumps({"inputs": "hello"}))
+    assert json.loads(r["Body"].read()) == [{"generated_text": ""}]
 
 
 # --- fixture, defaults, times, seed, metrics ----------------------------------------------------
