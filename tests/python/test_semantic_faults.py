@@ -200,6 +200,16 @@ def test_openai_responses_refusal_is_a_refusal_part(oai):
     assert events[-1].response.output[0].content[0].refusal == REFUSAL
 
 
+def test_openai_responses_tool_faults(oai):
+    tools = [{"type": "function", "name": "get_weather", "parameters": WEATHER_SCHEMA}]
+    r = oai.responses.create(model="gpt-4o", input="weather in Paris?", tools=tools, extra_headers=fault("toolUnknownName"))
+    assert [(o.type, o.name) for o in r.output] == [("function_call", "get_weather_unknown")]
+    r = oai.responses.create(model="gpt-4o", input="weather in Paris?", tools=tools, extra_headers=fault("toolArgsSchemaViolation"))
+    assert json.loads(r.output[0].arguments) == {"unit": "celsius"}
+    r = oai.responses.create(model="gpt-4o", input="weather in Paris?", tools=tools, extra_headers=fault("stopAtMaxTokensMidTool"))
+    assert (r.status, r.incomplete_details.reason, r.output[0].arguments) == ("incomplete", "max_output_tokens", '{"city":"Paris",')
+
+
 def test_anthropic_refusal_stop_reason(server):
     client = anthropic.Anthropic(base_url=server.url, api_key="test", max_retries=0)
     m = client.messages.create(
@@ -210,6 +220,14 @@ def test_anthropic_refusal_stop_reason(server):
     )
     assert m.stop_reason == "refusal"
     assert m.content[0].text == REFUSAL
+
+    from langchain_anthropic import ChatAnthropic
+
+    llm = ChatAnthropic(
+        model="claude-sonnet-4-5", base_url=server.url, api_key="test", max_retries=0, default_headers=fault("contentFilter")
+    )
+    reply = llm.invoke("hello")
+    assert (reply.content, reply.response_metadata["stop_reason"]) == (HELLO[: len(HELLO) // 2], "refusal")
 
 
 # --- boto3: Converse and ConverseStream -------------------------------------------------------
