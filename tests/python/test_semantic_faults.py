@@ -450,6 +450,32 @@ def test_strands_content_filter_and_refusal(server):
     assert (str(result).strip(), result.stop_reason) == (REFUSAL, "end_turn")
 
 
+@pytest.mark.parametrize("wire", ["bedrock", "openai"])
+def test_strands_empty_and_reasoning_only_answers_and_duplicate_ids(server, wire):
+    from strands import Agent
+
+    make = strands_bedrock if wire == "bedrock" else strands_openai
+    # Both end the turn normally with no text: the agent's answer is the empty string.
+    r = Agent(model=make(server, fault("emptyResponse")), callback_handler=None)("hello")
+    assert (str(r), r.message["content"], r.stop_reason) == ("", [], "end_turn")
+    r = Agent(model=make(server, fault("reasoningOnly")), callback_handler=None)("hello")
+    assert str(r) == ""
+    assert r.message["content"] == [{"reasoningContent": {"reasoningText": {"text": HELLO}}}]
+    # Two calls under one id: strands runs the tool twice and answers both under that id.
+    calls, results, _ = run_weather_agent(make(server, fault("toolCallIdDuplicate")))
+    assert calls == ["Paris", "Paris"]
+    assert [(r["toolUseId"], r["status"]) for r in results] == [("call_w1", "success")] * 2
+
+
+def test_strands_openai_model_drops_a_refusal(server):
+    """strands' OpenAIModel reads no `refusal` deltas: an OpenAI refusal reaches the agent as an
+    empty answer (the same fault on Bedrock is the refusal text)."""
+    from strands import Agent
+
+    r = Agent(model=strands_openai(server, fault("refusal")), callback_handler=None)("hello")
+    assert (str(r), r.message["content"], r.stop_reason) == ("", [], "end_turn")
+
+
 # --- LangChain ----------------------------------------------------------------------------------
 
 
