@@ -376,6 +376,7 @@ mod tests {
                 input: 1,
                 output: 1,
                 total: 2,
+                ..Default::default()
             },
             timing: Timing::default(),
             system_fingerprint: None,

@@ -267,6 +267,7 @@ mod tests {
                 input: 5,
                 output: 7,
                 total: 12,
+                ..Default::default()
             },
             timing: crate::plan::Timing {
                 chunk_size: 4,

@@ -145,6 +145,7 @@ mod tests {
                 input: 3,
                 output: 4,
                 total: 7,
+                ..Default::default()
             },
             timing: Timing {
                 chunk_size: 4,

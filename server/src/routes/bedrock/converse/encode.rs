@@ -35,7 +35,15 @@ pub fn tool_input(arguments: &str) -> Value {
 
 /// `TokenUsage`.
 pub fn usage(plan: &Plan) -> Value {
-    json!({"inputTokens": plan.usage.input, "outputTokens": plan.usage.output, "totalTokens": plan.usage.total})
+    let u = &plan.usage;
+    // Bedrock reports `inputTokens` apart from cache reads and writes (TokenUsage in the service
+    // model: cacheReadInputTokens/cacheWriteInputTokens are optional members, sent when caching ran).
+    let mut v = json!({"inputTokens": u.uncached_input(), "outputTokens": u.output, "totalTokens": u.total});
+    if u.cache_read + u.cache_write > 0 {
+        v["cacheReadInputTokens"] = json!(u.cache_read);
+        v["cacheWriteInputTokens"] = json!(u.cache_write);
+    }
+    v
 }
 
 /// The Converse response body.
