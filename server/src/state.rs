@@ -131,6 +131,7 @@ impl AppState {
     pub fn resolve(&self, c: &Conversation, operation: &'static str) -> Result<Outcome, NoMatch> {
         let set = self.fixtures.load();
         let found = set.find(c, operation, &self.counters);
+        let mut faults = Vec::new();
         let result = match found {
             Some(f) => {
                 if let Some(m) = self.recorder() {
@@ -138,7 +139,7 @@ impl AppState {
                         .with_label_values(&[&format!("{}#{}", f.file, f.index)])
                         .inc();
                 }
-                Ok(self.plan(f, c))
+                Ok(self.plan(f, c, &mut faults))
             }
             None => {
                 if let Some(m) = self.recorder() {
@@ -165,12 +166,19 @@ impl AppState {
                 Ok(Outcome::Embedding(_)) => "embedding".into(),
                 Err(_) => "no_match".into(),
             },
+            faults,
         });
         result
     }
 
-    /// Plans the fixture's answer, then applies faults and timing rules that hold on every protocol.
-    fn plan(&self, f: &crate::fixture::LoadedFixture, c: &Conversation) -> Outcome {
+    /// Plans the fixture's answer, then applies faults and timing rules that hold on every protocol;
+    /// the kinds of the faults injected are added to `injected` (for the journal).
+    fn plan(
+        &self,
+        f: &crate::fixture::LoadedFixture,
+        c: &Conversation,
+        injected: &mut Vec<&'static str>,
+    ) -> Outcome {
         let outcome = plan::build(&f.fixture, c, &self.config.defaults);
         let rates = self
             .config
@@ -185,8 +193,8 @@ impl AppState {
             &self.fail_first,
             ctx::seed(),
         );
-        if let (Some(kind), Some(m)) = (fault, self.recorder()) {
-            m.faults.with_label_values(&[kind]).inc();
+        if let Some(kind) = fault {
+            injected.push(kind);
         }
         if let Outcome::Message(p) = &mut outcome {
             // Model misbehaviour changes the neutral plan, so every wire encodes it in its own words.
@@ -195,15 +203,19 @@ impl AppState {
                 fixture: f.fixture.semantic_fault.as_ref().map(|s| (key.as_str(), s)),
                 defaults: &self.config.semantic_faults,
             };
-            let injected = semantic::apply(p, c, sources, &self.semantic_times, ctx::seed());
-            if let (Some(kind), Some(m)) = (injected, self.recorder()) {
-                m.faults.with_label_values(&[kind.as_str()]).inc();
+            if let Some(kind) = semantic::apply(p, c, sources, &self.semantic_times, ctx::seed()) {
+                injected.push(kind.as_str());
             }
             if !c.stream {
                 // A non-streamed answer takes as long as the whole stream would have.
                 p.timing.latency_ms = p.unary_delay_ms();
             }
             ctx::message_planned(&p.model, p.usage.input, p.usage.output);
+        }
+        if let Some(m) = self.recorder() {
+            for kind in injected.iter() {
+                m.faults.with_label_values(&[kind]).inc();
+            }
         }
         outcome
     }

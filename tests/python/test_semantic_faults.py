@@ -332,6 +332,9 @@ def test_fixture_fault_with_times_then_the_fixture_answer(oai, server):
     before = faults_total(server, "emptyResponse")
     assert [ask("twice empty").choices[0].message.content for _ in range(3)] == ["", "", "Finally an answer."]
     assert faults_total(server, "emptyResponse") == before + 2
+    # The journal says which answers carried which fault.
+    entries = server.get_json("/__mockmodel/journal")["entries"]
+    assert [e.get("faults", []) for e in entries] == [["refusal"], ["refusal"], ["emptyResponse"], ["emptyResponse"], []]
 
 
 def test_not_applicable_faults_leave_the_answer_alone_and_are_not_counted(oai, server):
