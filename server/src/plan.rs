@@ -7,7 +7,9 @@
 use serde_json::Value;
 
 use crate::conversation::Conversation;
-use crate::fixture::schema::{BlockSpec, Fixture, Response, StreamingProfile, ToolCallSpec};
+use crate::fixture::schema::{
+    BlockSpec, Fixture, GuardrailActionSpec, GuardrailSourceSpec, Response, StreamingProfile, ToolCallSpec,
+};
 use crate::tokens;
 
 /// Characters per streamed chunk when neither the fixture nor the server sets one (aimock's default).
@@ -43,6 +45,29 @@ pub struct Plan {
     pub timing: Timing,
     /// OpenAI `system_fingerprint`.
     pub system_fingerprint: Option<String>,
+    /// A Bedrock guardrail's verdict (fixture `guardrail`); other wires never read it. Boxed: rare.
+    pub guardrail: Option<Box<Guardrail>>,
+    /// Bedrock InvokeGuardrailChecks `results` (fixture `guardrailChecks`); boxed: rare.
+    pub guardrail_checks: Option<Box<Value>>,
+}
+
+/// What a guardrail made of the request or of the answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Guardrail {
+    /// It blocked or masked (`GUARDRAIL_INTERVENED`), rather than only assessing (`NONE`).
+    pub intervened: bool,
+    /// The text sent instead of the answer when it intervened.
+    pub output: Option<String>,
+    /// It assessed the model's answer (`outputAssessments`) rather than the prompt (`inputAssessment`).
+    pub on_output: bool,
+    /// The findings, each a botocore `GuardrailAssessment`.
+    pub assessments: Vec<Value>,
+    /// `actionReason`.
+    pub action_reason: Option<String>,
+    /// ApplyGuardrail `usage` members to send as given.
+    pub usage: Option<Value>,
+    /// ApplyGuardrail `guardrailCoverage` to send as given.
+    pub coverage: Option<Value>,
 }
 
 impl Plan {
@@ -279,6 +304,18 @@ pub fn build(fixture: &Fixture, request: &Conversation, defaults: &Defaults) -> 
             stream_error,
         },
         system_fingerprint: r.system_fingerprint.clone(),
+        guardrail: r.guardrail.as_ref().map(|g| {
+            Box::new(Guardrail {
+                intervened: g.action != Some(GuardrailActionSpec::None),
+                output: g.output.clone(),
+                on_output: g.source == Some(GuardrailSourceSpec::Output),
+                assessments: g.assessments.clone(),
+                action_reason: g.action_reason.clone(),
+                usage: g.usage.clone(),
+                coverage: g.coverage.clone(),
+            })
+        }),
+        guardrail_checks: r.guardrail_checks.clone().map(Box::new),
     })
 }
 

@@ -380,6 +380,8 @@ mod tests {
             },
             timing: Timing::default(),
             system_fingerprint: None,
+            guardrail: None,
+            guardrail_checks: None,
         }
     }
 

@@ -220,6 +220,8 @@ mod tests {
                 ..Timing::default()
             },
             system_fingerprint: None,
+            guardrail: None,
+            guardrail_checks: None,
         }
     }
 

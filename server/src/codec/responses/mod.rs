@@ -274,6 +274,8 @@ mod tests {
                 ..Default::default()
             },
             system_fingerprint: None,
+            guardrail: None,
+            guardrail_checks: None,
         }
     }
 
