@@ -230,10 +230,31 @@ def cases():
     out.append(pytest.param(f"/model/{CLAUDE}/count-tokens", {}, {"input": {"converse": {"messages": "x"}}}, 400, "bedrock", "messages", "", id="count-tokens:messages-type"))
     out.append(pytest.param("/endpoints/my_llm/invocations", {"content-type": "application/json"}, SM_CHAT, 400, "sagemaker", "endpointName", "regular expression pattern", id="sagemaker:endpoint-pattern"))
     out.append(pytest.param("/endpoints/my-llm/invocations", {"content-type": "application/json", "x-amzn-sagemaker-custom-attributes": "x" * 1025}, SM_CHAT, 400, "sagemaker", "customAttributes", "", id="sagemaker:custom-attributes-length"))
-    for path, shape in JSON_ROUTES:
+    for path, shape in JSON_ROUTES + SAGEMAKER_ROUTES:
         for rid, headers, body, status in RAW:
             out.append(pytest.param(path, headers, body, status, shape, None, "", id=f"{path}:{rid}"))
+    # A method the route does not serve: 405 in the protocol's shape (AWS: UnknownOperationException).
+    for method, path, shape in WRONG_METHODS:
+        out.append(pytest.param(path, {"x-method": method}, b"", 405, shape, None, f"Method {method} is not allowed", id=f"{method}:{path}"))
     return out
+
+
+SAGEMAKER_ROUTES = [
+    ("/endpoints/my-llm/invocations", "sagemaker"),
+    ("/endpoints/my-llm/invocations-response-stream", "sagemaker"),
+    ("/invocations", "container"),
+]
+WRONG_METHODS = [
+    ("GET", "/v1/chat/completions", "openai"),
+    ("GET", "/openai/v1/chat/completions", "openai"),
+    ("DELETE", "/v1/embeddings", "openai"),
+    ("PUT", "/v1/responses", "openai"),
+    ("GET", "/v1/messages", "anthropic"),
+    ("GET", "/v1/messages/count_tokens", "anthropic"),
+    ("GET", f"/model/{CLAUDE}/converse", "aws405"),
+    ("GET", f"/model/{CLAUDE}/invoke", "aws405"),
+    ("GET", "/endpoints/my-llm/invocations", "aws405"),
+]
 
 
 CASES = cases()
@@ -247,6 +268,8 @@ def srv():
 
 
 def send(url, path, headers, body, method="POST"):
+    headers = dict(headers)
+    method = headers.pop("x-method", method)
     u = urlparse(url)
     conn = http.client.HTTPConnection(u.hostname, u.port, timeout=10)
     data = body if isinstance(body, bytes) else json.dumps(body).encode()
@@ -264,6 +287,7 @@ def check_shape(shape, headers, raw, field, words):
         err = body["error"]
         assert set(err) >= {"message", "type", "param", "code"}, body
         assert err["type"] == "invalid_request_error", body
+        assert err["code"] != "no_fixture_match", body
         if field:
             assert err["param"] == field, body
         assert words in err["message"], body
@@ -275,11 +299,17 @@ def check_shape(shape, headers, raw, field, words):
             assert body["error"]["message"].startswith(f"{field}: "), body
         assert words in body["error"]["message"], body
         return body["error"]["message"]
+    if shape == "container":
+        # The SageMaker container contract (/invocations): the serving container's own JSON error.
+        assert body["error"] and body["error_type"], body
+        return body["error"]
     # AWS: the modelled error name in x-amzn-ErrorType, the message in the body.
     kind = headers["x-amzn-errortype"].split(":")[0]
     message = body.get("message") or body.get("Message")
     assert message, body
-    if shape == "bedrock":
+    if shape == "aws405":
+        assert kind == "UnknownOperationException", (kind, body)
+    elif shape == "bedrock":
         assert kind in ("ValidationException", "SerializationException"), (kind, body)
     else:
         assert kind == "ValidationError", (kind, body)
@@ -299,7 +329,7 @@ def test_bad_input_gets_the_protocols_error_with_the_field_named(srv, before, pa
 def test_the_table_has_at_least_150_cases_over_every_route():
     assert len(CASES) >= 150, len(CASES)
     routes = {p.values[0] for p in CASES}
-    for path, _ in JSON_ROUTES:
+    for path, _ in JSON_ROUTES + SAGEMAKER_ROUTES:
         assert path in routes
 
 
