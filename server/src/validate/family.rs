@@ -149,4 +149,28 @@ mod tests {
         let e = check("anthropic", &json!({"anthropic_version": "v", "messages": []})).unwrap_err();
         assert!(e.contains("#: required key [max_tokens] not found"), "{e}");
     }
+
+    #[test]
+    fn nova_bodies_follow_messages_v1() {
+        let ok = json!({"schemaVersion": "messages-v1", "system": [{"text": "brief"}],
+            "messages": [{"role": "user", "content": [{"text": "hi"}]}],
+            "inferenceConfig": {"max_new_tokens": 10, "temperature": 0.5, "top_p": 0.9, "top_k": 20}});
+        assert!(check("nova", &ok).is_ok());
+        let mut bad = ok.clone();
+        bad["inferenceConfig"]["temperature"] = json!(5);
+        assert!(
+            check("nova", &bad)
+                .unwrap_err()
+                .contains("#/inferenceConfig/temperature: 5 is not less or equal to 1")
+        );
+        let mut bad = ok.clone();
+        bad["messages"][0]["content"] = json!("hi");
+        assert!(
+            check("nova", &bad)
+                .unwrap_err()
+                .contains("#/messages/0/content: expected type: JSONArray, found: String")
+        );
+        let e = check("nova", &json!({})).unwrap_err();
+        assert!(e.contains("#: required key [messages] not found"), "{e}");
+    }
 }
