@@ -264,12 +264,15 @@ mod tests {
                 input: 5,
                 output: 7,
                 total: 12,
+                ..Default::default()
             },
             timing: crate::plan::Timing {
                 chunk_size: 4,
                 ..Default::default()
             },
             system_fingerprint: None,
+            guardrail: None,
+            guardrail_checks: None,
         }
     }
 

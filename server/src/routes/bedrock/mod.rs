@@ -8,6 +8,7 @@
 
 pub mod converse;
 pub mod count_tokens;
+pub mod guardrail;
 pub mod invoke;
 
 use axum::Router;
@@ -42,6 +43,14 @@ pub fn routes() -> Router<SharedState> {
             post(invoke::invoke_stream),
         )
         .route("/model/{model_id}/count-tokens", post(count_tokens::count_tokens))
+        .route(
+            "/guardrail/{guardrail_id}/version/{guardrail_version}/apply",
+            post(guardrail::apply::apply_guardrail),
+        )
+        .route(
+            "/guardrail-checks/invoke",
+            post(guardrail::checks::invoke_guardrail_checks),
+        )
 }
 
 /// Content type of every event-stream response.

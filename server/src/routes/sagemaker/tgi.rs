@@ -145,12 +145,15 @@ mod tests {
                 input: 3,
                 output: 4,
                 total: 7,
+                ..Default::default()
             },
             timing: Timing {
                 chunk_size: 4,
                 ..Default::default()
             },
             system_fingerprint: None,
+            guardrail: None,
+            guardrail_checks: None,
         }
     }
 
