@@ -196,6 +196,20 @@ RAW = [
     ("oversize", {"content-type": "application/json"}, b'{"x": "' + b"a" * (MAX_BODY + 10) + b'"}', 413),
 ]
 
+GUARD_APPLY = "/guardrail/gr1abc/version/1/apply"
+GUARD_CHECKS = "/guardrail-checks/invoke"
+APPLY = {"source": "INPUT", "content": [{"text": {"text": "hello"}}]}
+CHECKS = {"messages": [{"role": "user", "content": [{"text": "hello"}]}], "checks": {"contentFilter": {"categories": [{"category": "HATE"}]}}}
+# Guardrails: botocore's ApplyGuardrail / InvokeGuardrailChecks shapes, in AWS's words.
+GUARD_BAD = [
+    (GUARD_APPLY, with_(APPLY, source="SIDEWAYS"), "source", "Member must satisfy enum value set: [INPUT, OUTPUT]"),
+    (GUARD_APPLY, with_(APPLY, content=DROP), "content", "Member must not be null"),
+    (GUARD_APPLY, with_(APPLY, content="x"), "content", ""),
+    ("/guardrail/gr1abc/version/v1/apply", APPLY, "guardrailVersion", "Member must satisfy regular expression pattern"),
+    (GUARD_CHECKS, with_(CHECKS, messages=DROP), "messages", "Member must not be null"),
+    (GUARD_CHECKS, with_(CHECKS, messages=[{"role": "robot", "content": [{"text": "x"}]}]), "messages.1.member.role", "Member must satisfy enum value set"),
+]
+
 JSON_ROUTES = (
     OPENAI_CHAT
     + [("/v1/embeddings", "openai")]
@@ -205,6 +219,7 @@ JSON_ROUTES = (
     + CONVERSE_ROUTES
     + [(f"/model/{CLAUDE}/{op}", "bedrock") for op in INVOKE_OPS]
     + [(f"/model/{CLAUDE}/count-tokens", "bedrock")]
+    + [(GUARD_APPLY, "bedrock"), (GUARD_CHECKS, "bedrock")]
 )
 
 
@@ -226,6 +241,7 @@ def cases():
             model, base = INVOKE[family]
             body = {**base, **change}
             out.append(pytest.param(f"/model/{model}/{op}", {}, body, 400, "bedrock", None, words, id=f"{op}:{family}:{i}"))
+    out += [pytest.param(path, {}, b, 400, "bedrock", f, w, id=f"guardrail:{f}:{i}") for i, (path, b, f, w) in enumerate(GUARD_BAD)]
     out.append(pytest.param(f"/model/{CLAUDE}/count-tokens", {}, {"input": {}}, 400, "bedrock", "input", "", id="count-tokens:empty-union"))
     out.append(pytest.param(f"/model/{CLAUDE}/count-tokens", {}, {"input": {"converse": {"messages": "x"}}}, 400, "bedrock", "messages", "", id="count-tokens:messages-type"))
     out.append(pytest.param("/endpoints/my_llm/invocations", {"content-type": "application/json"}, SM_CHAT, 400, "sagemaker", "endpointName", "regular expression pattern", id="sagemaker:endpoint-pattern"))
@@ -345,6 +361,8 @@ VALID = [
     (f"/model/{CLAUDE}/count-tokens", COUNT, lambda b: b["inputTokens"]),
 ] + [(f"/model/{m}/invoke", body, lambda b: json.dumps(b, sort_keys=True)[:0] or sorted(b)) for m, body in INVOKE.values()] + [
     ("/endpoints/my-llm/invocations", SM_CHAT, lambda b: b["choices"][0]["message"]["content"]),
+    (GUARD_APPLY, APPLY, lambda b: b["action"]),
+    (GUARD_CHECKS, CHECKS, lambda b: b["results"]),
 ]
 
 
