@@ -441,6 +441,24 @@ async fn sagemaker_decoder() {
     .await;
 }
 
+#[tokio::test(start_paused = true)]
+async fn guardrail_decoder() {
+    run(Target {
+        name: "guardrail",
+        paths: &["/guardrail/{model}/version/1/apply", "/guardrail-checks/invoke"],
+        models: &["gr1abc", "arn%3Aaws%3Abedrock%3Aus-east-1%3A1%3Aguardrail%2Fgr1abc", "bad!id"],
+        seeds: vec![
+            json!({"source": "INPUT", "content": [{"text": {"text": "hello", "qualifiers": ["query"]}}], "outputScope": "FULL"}),
+            json!({"source": "OUTPUT", "content": [{"text": {"text": "answer"}}, {"image": {"format": "png", "source": {"bytes": "aGk="}}}]}),
+            json!({"messages": [{"role": "system", "content": [{"text": "bot"}]}, {"role": "user", "content": [{"text": "mail jane@example.com"}]}],
+                "checks": {"promptAttack": {"categories": [{"category": "JAILBREAK"}]},
+                    "sensitiveInformation": {"entities": [{"type": "EMAIL"}]},
+                    "contentFilter": {"categories": [{"category": "HATE"}]}}}),
+        ],
+    })
+    .await;
+}
+
 /// The fixture loader: mutated YAML and JSON fixture documents must load or fail with an error,
 /// never panic.
 #[test]
