@@ -112,8 +112,9 @@ pub struct FixtureDefaults {
     /// Answer unmatched requests with 503 instead of 404.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub strict: Option<bool>,
-    /// Accept requests the real service would reject (no validation against the AWS service models:
-    /// out-of-range values, missing members, bad enums and patterns answer as if valid).
+    /// Accept requests the real service would reject (no validation against the AWS service models
+    /// or the OpenAI and Anthropic request schemas: out-of-range values, missing members, bad enums
+    /// and patterns answer as if valid).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lenient: Option<bool>,
     /// Model misbehaviour injected into answers whose fixture has no `semanticFault` of its own

@@ -61,7 +61,8 @@ pub struct ServeArgs {
     #[arg(long, env = "MOCKMODEL_STRICT")]
     pub strict: bool,
     /// Accept requests the real service would reject: skip validation against the AWS service
-    /// models (out-of-range values, missing members, bad enums and patterns).
+    /// models and the OpenAI and Anthropic request schemas (out-of-range values, missing members,
+    /// bad enums and patterns).
     #[arg(long, env = "MOCKMODEL_LENIENT")]
     pub lenient: bool,
     /// How usage not stated by a fixture is counted: `tiktoken` counts OpenAI models with their

@@ -11,7 +11,8 @@ use serde_json::{Value, json};
 
 use crate::errors::ErrorClass;
 use crate::plan::ErrorPlan;
-use crate::state::NoMatch;
+use crate::state::{NoMatch, SharedState};
+use crate::validate::api::{self, OpenAiInvalid, OpenAiSchema};
 use crate::wire::Wire;
 use crate::wire::json::{self, JsonError};
 
@@ -162,17 +163,34 @@ pub fn unrouted(status: StatusCode, code: &str, message: String) -> Response {
         .into_response()
 }
 
-/// JSON body extractor whose rejections (bad JSON, wrong types, too large) are OpenAI-shaped.
+/// A request body with a published OpenAI schema, checked before it is read (unless `--lenient`).
+pub trait Checked {
+    /// Its schema in `server/data/api-request-schemas.json`.
+    const SCHEMA: OpenAiSchema;
+}
+
+/// JSON body extractor whose rejections (bad JSON, wrong types, out-of-range values, too large)
+/// are OpenAI-shaped, with `param` naming the field.
 pub struct OpenAiJson<T>(pub T);
 
-impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for OpenAiJson<T> {
+impl<T: serde::de::DeserializeOwned + Checked> FromRequest<SharedState> for OpenAiJson<T> {
     type Rejection = OpenAiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request(req: Request, state: &SharedState) -> Result<Self, Self::Rejection> {
         let bytes = Bytes::from_request(req, state)
             .await
             .map_err(|e| OpenAiError::invalid(e.body_text(), None).with_status(e.status()))?;
-        Ok(OpenAiJson(json::from_slice(&bytes)?))
+        let value: Value = json::from_slice(&bytes)?;
+        if !state.config.lenient {
+            api::openai(T::SCHEMA, &value).map_err(OpenAiError::from)?;
+        }
+        Ok(OpenAiJson(json::from_value(&value)?))
+    }
+}
+
+impl From<OpenAiInvalid> for OpenAiError {
+    fn from(e: OpenAiInvalid) -> Self {
+        OpenAiError::invalid(e.message, Some(&e.param)).with_code(e.code)
     }
 }
 

@@ -32,6 +32,10 @@ async fn messages(
     create(&state, &headers, body, Protocol::Bedrock, "anthropic.messages").await
 }
 
-async fn tokens(headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
-    count_tokens(&headers, body, Protocol::Bedrock).await
+async fn tokens(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    count_tokens(&state, &headers, body, Protocol::Bedrock).await
 }

@@ -10,6 +10,8 @@ use std::sync::LazyLock;
 
 use serde_json::{Map, Value};
 
+use super::schema::{self, Kind, Violation, joined, number};
+
 static SCHEMAS: LazyLock<HashMap<String, Value>> = LazyLock::new(|| {
     // Shipped inside the binary and loaded by a test: a broken file is a build bug.
     let all: Map<String, Value> =
@@ -17,14 +19,13 @@ static SCHEMAS: LazyLock<HashMap<String, Value>> = LazyLock::new(|| {
     all.into_iter().filter(|(k, _)| !k.starts_with('$')).collect()
 });
 
-/// Checks `body` against the schema of `family` (`anthropic`, `titan`, `llama`, `mistral`,
+/// Checks `body` against the schema of `family` (`anthropic`, `nova`, `titan`, `llama`, `mistral`,
 /// `cohere`; others are not checked). `Err` is Bedrock's whole message.
 pub fn check(family: &str, body: &Value) -> Result<(), String> {
     let Some(schema) = SCHEMAS.get(family) else {
         return Ok(());
     };
-    let mut out = Vec::new();
-    walk(schema, body, "#", &mut out);
+    let mut out: Vec<String> = schema::check(schema, body).iter().map(worded).collect();
     let what = match out.len() {
         0 => return Ok(()),
         1 => out.remove(0),
@@ -33,6 +34,34 @@ pub fn check(family: &str, body: &Value) -> Result<(), String> {
     Err(format!(
         "Malformed input request: {what}, please reformat your input and try again."
     ))
+}
+
+/// One violation in the words of Bedrock's validator (Everit JSON Schema's).
+fn worded(v: &Violation) -> String {
+    let path = if v.path.is_empty() {
+        "#".to_string()
+    } else {
+        format!("#/{}", joined(&v.path, "/"))
+    };
+    let value = &v.value;
+    match &v.kind {
+        Kind::Type { expected } => {
+            let want: Vec<String> = expected.iter().map(|t| capitalized(t)).collect();
+            format!(
+                "{path}: expected type: {}, found: {}",
+                want.join(" or "),
+                type_name(value)
+            )
+        }
+        Kind::Minimum(min) => format!("{path}: {value} is not greater or equal to {}", number(*min)),
+        Kind::Maximum(max) => format!("{path}: {value} is not less or equal to {}", number(*max)),
+        Kind::Enum(_) => format!("{path}: {value} is not a valid enum value"),
+        Kind::Required(k) => format!("{path}: required key [{k}] not found"),
+        Kind::MinItems(n) => format!(
+            "{path}: expected minimum item count: {n}, found: {}",
+            value.as_array().map_or(0, Vec::len)
+        ),
+    }
 }
 
 fn type_name(v: &Value) -> &'static str {
@@ -47,95 +76,16 @@ fn type_name(v: &Value) -> &'static str {
     }
 }
 
-fn fits(ty: &str, v: &Value) -> bool {
-    match ty {
-        "object" => v.is_object(),
-        "array" => v.is_array(),
-        "string" => v.is_string(),
-        "boolean" => v.is_boolean(),
-        "number" => v.is_number(),
-        // An integer beyond 64 bits parses as a float here and is no Integer to Bedrock either.
-        "integer" => v.is_i64() || v.is_u64(),
-        _ => true,
-    }
-}
-
-fn walk(schema: &Value, v: &Value, path: &str, out: &mut Vec<String>) {
-    let types: Vec<&str> = match schema.get("type") {
-        Some(Value::String(t)) => vec![t.as_str()],
-        Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).collect(),
-        _ => Vec::new(),
-    };
-    if !types.is_empty() && !types.iter().any(|t| fits(t, v)) {
-        let want: Vec<String> = types.iter().map(|t| capitalized(t)).collect();
-        out.push(format!(
-            "{path}: expected type: {}, found: {}",
-            want.join(" or "),
-            type_name(v)
-        ));
-        return;
-    }
-    if let (Some(min), Some(x)) = (schema.get("minimum").and_then(Value::as_f64), v.as_f64())
-        && x < min
-    {
-        out.push(format!("{path}: {v} is not greater or equal to {}", number(min)));
-    }
-    if let (Some(max), Some(x)) = (schema.get("maximum").and_then(Value::as_f64), v.as_f64())
-        && x > max
-    {
-        out.push(format!("{path}: {v} is not less or equal to {}", number(max)));
-    }
-    if let Some(Value::Array(allowed)) = schema.get("enum")
-        && !allowed.contains(v)
-    {
-        out.push(format!("{path}: {v} is not a valid enum value"));
-    }
-    if let Value::Object(obj) = v {
-        for key in schema
-            .get("required")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            if let Some(k) = key.as_str()
-                && !obj.contains_key(k)
-            {
-                out.push(format!("{path}: required key [{k}] not found"));
-            }
-        }
-        if let Some(Value::Object(props)) = schema.get("properties") {
-            for (k, sub) in props {
-                if let Some(child) = obj.get(k) {
-                    walk(sub, child, &format!("{path}/{k}"), out);
-                }
-            }
-        }
-    }
-    if let (Value::Array(items), Some(item)) = (v, schema.get("items")) {
-        for (i, child) in items.iter().enumerate() {
-            walk(item, child, &format!("{path}/{i}"), out);
-        }
-    }
-}
-
 fn capitalized(t: &str) -> String {
     match t {
         "object" => "JSONObject".into(),
-        "array" => "JSONArray".into(),
+        t if t.starts_with("array") => "JSONArray".into(),
         other => {
             let mut c = other.chars();
             c.next()
                 .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
                 .unwrap_or_default()
         }
-    }
-}
-
-fn number(x: f64) -> String {
-    if x.fract() == 0.0 {
-        format!("{}", x as i64)
-    } else {
-        x.to_string()
     }
 }
 
@@ -155,11 +105,11 @@ mod tests {
 
     #[test]
     fn every_family_schema_loads() {
-        for f in ["anthropic", "titan", "llama", "mistral", "cohere"] {
+        for f in ["anthropic", "nova", "titan", "llama", "mistral", "cohere"] {
             assert!(SCHEMAS.contains_key(f), "{f}");
         }
         assert!(
-            check("nova", &json!({})).is_ok(),
+            check("ai21", &json!({})).is_ok(),
             "unlisted families are not checked"
         );
     }
@@ -198,5 +148,29 @@ mod tests {
         );
         let e = check("anthropic", &json!({"anthropic_version": "v", "messages": []})).unwrap_err();
         assert!(e.contains("#: required key [max_tokens] not found"), "{e}");
+    }
+
+    #[test]
+    fn nova_bodies_follow_messages_v1() {
+        let ok = json!({"schemaVersion": "messages-v1", "system": [{"text": "brief"}],
+            "messages": [{"role": "user", "content": [{"text": "hi"}]}],
+            "inferenceConfig": {"max_new_tokens": 10, "temperature": 0.5, "top_p": 0.9, "top_k": 20}});
+        assert!(check("nova", &ok).is_ok());
+        let mut bad = ok.clone();
+        bad["inferenceConfig"]["temperature"] = json!(5);
+        assert!(
+            check("nova", &bad)
+                .unwrap_err()
+                .contains("#/inferenceConfig/temperature: 5 is not less or equal to 1")
+        );
+        let mut bad = ok.clone();
+        bad["messages"][0]["content"] = json!("hi");
+        assert!(
+            check("nova", &bad)
+                .unwrap_err()
+                .contains("#/messages/0/content: expected type: JSONArray, found: String")
+        );
+        let e = check("nova", &json!({})).unwrap_err();
+        assert!(e.contains("#: required key [messages] not found"), "{e}");
     }
 }

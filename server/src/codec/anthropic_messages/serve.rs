@@ -25,6 +25,7 @@ fn read(
     body: Result<Bytes, BytesRejection>,
     count_tokens: bool,
     protocol: Protocol,
+    lenient: bool,
 ) -> Result<(Envelope, Conversation), AnthropicError> {
     let bytes = body.map_err(|e| {
         let type_ = if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
@@ -35,6 +36,9 @@ fn read(
         AnthropicError::new(e.status(), type_, e.body_text())
     })?;
     let value: Value = crate::wire::json::from_slice(&bytes)?;
+    if !lenient {
+        crate::validate::api::anthropic(&value, count_tokens).map_err(AnthropicError::invalid)?;
+    }
     let (envelope, req) = super::read(&value, count_tokens)?;
     let mut c = Conversation::new(protocol, envelope.model.clone()).with_headers(headers);
     c.stream = envelope.stream.unwrap_or(false) && !count_tokens;
@@ -55,7 +59,7 @@ pub async fn create(
     protocol: Protocol,
     operation: &'static str,
 ) -> Response {
-    let (envelope, c) = match read(headers, body, false, protocol) {
+    let (envelope, c) = match read(headers, body, false, protocol, state.config.lenient) {
         Ok(r) => r,
         Err(e) => return e.into_response(),
     };
@@ -74,11 +78,12 @@ pub async fn create(
 
 /// `{"input_tokens": N}`: the same estimate a message's `usage.input_tokens` reports for the body.
 pub async fn count_tokens(
+    state: &SharedState,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
     protocol: Protocol,
 ) -> Response {
-    match read(headers, body, true, protocol) {
+    match read(headers, body, true, protocol, state.config.lenient) {
         Ok((_, c)) => {
             let mut res = axum::Json(json!({"input_tokens": crate::tokens::prompt(&c)})).into_response();
             res.headers_mut().insert("request-id", request_id_header());

@@ -12,8 +12,9 @@ pub use serve::{SSE, serve};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::openai_error::OpenAiError;
+use super::openai_error::{Checked, OpenAiError};
 use crate::conversation::{Conversation, Message, Role, ToolCallRef};
+use crate::validate::api::OpenAiSchema;
 
 /// A chat completions request (also what SageMaker's OpenAI-compatible containers accept).
 #[derive(Deserialize)]
@@ -33,6 +34,10 @@ pub struct ChatRequest {
     functions: Vec<FunctionDef>,
     #[serde(default)]
     response_format: Option<ResponseFormat>,
+}
+
+impl Checked for ChatRequest {
+    const SCHEMA: OpenAiSchema = OpenAiSchema("openai.chat.completions");
 }
 
 /// `stream_options`.

@@ -4,6 +4,9 @@
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::codec::openai_error::Checked;
+use crate::validate::api::OpenAiSchema;
+
 /// A `POST /responses` body: the fields that steer the answer or are echoed in the response object.
 #[derive(Deserialize, Default)]
 pub struct ResponsesRequest {
@@ -48,6 +51,10 @@ pub struct ResponsesRequest {
     pub(super) truncation: Option<String>,
     #[serde(default)]
     pub(super) user: Option<String>,
+}
+
+impl Checked for ResponsesRequest {
+    const SCHEMA: OpenAiSchema = OpenAiSchema("openai.responses");
 }
 
 impl ResponsesRequest {

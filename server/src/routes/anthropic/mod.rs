@@ -31,6 +31,10 @@ async fn messages(
     create(&state, &headers, body, Protocol::Anthropic, "messages").await
 }
 
-async fn tokens(headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
-    count_tokens(&headers, body, Protocol::Anthropic).await
+async fn tokens(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    count_tokens(&state, &headers, body, Protocol::Anthropic).await
 }

@@ -8,10 +8,11 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::codec::embedding::deterministic;
-use crate::codec::openai_error::{OpenAiError, OpenAiJson};
+use crate::codec::openai_error::{Checked, OpenAiError, OpenAiJson};
 use crate::conversation::{Conversation, Endpoint, Protocol};
 use crate::plan::Outcome;
 use crate::state::SharedState;
+use crate::validate::api::OpenAiSchema;
 use crate::wire::labelled;
 
 /// Default embedding width (text-embedding-3-small's).
@@ -25,6 +26,10 @@ pub(super) struct EmbeddingRequest {
     encoding_format: Option<String>,
     #[serde(default)]
     dimensions: Option<usize>,
+}
+
+impl Checked for EmbeddingRequest {
+    const SCHEMA: OpenAiSchema = OpenAiSchema("openai.embeddings");
 }
 
 fn embedding_inputs(input: &Value) -> Result<Vec<String>, OpenAiError> {
