@@ -11,8 +11,10 @@ use crate::ctx;
 use crate::faults::{self, ChaosRates, FailFirstCounters};
 use crate::fixture::{FixtureSet, SequenceCounters};
 use crate::history::History;
+use crate::jobs::Jobs;
 use crate::journal::{Entry, Journal};
 use crate::metrics::Metrics;
+use crate::objects::ObjectStore;
 use crate::plan::{self, Defaults, Outcome};
 
 /// Server settings that do not change while it runs.
@@ -34,6 +36,8 @@ pub struct Config {
     pub sagemaker_formats: Vec<(String, crate::formats::PayloadFormat)>,
     /// Record request, fixture, fault and vLLM metrics (on unless `--no-metrics`).
     pub metrics: bool,
+    /// The S3-compatible store asynchronous invocations use (`--s3-endpoint`); `None`: they are refused.
+    pub s3_endpoint: Option<String>,
 }
 
 impl Default for Config {
@@ -47,6 +51,7 @@ impl Default for Config {
             chaos: ChaosRates::default(),
             sagemaker_formats: Vec::new(),
             metrics: true,
+            s3_endpoint: None,
         }
     }
 }
@@ -69,6 +74,10 @@ pub struct AppState {
     pub history: History,
     /// Whether fixtures have been loaded (`/readyz`).
     pub ready: AtomicBool,
+    /// Asynchronous invocations (StartAsyncInvoke), bounded.
+    pub jobs: Jobs,
+    /// Where asynchronous invocations read and write objects.
+    pub objects: ObjectStore,
 }
 
 /// The state as handlers receive it.
@@ -94,6 +103,8 @@ impl AppState {
             fail_first: FailFirstCounters::default(),
             journal: Journal::new(config.journal_size),
             history: History::default(),
+            jobs: Jobs::default(),
+            objects: ObjectStore::new(config.s3_endpoint.clone()),
             config,
             metrics,
             ready: AtomicBool::new(true),
