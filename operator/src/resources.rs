@@ -124,6 +124,9 @@ pub fn server_args(mm: &MockModel) -> Vec<String> {
         if d.lenient == Some(true) {
             args.push("--lenient".into());
         }
+        if let Some(url) = &d.s3_endpoint {
+            args.extend(["--s3-endpoint".to_string(), url.clone()]);
+        }
     }
     args
 }
@@ -406,11 +409,14 @@ mod tests {
             strict: Some(true),
             lenient: Some(true),
             streaming_profile: None,
+            s3_endpoint: Some("http://minio:9000".into()),
         });
         let args = server_args(&mm).join(" ");
         assert!(args.starts_with("--fixtures /etc/mockmodel/fixtures --host 0.0.0.0 --port 8080 --watch"));
         assert!(
-            args.ends_with("--chunk-size 7 --latency-ms 30 --strict --lenient"),
+            args.ends_with(
+                "--chunk-size 7 --latency-ms 30 --strict --lenient --s3-endpoint http://minio:9000"
+            ),
             "{args}"
         );
     }
