@@ -71,7 +71,7 @@ class Server:
             self.proc.kill()
 
 
-def run_node(script: str, url: str) -> dict:
+def run_node(script: str, url: str, *args: str) -> dict:
     """Runs one of tests/js/*.cjs (the JavaScript SDKs, installed by scripts/node-deps.sh) against the
     server and returns the JSON it printed of what the SDK parsed."""
     import json
@@ -80,7 +80,7 @@ def run_node(script: str, url: str) -> dict:
         [str(ROOT / "scripts" / "node-deps.sh")], check=True, capture_output=True, text=True
     ).stdout.strip()
     run = subprocess.run(
-        ["node", str(ROOT / "tests" / "js" / script), url],
+        ["node", str(ROOT / "tests" / "js" / script), url, *args],
         capture_output=True,
         text=True,
         timeout=120,

@@ -14,7 +14,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from conftest import S3_ENV, Server, FIXTURES
+from conftest import S3_ENV, Server, FIXTURES, run_node
 
 CREDS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "region_name": "us-east-1"}
 CLAUDE = "anthropic.claude-3-haiku-20240307-v1:0"
@@ -117,6 +117,21 @@ def test_an_unwritable_output_fails_the_job_naming_the_store_error(bedrock):
     job = wait_done(bedrock, arn)
     assert job["status"] == "Failed"
     assert "NoSuchBucket" in job["failureMessage"]
+
+
+def test_the_javascript_sdk_starts_polls_and_lists_a_job(async_server, s3, bucket):
+    async_server.reset()
+    out = run_node("bedrock_async_client.cjs", async_server.url, bucket)
+    assert out["seen"][0] == "InProgress" and out["job"]["status"] == "Completed"
+    assert out["job"]["clientRequestToken"] == "js-token-0001"
+    assert out["job"]["modelArn"] == f"arn:aws:bedrock:us-east-1::foundation-model/{CLAUDE}"
+    assert out["job"]["outputDataConfig"] == {"s3OutputDataConfig": {"s3Uri": f"s3://{bucket}/js"}}
+    # The SDK made Dates of the ISO 8601 timestamps.
+    assert out["job"]["endTime"] >= out["job"]["submitTime"] > "2020-"
+    assert out["list"] == {"arns": [out["arn"]], "submitTime": out["job"]["submitTime"], "nextToken": None}
+    key = f"js/{out['arn'].rsplit('/', 1)[1]}/output.json"
+    body = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    assert body["content"][0]["text"] == "Roses are red, the job is done."
 
 
 @pytest.mark.parametrize(
