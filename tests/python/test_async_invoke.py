@@ -144,6 +144,7 @@ def test_the_javascript_sdk_starts_polls_and_lists_a_job(async_server, s3, bucke
         ("conflicting", "ConflictException"),
         ("broken inside", "InternalServerException"),
         ("missing model", "ResourceNotFoundException"),
+        ("invalid job", "ValidationException"),
     ],
 )
 def test_every_error_start_async_invoke_lists_arrives_as_boto3s_typed_exception(bedrock, bucket, text, exception):
@@ -184,6 +185,12 @@ def test_requests_are_validated_as_the_service_model_states(bedrock, bucket):
         **CREDS,
     )
     with pytest.raises(raw.exceptions.ValidationException) as e:
+        raw.start_async_invoke(modelId=CLAUDE, outputDataConfig={"s3OutputDataConfig": {"s3Uri": f"s3://{bucket}/x"}})
+    assert "Value null at 'modelInput' failed to satisfy constraint: Member must not be null" in str(e.value)
+    with pytest.raises(raw.exceptions.ValidationException) as e:
+        raw.start_async_invoke(modelId=CLAUDE, modelInput=claude_input("hi"), outputDataConfig={})
+    assert "'outputDataConfig' failed to satisfy constraint: Member must have exactly one member set" in str(e.value)
+    with pytest.raises(raw.exceptions.ValidationException) as e:
         raw.list_async_invokes(maxResults=0)
     assert "'maxResults' failed to satisfy constraint: Member must have value greater than or equal to 1" in str(e.value)
     with pytest.raises(raw.exceptions.ValidationException) as e:
@@ -211,16 +218,25 @@ def test_list_async_invokes_filters_sorts_and_paginates(bedrock, bucket):
     second = bedrock.list_async_invokes(maxResults=2, sortOrder="Ascending", nextToken=first["nextToken"])
     assert [j["invocationArn"] for j in second["asyncInvokeSummaries"]] == arns[2:4]
 
+    # A job started between two pages shifts neither (newest first, the token names the next job).
+    newest = bedrock.list_async_invokes(maxResults=2)
+    extra = start(bedrock, bucket, "hello again")
+    rest = bedrock.list_async_invokes(maxResults=10, nextToken=newest["nextToken"])["asyncInvokeSummaries"]
+    assert [j["invocationArn"] for j in rest] == list(reversed(arns))[1:]
+    wait_done(bedrock, extra)
+    with pytest.raises(bedrock.exceptions.ValidationException):
+        bedrock.list_async_invokes(nextToken="no-such-job")
+
     pages = bedrock.get_paginator("list_async_invokes").paginate(
         sortOrder="Ascending", PaginationConfig={"PageSize": 4}
     )
-    assert [j["invocationArn"] for p in pages for j in p["asyncInvokeSummaries"]] == [*arns, failed]
+    assert [j["invocationArn"] for p in pages for j in p["asyncInvokeSummaries"]] == [*arns, failed, extra]
 
     # Submission-time bounds: a day either side of the jobs holds all of them or none.
     now = done[0]["submitTime"]
     day = datetime.timedelta(days=1)
     in_window = bedrock.list_async_invokes(submitTimeAfter=now - day, submitTimeBefore=now + day)
-    assert len(in_window["asyncInvokeSummaries"]) == 6
+    assert len(in_window["asyncInvokeSummaries"]) == 7
     assert bedrock.list_async_invokes(submitTimeAfter=now + day)["asyncInvokeSummaries"] == []
     assert bedrock.list_async_invokes(submitTimeBefore=now - day)["asyncInvokeSummaries"] == []
 

@@ -345,11 +345,6 @@ fn list_jobs(
         Some(Ok(n)) => n,
         Some(Err(_)) => return Err(BedrockError::validation("Invalid maxResults")),
     };
-    let start = match q.next_token.as_deref().map(str::parse::<usize>) {
-        None => 0,
-        Some(Ok(n)) => n,
-        Some(Err(_)) => return Err(BedrockError::validation("Invalid nextToken")),
-    };
     let mut jobs: Vec<Job> = state
         .jobs
         .all()
@@ -362,6 +357,15 @@ fn list_jobs(
     if q.sort_order.as_deref() != Some("Ascending") {
         jobs.reverse();
     }
+    // The token is the id of the next page's first job, so jobs started between two pages neither
+    // repeat nor skip one (an offset would shift under newest-first order).
+    let start = match q.next_token.as_deref() {
+        None => 0,
+        Some(token) => jobs
+            .iter()
+            .position(|j| j.id == token)
+            .ok_or_else(|| BedrockError::validation("Invalid nextToken"))?,
+    };
     let end = start.saturating_add(page).min(jobs.len());
     let summaries: Vec<Value> = jobs
         .get(start..end)
@@ -370,9 +374,8 @@ fn list_jobs(
         .map(summary)
         .collect();
     let mut body = json!({"asyncInvokeSummaries": summaries});
-    if end < jobs.len() {
-        // The token is the offset of the next page in the same filtered, sorted list.
-        body["nextToken"] = json!(end.to_string());
+    if let Some(next) = jobs.get(end) {
+        body["nextToken"] = json!(next.id);
     }
     Ok(axum::Json(body).into_response())
 }
