@@ -116,6 +116,10 @@ pub async fn sequential(addr: SocketAddr, path: &str, body: Bytes, n: usize, reu
             },
         };
         let mut sender: Sender = sender;
+        // A pooled connection takes the next request only once the last answer is fully read.
+        if sender.ready().await.is_err() {
+            continue;
+        }
         let ok = match sender.send_request(post(path, &body)).await {
             Ok(res) => res.status() == 200 && res.into_body().collect().await.is_ok(),
             Err(_) => false,

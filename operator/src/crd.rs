@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::{ResourceRequirements, Toleration};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::CustomResource;
-use mockmodel_server::fixture::schema::{Fixture, StreamingProfile};
+use mockmodel_server::fixture::schema::{Fixture, SemanticFault, StreamingProfile};
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -117,6 +117,10 @@ pub struct FixtureDefaults {
     /// and patterns answer as if valid).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lenient: Option<bool>,
+    /// Model misbehaviour injected into answers whose fixture has no `semanticFault` of its own
+    /// (passed to the server as `--semantic-fault KIND[=RATE][@TIMES]`, tried in order).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub semantic_faults: Vec<SemanticFault>,
 }
 
 /// Additions to the mock server's pod template.

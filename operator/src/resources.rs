@@ -124,6 +124,12 @@ pub fn server_args(mm: &MockModel) -> Vec<String> {
         if d.lenient == Some(true) {
             args.push("--lenient".into());
         }
+        for f in &d.semantic_faults {
+            args.extend([
+                "--semantic-fault".to_string(),
+                mockmodel_server::semantic::to_flag(f),
+            ]);
+        }
     }
     args
 }
@@ -406,11 +412,18 @@ mod tests {
             strict: Some(true),
             lenient: Some(true),
             streaming_profile: None,
+            semantic_faults: vec![
+                mockmodel_server::semantic::parse_flag("refusal=0.25@3").expect("valid"),
+                mockmodel_server::semantic::parse_flag("emptyResponse").expect("valid"),
+            ],
         });
         let args = server_args(&mm).join(" ");
         assert!(args.starts_with("--fixtures /etc/mockmodel/fixtures --host 0.0.0.0 --port 8080 --watch"));
         assert!(
-            args.ends_with("--chunk-size 7 --latency-ms 30 --strict --lenient"),
+            args.ends_with(
+                "--chunk-size 7 --latency-ms 30 --strict --lenient \
+                 --semantic-fault refusal=0.25@3 --semantic-fault emptyResponse"
+            ),
             "{args}"
         );
     }

@@ -167,6 +167,7 @@ async fn reset(State(state): State<SharedState>) -> StatusCode {
     state.history.clear();
     state.counters.clear();
     state.fail_first.clear();
+    state.semantic_times.clear();
     StatusCode::NO_CONTENT
 }
 

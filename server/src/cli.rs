@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::faults::ChaosRates;
+use crate::fixture::schema::SemanticFault;
 use crate::fixture::{FixtureSet, LoadError, load_paths};
 use crate::plan::{DEFAULT_CHUNK_SIZE, Defaults};
 use crate::state::Config;
@@ -64,6 +65,11 @@ pub struct ServeArgs {
     /// bad enums and patterns).
     #[arg(long, env = "MOCKMODEL_LENIENT")]
     pub lenient: bool,
+    /// How usage not stated by a fixture is counted: `tiktoken` counts OpenAI models with their
+    /// real tokenizer (its tables take about 40 MB, built at start off the request path),
+    /// `estimate` counts every model at 4 characters a token.
+    #[arg(long, env = "MOCKMODEL_TOKEN_COUNT", value_enum, default_value = "tiktoken")]
+    pub token_count: crate::tokens::TokenCount,
     /// Reload fixtures when the files change (an invalid edit keeps the last good set).
     #[arg(long, env = "MOCKMODEL_WATCH")]
     pub watch: bool,
@@ -94,6 +100,19 @@ pub struct ServeArgs {
     /// Probability (0-1) of dropping the connection part-way through the body.
     #[arg(long, env = "MOCKMODEL_CHAOS_DISCONNECT", default_value_t = 0.0, value_parser = rate)]
     pub chaos_disconnect: f64,
+    /// Inject a semantic fault (model misbehaviour) into answers whose fixture has no
+    /// `semanticFault`: `KIND[=RATE][@TIMES]` (repeatable; rate defaults to 1, `@TIMES` caps how
+    /// often). Kinds: toolArgsInvalidJson, toolArgsSchemaViolation, toolUnknownName,
+    /// toolCallIdDuplicate, stopAtMaxTokensMidTool, emptyResponse, refusal, contentFilter,
+    /// reasoningOnly.
+    #[arg(
+        long = "semantic-fault",
+        value_name = "KIND[=RATE][@TIMES]",
+        env = "MOCKMODEL_SEMANTIC_FAULT",
+        value_delimiter = ',',
+        value_parser = crate::semantic::parse_flag
+    )]
+    pub semantic_faults: Vec<SemanticFault>,
     /// SageMaker payload format: `ENDPOINT=auto|openai|tgi` (repeatable; `*` or no `ENDPOINT=` for
     /// all endpoints); by default each request's body decides.
     #[arg(
@@ -145,6 +164,7 @@ impl ServeArgs {
                 malformed: self.chaos_malformed,
                 disconnect: self.chaos_disconnect,
             },
+            semantic_faults: self.semantic_faults.clone(),
             sagemaker_formats: self.sagemaker_formats.clone(),
             metrics: !self.no_metrics,
         }
@@ -212,5 +232,15 @@ mod tests {
             Cli::try_parse_from(["mockmodel-server", "--sagemaker-format", "llama=tgi,openai"]).unwrap();
         assert_eq!(cli.serve.config().sagemaker_formats.len(), 2);
         assert!(Cli::try_parse_from(["mockmodel-server", "--sagemaker-format", "x=gguf"]).is_err());
+        let cli = Cli::try_parse_from([
+            "mockmodel-server",
+            "--semantic-fault",
+            "refusal=0.5@2",
+            "--semantic-fault",
+            "emptyResponse",
+        ])
+        .unwrap();
+        assert_eq!(cli.serve.config().semantic_faults.len(), 2);
+        assert!(Cli::try_parse_from(["mockmodel-server", "--semantic-fault", "rudeness"]).is_err());
     }
 }

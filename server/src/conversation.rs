@@ -137,6 +137,9 @@ pub struct Conversation {
     pub messages: Vec<Message>,
     /// Names of the tools the request defines.
     pub tools: Vec<String>,
+    /// The JSON Schema of each declared tool's input, by tool name, where the request gave one
+    /// (read by the `toolArgsSchemaViolation` semantic fault).
+    pub tool_schemas: BTreeMap<String, serde_json::Value>,
     /// `response_format.type` (OpenAI), if any.
     pub response_format: Option<String>,
     /// Embedding input texts joined with `\n`.
@@ -164,6 +167,7 @@ impl Conversation {
             system: Vec::new(),
             messages: Vec::new(),
             tools: Vec::new(),
+            tool_schemas: BTreeMap::new(),
             response_format: None,
             input_text: None,
             stream: false,

@@ -6,7 +6,8 @@
 //! unavailable` for one request, and `X-Mockmodel-Fail-First: N` (with optional
 //! `X-Mockmodel-Fail-With: throttle|unavailable|internal`) failing the first N requests of an
 //! `X-Test-Id`. Errors become `ErrorPlan`s (each codec writes its own error shape); body faults are
-//! handed to `ctx` for the stream scheduler or the middleware.
+//! handed to `ctx` for the stream scheduler or the middleware. Model misbehaviour (the semantic
+//! kinds of `X-Mockmodel-Fault`) is `semantic.rs`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
@@ -132,12 +133,15 @@ pub fn apply(
         return (named_error(with), Some("fail_first"));
     }
     if let Some(kind) = headers.get("x-mockmodel-fault") {
-        return match kind.trim() {
-            "malformed" => body_fault(outcome, BodyFault::Malformed),
-            "disconnect" => body_fault(outcome, BodyFault::Disconnect),
-            k @ ("drop" | "throttle" | "unavailable" | "internal") => (named_error(k), Some(label(k))),
-            _ => (outcome, None),
-        };
+        match kind.trim() {
+            "malformed" => return body_fault(outcome, BodyFault::Malformed),
+            "disconnect" => return body_fault(outcome, BodyFault::Disconnect),
+            k @ ("drop" | "throttle" | "unavailable" | "internal") => {
+                return (named_error(k), Some(label(k)));
+            }
+            // Any other value (a semantic kind, handled by `semantic.rs`) leaves chaos to the rates.
+            _ => {}
+        }
     }
     if rates == ChaosRates::default() {
         return (outcome, None);
@@ -259,6 +263,17 @@ mod tests {
         for seed in 0..20 {
             assert_eq!(decide(seed), decide(seed));
         }
+    }
+
+    #[test]
+    fn a_semantic_fault_header_leaves_the_chaos_rates_in_force() {
+        let c = FailFirstCounters::default();
+        let always = ChaosRates {
+            drop: 1.0,
+            ..Default::default()
+        };
+        let h = headers(&[("x-mockmodel-fault", "refusal")]);
+        assert_eq!(status(&apply(ok(), always, &h, "t", &c, None).0), Some(500));
     }
 
     #[test]

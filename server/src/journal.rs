@@ -27,6 +27,10 @@ pub struct Entry {
     pub fixture: Option<String>,
     /// `message`, `error <status>`, `embedding` or `no_match`.
     pub outcome: String,
+    /// Faults injected into the answer, by their `mockmodel_faults_total` kind (`throttle`,
+    /// `refusal`, `toolArgsInvalidJson`, …); omitted when none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub faults: Vec<&'static str>,
 }
 
 /// Ring buffer of the most recent entries.
@@ -88,6 +92,7 @@ mod tests {
             test_id: None,
             fixture: None,
             outcome: "no_match".into(),
+            faults: Vec::new(),
         }
     }
 

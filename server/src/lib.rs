@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod plan;
 pub mod reload;
 pub mod routes;
+pub mod semantic;
 pub mod state;
 pub mod stream;
 pub mod telemetry;

@@ -7,6 +7,12 @@ use clap::Parser;
 use mockmodel_server::cli::{Cli, Command};
 use mockmodel_server::{AppState, app, reload, telemetry};
 
+// mimalloc instead of glibc malloc: the request path allocates many small, short-lived objects
+// (headers, JSON values, frames) and thousands of streams hold small buffers for seconds; glibc's
+// arenas cost more CPU per request and keep more memory (see `make bench`).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -45,8 +51,7 @@ async fn main() -> ExitCode {
         tracing::warn!("{w}");
     }
     let state = AppState::new(fixtures, args.config());
-    // The BPE tables take ~0.2 s to build: done off the request path, so no first answer waits.
-    std::thread::spawn(mockmodel_server::tokens::warm_up);
+    mockmodel_server::tokens::configure(args.token_count);
     let _watcher = match (args.watch, args.fixtures.is_empty()) {
         (true, false) => match reload::watch(state.clone(), args.fixtures.clone()) {
             Ok(w) => Some(w),

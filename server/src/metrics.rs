@@ -152,6 +152,9 @@ impl Metrics {
         ] {
             faults.with_label_values(&[k]);
         }
+        for k in crate::fixture::schema::SemanticFaultKind::ALL {
+            faults.with_label_values(&[k.as_str()]);
+        }
         for c in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(duration.clone()),

@@ -141,6 +141,10 @@ pub enum StopReason {
     StopSequence,
     /// Filtered.
     ContentFilter,
+    /// The model declined: the text blocks are its refusal (OpenAI `message.refusal`, Responses
+    /// `refusal` part, Anthropic `stop_reason: refusal`; wires without one send the text as an
+    /// answer that ended naturally).
+    Refusal,
 }
 
 impl StopReason {

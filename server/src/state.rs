@@ -9,11 +9,13 @@ use arc_swap::ArcSwap;
 use crate::conversation::{Conversation, TEST_ID_HEADER};
 use crate::ctx;
 use crate::faults::{self, ChaosRates, FailFirstCounters};
+use crate::fixture::schema::SemanticFault;
 use crate::fixture::{FixtureSet, SequenceCounters};
 use crate::history::History;
 use crate::journal::{Entry, Journal};
 use crate::metrics::Metrics;
 use crate::plan::{self, Defaults, Outcome};
+use crate::semantic::{self, TimesCounters};
 
 /// Server settings that do not change while it runs.
 #[derive(Debug, Clone)]
@@ -30,6 +32,8 @@ pub struct Config {
     pub journal_size: usize,
     /// Random fault rates applied to every matched request (fixtures and headers override).
     pub chaos: ChaosRates,
+    /// Semantic faults for answers whose fixture has no `semanticFault` (`--semantic-fault`).
+    pub semantic_faults: Vec<SemanticFault>,
     /// SageMaker payload format per endpoint name (`*` for all); unlisted endpoints auto-detect.
     pub sagemaker_formats: Vec<(String, crate::formats::PayloadFormat)>,
     /// Record request, fixture, fault and vLLM metrics (on unless `--no-metrics`).
@@ -45,6 +49,7 @@ impl Default for Config {
             max_body_bytes: 10 * 1024 * 1024,
             journal_size: 1000,
             chaos: ChaosRates::default(),
+            semantic_faults: Vec::new(),
             sagemaker_formats: Vec::new(),
             metrics: true,
         }
@@ -59,6 +64,8 @@ pub struct AppState {
     pub counters: SequenceCounters,
     /// `X-Mockmodel-Fail-First` counters.
     pub fail_first: FailFirstCounters,
+    /// How often each semantic fault with `times` has been injected.
+    pub semantic_times: TimesCounters,
     /// Static settings.
     pub config: Config,
     /// Metrics registry.
@@ -92,6 +99,7 @@ impl AppState {
             fixtures: ArcSwap::from_pointee(fixtures),
             counters: SequenceCounters::default(),
             fail_first: FailFirstCounters::default(),
+            semantic_times: TimesCounters::default(),
             journal: Journal::new(config.journal_size),
             history: History::default(),
             config,
@@ -115,6 +123,7 @@ impl AppState {
         self.metrics.fixtures_loaded.set(fixtures.len() as i64);
         self.fixtures.store(Arc::new(fixtures));
         self.counters.clear();
+        self.semantic_times.clear();
         self.ready.store(true, Ordering::Release);
     }
 
@@ -122,6 +131,7 @@ impl AppState {
     pub fn resolve(&self, c: &Conversation, operation: &'static str) -> Result<Outcome, NoMatch> {
         let set = self.fixtures.load();
         let found = set.find(c, operation, &self.counters);
+        let mut faults = Vec::new();
         let result = match found {
             Some(f) => {
                 if let Some(m) = self.recorder() {
@@ -129,7 +139,7 @@ impl AppState {
                         .with_label_values(&[&format!("{}#{}", f.file, f.index)])
                         .inc();
                 }
-                Ok(self.plan(f, c))
+                Ok(self.plan(f, c, &mut faults))
             }
             None => {
                 if let Some(m) = self.recorder() {
@@ -156,12 +166,19 @@ impl AppState {
                 Ok(Outcome::Embedding(_)) => "embedding".into(),
                 Err(_) => "no_match".into(),
             },
+            faults,
         });
         result
     }
 
-    /// Plans the fixture's answer, then applies faults and timing rules that hold on every protocol.
-    fn plan(&self, f: &crate::fixture::LoadedFixture, c: &Conversation) -> Outcome {
+    /// Plans the fixture's answer, then applies faults and timing rules that hold on every protocol;
+    /// the kinds of the faults injected are added to `injected` (for the journal).
+    fn plan(
+        &self,
+        f: &crate::fixture::LoadedFixture,
+        c: &Conversation,
+        injected: &mut Vec<&'static str>,
+    ) -> Outcome {
         let outcome = plan::build(&f.fixture, c, &self.config.defaults);
         let rates = self
             .config
@@ -176,15 +193,29 @@ impl AppState {
             &self.fail_first,
             ctx::seed(),
         );
-        if let (Some(kind), Some(m)) = (fault, self.recorder()) {
-            m.faults.with_label_values(&[kind]).inc();
+        if let Some(kind) = fault {
+            injected.push(kind);
         }
         if let Outcome::Message(p) = &mut outcome {
+            // Model misbehaviour changes the neutral plan, so every wire encodes it in its own words.
+            let key = format!("{}#{}", f.file, f.index);
+            let sources = semantic::Sources {
+                fixture: f.fixture.semantic_fault.as_ref().map(|s| (key.as_str(), s)),
+                defaults: &self.config.semantic_faults,
+            };
+            if let Some(kind) = semantic::apply(p, c, sources, &self.semantic_times, ctx::seed()) {
+                injected.push(kind.as_str());
+            }
             if !c.stream {
                 // A non-streamed answer takes as long as the whole stream would have.
                 p.timing.latency_ms = p.unary_delay_ms();
             }
             ctx::message_planned(&p.model, p.usage.input, p.usage.output);
+        }
+        if let Some(m) = self.recorder() {
+            for kind in injected.iter() {
+                m.faults.with_label_values(&[kind]).inc();
+            }
         }
         outcome
     }

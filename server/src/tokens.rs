@@ -7,10 +7,36 @@
 //! reply. CountTokens, `/v1/messages/count_tokens` and the next answer's `inputTokens` all read
 //! [`prompt`], so they agree.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use tiktoken_rs::CoreBPE;
 use tiktoken_rs::tokenizer::{Tokenizer, get_tokenizer};
 
 use crate::conversation::{Conversation, Role};
+
+/// How usage is counted, process-wide (`--token-count`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TokenCount {
+    /// OpenAI-family models with their BPE, others estimated.
+    Tiktoken,
+    /// Every model at four characters a token (no BPE tables in memory).
+    Estimate,
+}
+
+/// Set once at start from the CLI; in-process users (tests, the operator) keep the default.
+static ESTIMATE_ONLY: AtomicBool = AtomicBool::new(false);
+
+/// Chooses how usage is counted for the rest of the process; with `Tiktoken`, builds the o200k
+/// tables now on a background thread (~0.2 s of CPU) so no first answer waits for them.
+/// cl100k (GPT-4, GPT-3.5, text-embedding-3) is built on first use.
+pub fn configure(mode: TokenCount) {
+    ESTIMATE_ONLY.store(mode == TokenCount::Estimate, Ordering::Relaxed);
+    if mode == TokenCount::Tiktoken {
+        std::thread::spawn(|| {
+            let _ = tiktoken_rs::o200k_base_singleton();
+        });
+    }
+}
 
 /// How one model's text is counted.
 #[derive(Clone, Copy)]
@@ -30,6 +56,9 @@ const REPLY_PRIMING: u64 = 3;
 /// GPT-3.5, text-embedding-3) by `tiktoken`'s own model table; the older encodings and every other
 /// model are estimated. Only these two encodings are referenced, so only their ranks are linked.
 pub fn counter(model: &str) -> Counter {
+    if ESTIMATE_ONLY.load(Ordering::Relaxed) {
+        return Counter::Estimate;
+    }
     // Bedrock-style ids (`openai.gpt-…`) and Azure-style deployment names are not OpenAI model
     // names; tiktoken's table is matched on the bare name only.
     match get_tokenizer(model) {
@@ -37,13 +66,6 @@ pub fn counter(model: &str) -> Counter {
         Some(Tokenizer::Cl100kBase) => Counter::Bpe(tiktoken_rs::cl100k_base_singleton()),
         _ => Counter::Estimate,
     }
-}
-
-/// Builds both encodings' tables now (about 0.2 s of CPU), so the first request that needs one is
-/// not delayed by it; called on a background thread at start.
-pub fn warm_up() {
-    let _ = tiktoken_rs::o200k_base_singleton();
-    let _ = tiktoken_rs::cl100k_base_singleton();
 }
 
 impl Counter {

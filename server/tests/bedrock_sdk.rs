@@ -20,6 +20,13 @@ fixtures:
     response: {content: "the inference profile"}
   - match: {model: "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/abc123", userMessage: "which model"}
     response: {content: "the ARN"}
+  - match: {userMessage: "filtered"}
+    semanticFault: {kind: contentFilter}
+    response: {content: "This answer gets filtered."}
+  - match: {userMessage: "cut tool"}
+    semanticFault: {kind: stopAtMaxTokensMidTool}
+    chunkSize: 3
+    response: {toolCalls: [{name: get_weather, arguments: {city: Paris}, id: call_cut}]}
   - match: {userMessage: "hello"}
     chunkSize: 5
     response: {content: "Hello! How can I help you today?", usage: {inputTokens: 11, outputTokens: 7}}
@@ -392,6 +399,52 @@ async fn max_tokens_is_the_stop_reason_of_a_length_fixture() {
         .await
         .unwrap();
     assert_eq!(out.stop_reason(), &StopReason::MaxTokens);
+}
+
+#[tokio::test]
+async fn semantic_faults_are_what_the_sdk_parses_as_a_filter_and_a_cut_tool_call() {
+    let (url, _) = support::start(FIXTURES).await;
+    let client = support::client(&url);
+    let out = client
+        .converse()
+        .model_id(CLAUDE)
+        .messages(user("filtered"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.stop_reason(), &StopReason::ContentFiltered);
+    let Some(bedrock::types::ConverseOutput::Message(m)) = out.output() else {
+        panic!()
+    };
+    assert_eq!(m.content(), &[ContentBlock::Text("This answer g".into())]);
+
+    let out = client
+        .converse_stream()
+        .model_id(CLAUDE)
+        .messages(user("cut tool"))
+        .tool_config(weather_tool())
+        .send()
+        .await
+        .unwrap();
+    let (events, error) = collect(out.stream).await;
+    assert_eq!(error, None);
+    let input: String = events
+        .iter()
+        .filter_map(|e| match e {
+            ConverseStreamOutput::ContentBlockDelta(d) => match d.delta() {
+                Some(ContentBlockDelta::ToolUse(t)) => Some(t.input().to_string()),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect();
+    // Half of `{"city":"Paris"}`: what a model stopped by its token limit leaves behind.
+    assert_eq!(input, r#"{"city":"#);
+    let stop = events.iter().find_map(|e| match e {
+        ConverseStreamOutput::MessageStop(s) => Some(s.stop_reason().clone()),
+        _ => None,
+    });
+    assert_eq!(stop, Some(StopReason::MaxTokens));
 }
 
 const ERRORS: &[&str] = &[

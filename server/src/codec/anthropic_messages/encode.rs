@@ -58,7 +58,7 @@ pub fn stop_reason(s: StopReason) -> &'static str {
         StopReason::ToolUse => "tool_use",
         StopReason::MaxTokens => "max_tokens",
         StopReason::StopSequence => "stop_sequence",
-        StopReason::ContentFilter => "refusal",
+        StopReason::ContentFilter | StopReason::Refusal => "refusal",
     }
 }
 

@@ -49,6 +49,8 @@ pub struct Envelope {
 struct ToolDef {
     #[serde(default)]
     name: Option<String>,
+    #[serde(default)]
+    input_schema: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -140,6 +142,11 @@ impl Request {
 pub fn decode(req: &Request, c: &mut Conversation) -> Result<(), BadRole> {
     c.system.extend(req.system.as_ref().map(Content::text));
     c.tools = req.tools.iter().filter_map(|t| t.name.clone()).collect();
+    for t in &req.tools {
+        if let (Some(name), Some(schema)) = (&t.name, &t.input_schema) {
+            c.tool_schemas.insert(name.clone(), schema.clone());
+        }
+    }
     for (i, m) in req.messages.iter().enumerate() {
         let text = m.content.text();
         match m.role.as_str() {

@@ -12,7 +12,8 @@ use crate::stream::Frame;
 /// OpenAI's `finish_reason` for a neutral stop reason.
 pub fn finish_reason(stop: StopReason) -> &'static str {
     match stop {
-        StopReason::EndTurn | StopReason::StopSequence => "stop",
+        // A refusal is a complete answer whose text is `message.refusal`.
+        StopReason::EndTurn | StopReason::StopSequence | StopReason::Refusal => "stop",
         StopReason::ToolUse => "tool_calls",
         StopReason::MaxTokens => "length",
         StopReason::ContentFilter => "content_filter",
@@ -85,7 +86,17 @@ pub fn completion(plan: &Plan) -> Value {
         })
         .collect();
     let has_text = plan.blocks.iter().any(|b| matches!(b, Block::Text(_)));
-    let mut message = json!({"role": "assistant", "content": if has_text { json!(text) } else { Value::Null }, "refusal": null});
+    // An answer with no blocks at all is the empty string the API sends for an empty completion.
+    let content = if has_text || plan.blocks.is_empty() {
+        json!(text)
+    } else {
+        Value::Null
+    };
+    let mut message = if plan.stop == StopReason::Refusal {
+        json!({"role": "assistant", "content": null, "refusal": text})
+    } else {
+        json!({"role": "assistant", "content": content, "refusal": null})
+    };
     if !tool_calls.is_empty() {
         message["tool_calls"] = json!(tool_calls);
     }
@@ -165,8 +176,14 @@ pub fn completion_chunks(plan: &Plan, include_usage: bool) -> Vec<Frame> {
     for block in &plan.blocks {
         match block {
             Block::Text(text) => {
+                // A refusal streams as `refusal` deltas instead of `content` ones.
+                let field = if plan.stop == StopReason::Refusal {
+                    "refusal"
+                } else {
+                    "content"
+                };
                 for piece in chunk_text(text, size) {
-                    frames.push(Frame::content(chunk(json!({"content": piece}), Value::Null)));
+                    frames.push(Frame::content(chunk(json!({ field: piece }), Value::Null)));
                 }
             }
             Block::Reasoning { text, .. } => {

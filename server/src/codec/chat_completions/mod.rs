@@ -63,6 +63,9 @@ struct ToolDef {
 #[derive(Deserialize)]
 struct FunctionDef {
     name: String,
+    /// The input schema of a declared function (absent on a call).
+    #[serde(default)]
+    parameters: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -125,6 +128,12 @@ pub fn decode_into(mut c: Conversation, req: &ChatRequest) -> Result<Conversatio
         .filter_map(|t| t.function.as_ref().map(|f| f.name.clone()))
         .collect();
     c.tools.extend(req.functions.iter().map(|f| f.name.clone()));
+    let declared = req.tools.iter().filter_map(|t| t.function.as_ref());
+    for f in declared.chain(&req.functions) {
+        if let Some(schema) = &f.parameters {
+            c.tool_schemas.insert(f.name.clone(), schema.clone());
+        }
+    }
     for (i, m) in req.messages.iter().enumerate() {
         let text = content_text(&m.content);
         match m.role.as_str() {

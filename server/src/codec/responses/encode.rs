@@ -35,7 +35,9 @@ pub fn response(plan: &Plan, req: &ResponsesRequest) -> Value {
     let (status, incomplete) = match plan.stop {
         StopReason::MaxTokens => ("incomplete", json!({"reason": "max_output_tokens"})),
         StopReason::ContentFilter => ("incomplete", json!({"reason": "content_filter"})),
-        StopReason::EndTurn | StopReason::StopSequence | StopReason::ToolUse => ("completed", Value::Null),
+        StopReason::EndTurn | StopReason::StopSequence | StopReason::ToolUse | StopReason::Refusal => {
+            ("completed", Value::Null)
+        }
     };
     let created_at = plan.created.unwrap_or_else(now_secs);
     // Clients that keep no server state (`store: false`, Codex) ask for reasoning they can replay.
@@ -47,7 +49,7 @@ pub fn response(plan: &Plan, req: &ResponsesRequest) -> Value {
     let output: Vec<Value> = plan
         .blocks
         .iter()
-        .map(|b| output_item(b, status, encrypted))
+        .map(|b| output_item(b, status, encrypted, plan.stop == StopReason::Refusal))
         .collect();
     json!({
         "id": plan.id.clone().unwrap_or_else(|| new_id("resp")),
@@ -91,9 +93,14 @@ pub fn response(plan: &Plan, req: &ResponsesRequest) -> Value {
 
 /// One block as a finished output item (`status` is the response's: an incomplete response's
 /// message is incomplete too). With `encrypted`, a reasoning item carries `encrypted_content`: the
-/// fixture's signature, else an opaque token (clients only send it back).
-fn output_item(block: &Block, status: &str, encrypted: bool) -> Value {
+/// fixture's signature, else an opaque token (clients only send it back). With `refusal`, text is a
+/// `refusal` content part (the API's form of a declined answer).
+fn output_item(block: &Block, status: &str, encrypted: bool, refusal: bool) -> Value {
     match block {
+        Block::Text(text) if refusal => json!({
+            "id": new_id("msg"), "type": "message", "status": status, "role": "assistant",
+            "content": [{"type": "refusal", "refusal": text}],
+        }),
         Block::Text(text) => json!({
             "id": new_id("msg"), "type": "message", "status": status, "role": "assistant",
             "content": [{"type": "output_text", "annotations": [], "logprobs": [], "text": text}],
@@ -176,6 +183,38 @@ fn item_events(ev: &mut Events, index: usize, item: &Value, size: usize) {
         v
     };
     match item["type"].as_str() {
+        Some("message") if item.pointer("/content/0/type") == Some(&json!("refusal")) => {
+            let mut added = item.clone();
+            added["status"] = json!("in_progress");
+            added["content"] = json!([]);
+            ev.push(
+                false,
+                json!({"type": "response.output_item.added", "output_index": index, "item": added}),
+            );
+            let text = item
+                .pointer("/content/0/refusal")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let part = |text: &str| json!({"type": "refusal", "refusal": text});
+            ev.push(
+                false,
+                at(json!({"type": "response.content_part.added", "content_index": 0, "part": part("")})),
+            );
+            for piece in chunk_text(text, size) {
+                ev.push(
+                    true,
+                    at(json!({"type": "response.refusal.delta", "content_index": 0, "delta": piece})),
+                );
+            }
+            ev.push(
+                false,
+                at(json!({"type": "response.refusal.done", "content_index": 0, "refusal": text})),
+            );
+            ev.push(
+                false,
+                at(json!({"type": "response.content_part.done", "content_index": 0, "part": part(text)})),
+            );
+        }
         Some("message") => {
             let mut added = item.clone();
             added["status"] = json!("in_progress");

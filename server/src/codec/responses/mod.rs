@@ -115,8 +115,11 @@ pub fn decode(
     for (i, tool) in req.tools.iter().flatten().enumerate() {
         // Function tools are named at the top level in Responses (not under `function`).
         if tool.get("type").and_then(Value::as_str) == Some("function") {
-            c.tools
-                .push(required_str(tool, "name", &format!("tools[{i}]"))?.to_string());
+            let name = required_str(tool, "name", &format!("tools[{i}]"))?.to_string();
+            if let Some(schema) = tool.get("parameters").filter(|p| p.is_object()) {
+                c.tool_schemas.insert(name.clone(), schema.clone());
+            }
+            c.tools.push(name);
         }
     }
     c.response_format = req

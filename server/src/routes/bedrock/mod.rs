@@ -294,6 +294,9 @@ pub fn stop_reason(stop: StopReason) -> &'static str {
         StopReason::ToolUse => "tool_use",
         StopReason::MaxTokens => "max_tokens",
         StopReason::ContentFilter => "content_filtered",
+        // The service model's `StopReason` enum has no refusal member (botocore 1.44.8
+        // bedrock-runtime): a model that declines says so in text and ends its turn.
+        StopReason::Refusal => "end_turn",
     }
 }
 

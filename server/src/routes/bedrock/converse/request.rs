@@ -179,11 +179,23 @@ pub struct Tool {
     pub tool_spec: Option<ToolSpec>,
 }
 
-/// `ToolSpecification` (the schema is not needed for matching).
+/// `ToolSpecification`: the name (matched) and the input schema (for semantic faults).
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ToolSpec {
     /// Tool name.
     pub name: String,
+    /// `ToolInputSchema`, a union whose `json` member is the JSON Schema document.
+    #[serde(default)]
+    pub input_schema: Option<ToolInputSchema>,
+}
+
+/// `ToolInputSchema`.
+#[derive(Deserialize)]
+pub struct ToolInputSchema {
+    /// The schema.
+    #[serde(default)]
+    pub json: Option<serde_json::Value>,
 }
 
 impl ConverseRequest {
@@ -204,6 +216,16 @@ impl ConverseRequest {
             .flat_map(|t| &t.tools)
             .filter_map(|t| t.tool_spec.as_ref().map(|s| s.name.clone()))
             .collect();
+        for spec in self
+            .tool_config
+            .iter()
+            .flat_map(|t| &t.tools)
+            .filter_map(|t| t.tool_spec.as_ref())
+        {
+            if let Some(schema) = spec.input_schema.as_ref().and_then(|s| s.json.clone()) {
+                c.tool_schemas.insert(spec.name.clone(), schema);
+            }
+        }
         for m in &self.messages {
             let text = m
                 .content

@@ -77,7 +77,9 @@ pub fn decode(body: &Value, c: &mut Conversation) -> Result<(), BedrockError> {
 
 fn finish_reason(s: StopReason) -> &'static str {
     match s {
-        StopReason::EndTurn | StopReason::ToolUse | StopReason::StopSequence => "COMPLETE",
+        StopReason::EndTurn | StopReason::ToolUse | StopReason::StopSequence | StopReason::Refusal => {
+            "COMPLETE"
+        }
         StopReason::MaxTokens => "MAX_TOKENS",
         StopReason::ContentFilter => "ERROR_TOXIC",
     }

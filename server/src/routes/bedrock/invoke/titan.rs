@@ -25,7 +25,9 @@ pub fn decode(body: &Value, c: &mut Conversation) -> Result<(), BedrockError> {
 
 fn completion_reason(s: StopReason) -> &'static str {
     match s {
-        StopReason::EndTurn | StopReason::ToolUse | StopReason::StopSequence => "FINISH",
+        StopReason::EndTurn | StopReason::ToolUse | StopReason::StopSequence | StopReason::Refusal => {
+            "FINISH"
+        }
         StopReason::MaxTokens => "LENGTH",
         StopReason::ContentFilter => "CONTENT_FILTERED",
     }
