@@ -7,7 +7,7 @@
 use serde_json::Value;
 
 use crate::conversation::Conversation;
-use crate::fixture::schema::{BlockSpec, Fixture, Response, StreamingProfile, ToolCallSpec};
+use crate::fixture::schema::{BlockSpec, Fixture, Response, SpeechSpec, StreamingProfile, ToolCallSpec};
 
 /// Characters per streamed chunk when neither the fixture nor the server sets one (aimock's default).
 pub const DEFAULT_CHUNK_SIZE: usize = 20;
@@ -42,6 +42,8 @@ pub struct Plan {
     pub timing: Timing,
     /// OpenAI `system_fingerprint`.
     pub system_fingerprint: Option<String>,
+    /// How a spoken answer sounds (Nova Sonic sessions only).
+    pub speech: Option<SpeechSpec>,
 }
 
 impl Plan {
@@ -264,6 +266,7 @@ pub fn build(fixture: &Fixture, request: &Conversation, defaults: &Defaults) -> 
             stream_error,
         },
         system_fingerprint: r.system_fingerprint.clone(),
+        speech: r.speech.clone(),
     })
 }
 

@@ -216,6 +216,7 @@ mod tests {
                 ..Timing::default()
             },
             system_fingerprint: None,
+            speech: None,
         }
     }
 

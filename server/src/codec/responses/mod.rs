@@ -270,6 +270,7 @@ mod tests {
                 ..Default::default()
             },
             system_fingerprint: None,
+            speech: None,
         }
     }
 

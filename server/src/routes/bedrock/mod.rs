@@ -6,6 +6,7 @@
 //! JSON body parsing that names the offending field, and the event-stream helpers shared by both
 //! streaming operations. The wire shapes follow the botocore service model, never aimock.
 
+pub mod bidi;
 pub mod converse;
 pub mod count_tokens;
 pub mod invoke;
@@ -42,6 +43,10 @@ pub fn routes() -> Router<SharedState> {
             post(invoke::invoke_stream),
         )
         .route("/model/{model_id}/count-tokens", post(count_tokens::count_tokens))
+        .route(
+            "/model/{model_id}/invoke-with-bidirectional-stream",
+            post(bidi::invoke_bidirectional),
+        )
 }
 
 /// Content type of every event-stream response.

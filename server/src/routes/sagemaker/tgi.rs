@@ -151,6 +151,7 @@ mod tests {
                 ..Default::default()
             },
             system_fingerprint: None,
+            speech: None,
         }
     }
 
