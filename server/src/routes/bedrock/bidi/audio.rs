@@ -82,7 +82,7 @@ impl AudioFormat {
         Ok(())
     }
 
-    /// Bytes of one millisecond of audio... in thousandths, so 8 kHz stays exact.
+    /// Bytes of one second of audio.
     fn bytes_per_second(&self) -> u64 {
         u64::from(self.sample_rate_hertz)
             * u64::from(self.sample_size_bits / 8)

@@ -23,6 +23,7 @@ use axum::response::{IntoResponse, Response};
 use tokio_stream::wrappers::ReceiverStream;
 
 use crate::conversation::{Conversation, Protocol};
+use crate::metrics::SessionMetrics;
 use crate::state::SharedState;
 use crate::wire::labelled;
 
@@ -50,15 +51,11 @@ pub async fn invoke_bidirectional(
     let base = Conversation::new(Protocol::Bedrock, model.clone()).with_headers(&headers);
     let (tx, rx) = tokio::sync::mpsc::channel(OUTPUT_BUFFER);
     let session = Session::new(state.clone(), model.clone(), base);
-    let sessions = state.recorder().map(|m| m.bidi_sessions.clone());
+    let open = state.recorder().map(|m| Open::new(m.bidi_sessions.clone()));
     tokio::spawn(async move {
-        if let Some(m) = &sessions {
-            m.active.inc();
-        }
         let ended = session.run(body.into_data_stream(), tx).await;
-        if let Some(m) = &sessions {
-            m.active.dec();
-            m.ended.with_label_values(&[ended.label()]).inc();
+        if let Some(open) = open {
+            open.ended(ended.label());
         }
     });
     let mut res = Response::new(Body::from_stream(ReceiverStream::new(rx)));
@@ -67,4 +64,31 @@ pub async fn invoke_bidirectional(
         HeaderValue::from_static(super::EVENT_STREAM),
     );
     labelled(res, &model)
+}
+
+/// Counts a session as open until it ends, even if its task dies unexpectedly (the gauge must not
+/// drift upwards over a long-running mock).
+struct Open(Option<SessionMetrics>);
+
+impl Open {
+    fn new(m: SessionMetrics) -> Self {
+        m.active.inc();
+        Open(Some(m))
+    }
+
+    fn ended(mut self, how: &str) {
+        if let Some(m) = self.0.take() {
+            m.active.dec();
+            m.ended.with_label_values(&[how]).inc();
+        }
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        if let Some(m) = self.0.take() {
+            m.active.dec();
+            m.ended.with_label_values(&["disconnected"]).inc();
+        }
+    }
 }
