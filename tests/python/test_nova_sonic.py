@@ -99,8 +99,12 @@ def test_a_tool_call_round_trip_continues_the_turn(sonic):
     # Both turns are in the journal, the second matched with the tool result.
     journal = server.get_json("/__mockmodel/journal")["entries"]
     ops = [e for e in journal if e["operation"] == "InvokeModelWithBidirectionalStream"]
-    assert any(e["fixture"].endswith("#1") for e in ops)
-    assert any(e["fixture"].endswith("#2") for e in ops)
+    assert any((e["fixture"] or "").endswith("#1") for e in ops)
+    assert any((e["fixture"] or "").endswith("#2") for e in ops)
+    # And one entry per session when it ends: the tool session matched twice.
+    sessions = [e["outcome"] for e in ops if e["outcome"].startswith("session ")]
+    assert "session completed (turns: 2)" in sessions
+    assert "session error (turns: 1)" in sessions
 
 
 def test_an_audio_turn_ends_on_silence_and_echoes_the_declared_transcript(sonic):

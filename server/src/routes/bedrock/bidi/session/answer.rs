@@ -20,6 +20,7 @@ use crate::wire::Wire;
 impl Session {
     /// Matches the conversation so far and queues the answer.
     pub(super) fn answer(&mut self, delta: Tokens) {
+        self.turns += 1;
         match self.state.resolve(&self.convo, OPERATION) {
             Ok(Outcome::Message(plan)) => {
                 if let Err(e) = self.speak(&plan, delta) {

@@ -13,7 +13,7 @@ mod answer;
 mod events;
 
 use std::collections::{HashMap, VecDeque};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
@@ -23,8 +23,9 @@ use tokio::time::{Instant, sleep_until};
 use super::audio::AudioFormat;
 use super::input::{ContentRole, ContentType};
 use super::output::{Ids, Tokens};
-use crate::conversation::{Conversation, Protocol};
+use crate::conversation::{Conversation, Protocol, TEST_ID_HEADER};
 use crate::eventstream_decode::Decoder;
+use crate::journal::Entry;
 use crate::plan::ErrorPlan;
 use crate::routes::bedrock::Bedrock;
 use crate::state::SharedState;
@@ -139,6 +140,8 @@ pub struct Session {
     closing: bool,
     /// A terminal frame is queued: read no more input.
     failed: bool,
+    /// Turns matched against the fixtures (tool continuations included).
+    turns: u32,
 }
 
 impl Session {
@@ -165,11 +168,34 @@ impl Session {
             totals: Tokens::default(),
             closing: false,
             failed: false,
+            turns: 0,
         }
     }
 
-    /// Runs the session: `input` is the request body, `tx` the response body.
-    pub async fn run<S, E>(mut self, mut input: S, tx: mpsc::Sender<OutItem>) -> Ended
+    /// Runs the session: `input` is the request body, `tx` the response body. The journal gets
+    /// one entry per turn (from matching) and one for the session when it ends.
+    pub async fn run<S, E>(mut self, input: S, tx: mpsc::Sender<OutItem>) -> Ended
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+    {
+        let ended = self.drive(input, tx).await;
+        self.state.journal.record(Entry {
+            timestamp_ms: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis()),
+            protocol: Protocol::Bedrock.as_str(),
+            operation: OPERATION,
+            model: self.model.clone(),
+            stream: true,
+            user_message: self.convo.last_user_text().map(str::to_string),
+            test_id: self.convo.headers.get(TEST_ID_HEADER).cloned(),
+            fixture: None,
+            outcome: format!("session {} (turns: {})", ended.label(), self.turns),
+        });
+        ended
+    }
+
+    async fn drive<S, E>(&mut self, mut input: S, tx: mpsc::Sender<OutItem>) -> Ended
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
     {
