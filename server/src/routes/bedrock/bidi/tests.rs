@@ -24,6 +24,15 @@ fixtures:
     response: {content: "Hello there", speech: {durationMs: 1000}}
   - match: {userMessage: "fast"}
     response: {content: "Quick", speech: {durationMs: 1000, pace: 10}}
+  - match: {userMessage: "flaky"}
+    errorAfterChunks: 3
+    response:
+      content: "This breaks"
+      speech: {durationMs: 1000}
+      error: {type: ModelStreamErrorException, message: "model fell over"}
+  - match: {userMessage: "cut"}
+    truncateAfterChunks: 2
+    response: {content: "This is cut", speech: {durationMs: 1000}}
 "#;
 
 /// A running session: what the test sends up and reads down.
@@ -249,4 +258,40 @@ async fn a_client_that_vanishes_mid_answer_ends_the_session_at_once() {
         started.elapsed() < Duration::from_millis(100),
         "the queued audio is not waited for"
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn stream_faults_cut_the_answer_after_n_content_events() {
+    let mut h = start();
+    h.open().await;
+    h.say("flaky").await;
+    let mut names = Vec::new();
+    while let Some((name, body)) = h.next().await {
+        if name.starts_with('!') {
+            assert_eq!(body["message"], "model fell over");
+            assert_eq!(body["originalStatusCode"], 500);
+        }
+        names.push(name);
+    }
+    // The SPECULATIVE text and two audio events are the three content events, then the exception.
+    assert_eq!(names.iter().filter(|n| *n == "audioOutput").count(), 2);
+    assert_eq!(
+        names.last().map(String::as_str),
+        Some("!modelStreamErrorException")
+    );
+    assert_eq!(h.done.await.unwrap(), Ended::Error);
+
+    let mut h = start();
+    h.open().await;
+    h.say("cut").await;
+    let mut names = Vec::new();
+    while let Some((name, _)) = h.next().await {
+        names.push(name);
+    }
+    assert_eq!(names.iter().filter(|n| *n == "audioOutput").count(), 1);
+    assert!(
+        !names.iter().any(|n| n == "usageEvent"),
+        "no proper end: {names:?}"
+    );
+    assert_eq!(h.done.await.unwrap(), Ended::Disconnected);
 }
