@@ -203,7 +203,7 @@ fn event_of(m: &Message) -> Option<Value> {
 /// `n` concurrent sessions against one mockmodel process.
 pub async fn run(dir: &Path, n: usize, report: &mut Report) -> anyhow::Result<()> {
     println!(
-        "\n[6] {n} concurrent Nova Sonic sessions (InvokeModelWithBidirectionalStream, h2c), audio both ways in real time"
+        "\n[7] {n} concurrent Nova Sonic sessions (InvokeModelWithBidirectionalStream, h2c), audio both ways in real time"
     );
     let fixtures = dir.join("bidi");
     std::fs::create_dir_all(&fixtures)?;

@@ -42,6 +42,8 @@ pub struct Throughput {
     pub latency_ms: Samples,
     /// Requests that failed or got a non-200.
     pub errors: usize,
+    /// Server CPU time per completed request, µs (NaN until the caller measures it).
+    pub cpu_us_per_req: f64,
 }
 
 /// `connections` workers send `path`/`body` back to back for `duration`.
@@ -94,7 +96,38 @@ pub async fn closed_loop(
         rps: all.len() as f64 / secs,
         latency_ms: Samples::new(all),
         errors,
+        cpu_us_per_req: f64::NAN,
     }
+}
+
+/// `n` zero-delay streamed answers read to their end one after another, on one reused keep-alive
+/// connection (`reuse`) or on a fresh connection each: what an SDK's connection pool does versus a
+/// client without one. Per answer, from sending the request to the body's end, ms.
+pub async fn sequential(addr: SocketAddr, path: &str, body: Bytes, n: usize, reuse: bool) -> Samples {
+    let mut times = Vec::with_capacity(n);
+    let mut pooled = None;
+    for _ in 0..n {
+        let t = Instant::now();
+        let sender = match pooled.take() {
+            Some(s) => s,
+            None => match connect(addr).await {
+                Ok(s) => s,
+                Err(_) => continue,
+            },
+        };
+        let mut sender: Sender = sender;
+        let ok = match sender.send_request(post(path, &body)).await {
+            Ok(res) => res.status() == 200 && res.into_body().collect().await.is_ok(),
+            Err(_) => false,
+        };
+        if ok {
+            times.push(t.elapsed().as_secs_f64() * 1000.0);
+            if reuse {
+                pooled = Some(sender);
+            }
+        }
+    }
+    Samples::new(times)
 }
 
 /// What a set of concurrent timed streams measured.

@@ -62,6 +62,30 @@ pub fn converse_stream(text: &str) -> Target {
     }
 }
 
+/// Anthropic Messages, streamed.
+pub fn anthropic_stream(text: &str) -> Target {
+    Target {
+        name: "Anthropic Messages stream",
+        wire: Wire::Sse,
+        path: "/v1/messages".into(),
+        body: Bytes::from(
+            json!({"model": "claude-sonnet-4-5", "max_tokens": 256, "stream": true,
+                "messages": [{"role": "user", "content": text}]})
+            .to_string(),
+        ),
+    }
+}
+
+/// OpenAI Responses, streamed.
+pub fn responses_stream(text: &str) -> Target {
+    Target {
+        name: "OpenAI Responses stream",
+        wire: Wire::Sse,
+        path: "/v1/responses".into(),
+        body: Bytes::from(json!({"model": "gpt-4o", "stream": true, "input": text}).to_string()),
+    }
+}
+
 /// SageMaker InvokeEndpointWithResponseStream with an OpenAI chat body (TGI Messages API, vLLM).
 pub fn sagemaker_stream(text: &str) -> Target {
     Target {

@@ -145,6 +145,8 @@ pub struct Conversation {
     pub stream: bool,
     /// Request headers, names lower-cased (only those worth matching or journaling).
     pub headers: BTreeMap<String, String>,
+    /// The Bedrock guardrail the request names (`match.guardrailId`), if any.
+    pub guardrail: Option<String>,
 }
 
 /// Header that scopes `sequenceIndex` counters.
@@ -166,6 +168,7 @@ impl Conversation {
             input_text: None,
             stream: false,
             headers: BTreeMap::new(),
+            guardrail: None,
         }
     }
 

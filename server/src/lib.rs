@@ -24,6 +24,7 @@ pub mod routes;
 pub mod state;
 pub mod stream;
 pub mod telemetry;
+pub mod tokens;
 pub mod validate;
 pub mod wire;
 

@@ -45,6 +45,8 @@ async fn main() -> ExitCode {
         tracing::warn!("{w}");
     }
     let state = AppState::new(fixtures, args.config());
+    // The BPE tables take ~0.2 s to build: done off the request path, so no first answer waits.
+    std::thread::spawn(mockmodel_server::tokens::warm_up);
     let _watcher = match (args.watch, args.fixtures.is_empty()) {
         (true, false) => match reload::watch(state.clone(), args.fixtures.clone()) {
             Ok(w) => Some(w),

@@ -7,7 +7,11 @@
 use serde_json::Value;
 
 use crate::conversation::Conversation;
-use crate::fixture::schema::{BlockSpec, Fixture, Response, SpeechSpec, StreamingProfile, ToolCallSpec};
+use crate::fixture::schema::{
+    BlockSpec, Fixture, GuardrailActionSpec, GuardrailSourceSpec, Response, SpeechSpec, StreamingProfile,
+    ToolCallSpec,
+};
+use crate::tokens;
 
 /// Characters per streamed chunk when neither the fixture nor the server sets one (aimock's default).
 pub const DEFAULT_CHUNK_SIZE: usize = 20;
@@ -42,8 +46,31 @@ pub struct Plan {
     pub timing: Timing,
     /// OpenAI `system_fingerprint`.
     pub system_fingerprint: Option<String>,
-    /// How a spoken answer sounds (Nova Sonic sessions only).
-    pub speech: Option<SpeechSpec>,
+    /// How a spoken answer sounds (Nova Sonic sessions only). Boxed: rare.
+    pub speech: Option<Box<SpeechSpec>>,
+    /// A Bedrock guardrail's verdict (fixture `guardrail`); other wires never read it. Boxed: rare.
+    pub guardrail: Option<Box<Guardrail>>,
+    /// Bedrock InvokeGuardrailChecks `results` (fixture `guardrailChecks`); boxed: rare.
+    pub guardrail_checks: Option<Box<Value>>,
+}
+
+/// What a guardrail made of the request or of the answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Guardrail {
+    /// It blocked or masked (`GUARDRAIL_INTERVENED`), rather than only assessing (`NONE`).
+    pub intervened: bool,
+    /// The text sent instead of the answer when it intervened.
+    pub output: Option<String>,
+    /// It assessed the model's answer (`outputAssessments`) rather than the prompt (`inputAssessment`).
+    pub on_output: bool,
+    /// The findings, each a botocore `GuardrailAssessment`.
+    pub assessments: Vec<Value>,
+    /// `actionReason`.
+    pub action_reason: Option<String>,
+    /// ApplyGuardrail `usage` members to send as given.
+    pub usage: Option<Value>,
+    /// ApplyGuardrail `guardrailCoverage` to send as given.
+    pub coverage: Option<Value>,
 }
 
 impl Plan {
@@ -134,14 +161,29 @@ impl StopReason {
 }
 
 /// Token counts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Usage {
-    /// Prompt tokens.
+    /// Prompt tokens, cached or not (OpenAI's `prompt_tokens`); wires that report uncached input
+    /// separately (Anthropic, Bedrock) subtract the cache counts.
     pub input: u64,
-    /// Completion tokens.
+    /// Completion tokens, reasoning included.
     pub output: u64,
     /// Total tokens.
     pub total: u64,
+    /// Of `input`, read from the prompt cache.
+    pub cache_read: u64,
+    /// Of `input`, written to the prompt cache.
+    pub cache_write: u64,
+    /// Of `output`, spent on reasoning.
+    pub reasoning: u64,
+}
+
+impl Usage {
+    /// Prompt tokens neither read from nor written to the cache (Anthropic's `input_tokens`,
+    /// Bedrock's `inputTokens`).
+    pub fn uncached_input(&self) -> u64 {
+        self.input.saturating_sub(self.cache_read + self.cache_write)
+    }
 }
 
 /// When and how to send: delays and stream faults.
@@ -186,11 +228,6 @@ pub struct ErrorPlan {
     pub param: Option<String>,
     /// `Retry-After` seconds.
     pub retry_after: Option<u64>,
-}
-
-/// Rough token estimate: one token per four characters, at least one.
-pub fn estimate_tokens(chars: usize) -> u64 {
-    (chars.div_ceil(4)).max(1) as u64
 }
 
 /// Server-wide defaults a fixture can override.
@@ -266,7 +303,19 @@ pub fn build(fixture: &Fixture, request: &Conversation, defaults: &Defaults) -> 
             stream_error,
         },
         system_fingerprint: r.system_fingerprint.clone(),
-        speech: r.speech.clone(),
+        speech: r.speech.clone().map(Box::new),
+        guardrail: r.guardrail.as_ref().map(|g| {
+            Box::new(Guardrail {
+                intervened: g.action != Some(GuardrailActionSpec::None),
+                output: g.output.clone(),
+                on_output: g.source == Some(GuardrailSourceSpec::Output),
+                assessments: g.assessments.clone(),
+                action_reason: g.action_reason.clone(),
+                usage: g.usage.clone(),
+                coverage: g.coverage.clone(),
+            })
+        }),
+        guardrail_checks: r.guardrail_checks.clone().map(Box::new),
     })
 }
 
@@ -330,25 +379,44 @@ pub fn new_tool_call_id() -> String {
 }
 
 fn usage_of(r: &Response, request: &Conversation, blocks: &[Block]) -> Usage {
-    let output_chars: usize = blocks
-        .iter()
-        .map(|b| match b {
-            Block::Text(t) => t.chars().count(),
-            Block::Reasoning { text, .. } => text.chars().count(),
-            Block::ToolCall { name, arguments, .. } => name.len() + arguments.chars().count(),
-        })
-        .sum();
     let spec = r.usage.clone().unwrap_or_default();
-    let input = spec
-        .input_tokens
-        .unwrap_or_else(|| estimate_tokens(request.prompt_chars()));
-    let output = spec
-        .output_tokens
-        .unwrap_or_else(|| estimate_tokens(output_chars));
+    // Counted only when the fixture does not state them: a BPE pass is the costliest per-request step.
+    let counter = || tokens::counter(&request.model);
+    let input = spec.input_tokens.unwrap_or_else(|| counter().prompt(request));
+    let output = spec.output_tokens.unwrap_or_else(|| {
+        counter().texts(blocks.iter().flat_map(|b| match b {
+            Block::Text(t) | Block::Reasoning { text: t, .. } => [t.as_str(), ""],
+            Block::ToolCall { name, arguments, .. } => [name.as_str(), arguments.as_str()],
+        }))
+    });
+    let cache_read = spec.cache_read_input_tokens.unwrap_or(0);
+    let cache_write = spec.cache_write_input_tokens.unwrap_or(0);
+    // Cached tokens are part of the prompt: a stated cache count larger than the counted prompt
+    // raises the prompt count rather than reporting a negative uncached remainder.
+    let input = input.max(cache_read + cache_write);
+    let reasoning_text: Vec<&str> = blocks
+        .iter()
+        .filter_map(|b| match b {
+            Block::Reasoning { text, .. } => Some(text.as_str()),
+            _ => None,
+        })
+        .collect();
+    // A stated reasoning count is part of the output; a counted one never exceeds a stated output.
+    let (reasoning, output) = match spec.reasoning_tokens {
+        Some(r) => (r, output.max(r)),
+        None if reasoning_text.is_empty() => (0, output),
+        None => (
+            counter().texts(reasoning_text.iter().copied()).min(output),
+            output,
+        ),
+    };
     Usage {
         input,
         output,
         total: spec.total_tokens.unwrap_or(input + output),
+        cache_read,
+        cache_write,
+        reasoning,
     }
 }
 
@@ -410,7 +478,10 @@ mod tests {
             content: Some("".into()),
             ..Default::default()
         });
-        let Outcome::Message(plan) = build(&f, &request("hi"), &Defaults::default()) else {
+        // A model without a public tokenizer: the character estimate.
+        let mut r = request("hi");
+        r.model = "llama-3-8b".into();
+        let Outcome::Message(plan) = build(&f, &r, &Defaults::default()) else {
             panic!()
         };
         assert_eq!(
@@ -418,7 +489,8 @@ mod tests {
             Usage {
                 input: 1,
                 output: 1,
-                total: 2
+                total: 2,
+                ..Default::default()
             }
         );
     }

@@ -186,6 +186,52 @@ impl ServiceModel {
         }
     }
 
+    /// Checks a value a fixture supplies for one of the model's shapes (a response member such as
+    /// `GuardrailAssessment`): the constraints a request gets, plus wrongly typed values and members
+    /// the shape does not have, which a fixture author would otherwise never hear about.
+    pub fn check_shape(&self, shape: &str, v: &Value, path: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        self.check(shape, v, path, &mut out);
+        self.check_members(shape, v, path, &mut out);
+        out
+    }
+
+    /// The type and member-name half of [`ServiceModel::check_shape`].
+    fn check_members(&self, shape: &str, v: &Value, path: &str, out: &mut Vec<String>) {
+        let Some(s) = self.shapes.get(shape) else { return };
+        let wrong = |want: &str, out: &mut Vec<String>| out.push(format!("Value at '{path}' must be {want}"));
+        match (s.kind, v) {
+            (Kind::Structure, Value::Object(obj)) => {
+                for (k, item) in obj {
+                    match s.members.iter().find(|m| m.location_name == *k) {
+                        Some(m) => self.check_members(&m.shape, item, &format!("{path}.{k}"), out),
+                        None => out.push(format!("'{path}' has no member '{k}'")),
+                    }
+                }
+            }
+            (Kind::List, Value::Array(items)) => {
+                for (i, item) in items.iter().enumerate() {
+                    if let Some(member) = &s.item {
+                        self.check_members(member, item, &format!("{path}[{i}]"), out);
+                    }
+                }
+            }
+            (Kind::Map, Value::Object(obj)) => {
+                for (k, item) in obj {
+                    if let Some(value) = &s.item {
+                        self.check_members(value, item, &format!("{path}.{k}"), out);
+                    }
+                }
+            }
+            (Kind::Structure | Kind::Map, _) => wrong("an object", out),
+            (Kind::List, _) => wrong("a list", out),
+            (Kind::String, v) if !v.is_string() => wrong("a string", out),
+            (Kind::Integer, v) if !(v.is_i64() || v.is_u64()) => wrong("an integer", out),
+            (Kind::Float, v) if !v.is_number() => wrong("a number", out),
+            _ => {}
+        }
+    }
+
     fn check(&self, shape: &str, v: &Value, path: &str, out: &mut Vec<String>) {
         let Some(s) = self.shapes.get(shape) else { return };
         match (s.kind, v) {
@@ -406,6 +452,31 @@ mod tests {
                 body: Some(&body),
             },
         )
+    }
+
+    #[test]
+    fn a_fixture_value_is_checked_against_a_shape_with_its_member_names_and_types() {
+        let ok = json!({"topicPolicy": {"topics": [{"name": "Finance", "type": "DENY", "action": "BLOCKED", "detected": true}]}});
+        assert!(
+            BEDROCK_RUNTIME
+                .check_shape("GuardrailAssessment", &ok, "a")
+                .is_empty()
+        );
+        let bad = json!({"topicPolicy": {"topics": [{"name": 5, "type": "ALLOW", "action": "BLOCKED"}]}, "wordPolicies": {}});
+        let out = BEDROCK_RUNTIME.check_shape("GuardrailAssessment", &bad, "a");
+        assert!(
+            out.iter()
+                .any(|m| m.contains("'a.topicPolicy.topics.1.member.type'") && m.contains("enum value set")),
+            "{out:?}"
+        );
+        assert!(
+            out.contains(&"Value at 'a.topicPolicy.topics[0].name' must be a string".to_string()),
+            "{out:?}"
+        );
+        assert!(
+            out.contains(&"'a' has no member 'wordPolicies'".to_string()),
+            "{out:?}"
+        );
     }
 
     #[test]

@@ -15,9 +15,24 @@ use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
 use crate::conversation::Conversation;
+use crate::ctx;
 use crate::plan::{ErrorPlan, Outcome, Plan, Timing};
 use crate::state::{NoMatch, SharedState};
-use crate::stream::{Frame, cut_after_content, timed};
+use crate::stream::{Frame, cut_after_content, schedule, timed};
+
+/// The content frames' planned send offsets (ms from the start of the response, comma separated),
+/// sent on streams whose request carried `X-Mockmodel-Seed`.
+pub const SCHEDULE_HEADER: HeaderName = HeaderName::from_static("x-mockmodel-schedule-ms");
+
+fn schedule_header(frames: &[Frame], timing: &Timing, seed: u64) -> HeaderValue {
+    let offsets: Vec<String> = schedule(frames, timing, Some(seed))
+        .iter()
+        .zip(frames)
+        .filter(|(_, f)| f.content)
+        .map(|(d, _)| format!("{:.1}", d.as_secs_f64() * 1000.0))
+        .collect();
+    HeaderValue::from_str(&offsets.join(",")).unwrap_or(HeaderValue::from_static(""))
+}
 
 /// The model a response answered, put in response extensions for the request metrics.
 #[derive(Clone, Debug)]
@@ -181,9 +196,15 @@ impl Reply {
         let mut res = match self.body {
             ReplyBody::Json(v) => axum::Json(v).into_response(),
             ReplyBody::Stream { frames, content_type } => {
+                // A seeded request is told its schedule, so a test can assert the plan instead of
+                // timing arrivals on a loaded machine; unseeded streams pay nothing for it.
+                let planned = ctx::seed().map(|seed| schedule_header(&frames, timing, seed));
                 let mut res = Response::new(Body::from_stream(timed(frames, timing, None)));
                 res.headers_mut()
                     .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+                if let Some(v) = planned {
+                    res.headers_mut().insert(SCHEDULE_HEADER, v);
+                }
                 res
             }
         };

@@ -87,11 +87,14 @@ fn tool_input(arguments: &str) -> Value {
 }
 
 fn usage(plan: &Plan, d: Dialect, output: u64) -> Value {
-    if d.cache_usage {
-        json!({"input_tokens": plan.usage.input, "cache_creation_input_tokens": 0,
-            "cache_read_input_tokens": 0, "output_tokens": output})
+    let u = &plan.usage;
+    // `input_tokens` counts only what was neither read from nor written to the cache (Anthropic's
+    // prompt-caching docs: total input = input_tokens + cache_creation + cache_read).
+    if d.cache_usage || u.cache_read + u.cache_write > 0 {
+        json!({"input_tokens": u.uncached_input(), "cache_creation_input_tokens": u.cache_write,
+            "cache_read_input_tokens": u.cache_read, "output_tokens": output})
     } else {
-        json!({"input_tokens": plan.usage.input, "output_tokens": output})
+        json!({"input_tokens": u.input, "output_tokens": output})
     }
 }
 
@@ -210,6 +213,7 @@ mod tests {
                 input: 3,
                 output: 4,
                 total: 7,
+                ..Default::default()
             },
             timing: Timing {
                 chunk_size: 4,
@@ -217,6 +221,8 @@ mod tests {
             },
             system_fingerprint: None,
             speech: None,
+            guardrail: None,
+            guardrail_checks: None,
         }
     }
 

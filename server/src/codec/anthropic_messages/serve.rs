@@ -12,7 +12,7 @@ use super::encode::{self, MESSAGES_API, events, sse, sse_frames};
 use super::error::request_id;
 use super::{AnthropicError, Envelope};
 use crate::conversation::{Conversation, Protocol};
-use crate::plan::{ErrorPlan, estimate_tokens};
+use crate::plan::ErrorPlan;
 use crate::state::{NoMatch, SharedState};
 use crate::wire::{Reply, Wire, labelled, respond};
 
@@ -80,8 +80,7 @@ pub async fn count_tokens(
 ) -> Response {
     match read(headers, body, true, protocol) {
         Ok((_, c)) => {
-            let mut res =
-                axum::Json(json!({"input_tokens": estimate_tokens(c.prompt_chars())})).into_response();
+            let mut res = axum::Json(json!({"input_tokens": crate::tokens::prompt(&c)})).into_response();
             res.headers_mut().insert("request-id", request_id_header());
             labelled(res, &c.model)
         }

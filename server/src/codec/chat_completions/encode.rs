@@ -33,11 +33,21 @@ fn completion_id(plan: &Plan) -> String {
 }
 
 fn usage_json(plan: &Plan) -> Value {
-    json!({
-        "prompt_tokens": plan.usage.input,
-        "completion_tokens": plan.usage.output,
-        "total_tokens": plan.usage.total,
-    })
+    let u = &plan.usage;
+    let mut v = json!({
+        "prompt_tokens": u.input,
+        "completion_tokens": u.output,
+        "total_tokens": u.total,
+    });
+    // The details objects, in the shape OpenAI sends them (openai-python `CompletionUsage`), when
+    // a fixture states cached or reasoning tokens; OpenAI-compatible servers (vLLM, SageMaker
+    // containers) that have no cache omit them, as the plain answer does.
+    if u.cache_read > 0 || u.reasoning > 0 {
+        v["prompt_tokens_details"] = json!({"cached_tokens": u.cache_read, "audio_tokens": 0});
+        v["completion_tokens_details"] = json!({"reasoning_tokens": u.reasoning, "audio_tokens": 0,
+            "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0});
+    }
+    v
 }
 
 /// A `chat.completion` body.

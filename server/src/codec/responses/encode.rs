@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use super::ResponsesRequest;
 use crate::codec::openai_error::OpenAiError;
-use crate::plan::{Block, Plan, StopReason, chunk_text, estimate_tokens};
+use crate::plan::{Block, Plan, StopReason, chunk_text};
 use crate::stream::Frame;
 
 /// An id in the API's style: a prefix (`resp`, `msg`, `fc`, `rs`) and 48 hex digits.
@@ -49,19 +49,6 @@ pub fn response(plan: &Plan, req: &ResponsesRequest) -> Value {
         .iter()
         .map(|b| output_item(b, status, encrypted))
         .collect();
-    let reasoning_chars: usize = plan
-        .blocks
-        .iter()
-        .map(|b| match b {
-            Block::Reasoning { text, .. } => text.chars().count(),
-            _ => 0,
-        })
-        .sum();
-    let reasoning_tokens = if reasoning_chars == 0 {
-        0
-    } else {
-        estimate_tokens(reasoning_chars).min(plan.usage.output)
-    };
     json!({
         "id": plan.id.clone().unwrap_or_else(|| new_id("resp")),
         "object": "response",
@@ -92,9 +79,9 @@ pub fn response(plan: &Plan, req: &ResponsesRequest) -> Value {
         "truncation": req.truncation.as_deref().unwrap_or("disabled"),
         "usage": {
             "input_tokens": plan.usage.input,
-            "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
+            "input_tokens_details": {"cached_tokens": plan.usage.cache_read, "cache_write_tokens": plan.usage.cache_write},
             "output_tokens": plan.usage.output,
-            "output_tokens_details": {"reasoning_tokens": reasoning_tokens},
+            "output_tokens_details": {"reasoning_tokens": plan.usage.reasoning},
             "total_tokens": plan.usage.total,
         },
         "user": req.user,
@@ -322,7 +309,7 @@ mod tests {
 
     #[test]
     fn tool_calls_and_reasoning_are_output_items_with_their_own_events() {
-        let p = plan(
+        let mut p = plan(
             vec![
                 Block::Reasoning {
                     text: "mull".into(),
@@ -336,6 +323,7 @@ mod tests {
             ],
             StopReason::ToolUse,
         );
+        p.usage.reasoning = 2;
         let body = response(&p, &ResponsesRequest::default());
         assert_eq!(body["output"][0]["summary"][0]["text"], "mull");
         assert!(body["output"][0].get("encrypted_content").is_none());
@@ -343,12 +331,7 @@ mod tests {
             serde_json::from_value(json!({"include": ["reasoning.encrypted_content"]})).unwrap();
         assert!(response(&p, &asked)["output"][0]["encrypted_content"].is_string());
         assert_eq!(body["output"][1]["call_id"], "call_1");
-        assert!(
-            body["usage"]["output_tokens_details"]["reasoning_tokens"]
-                .as_u64()
-                .unwrap()
-                > 0
-        );
+        assert_eq!(body["usage"]["output_tokens_details"]["reasoning_tokens"], 2);
         let frames = events(&body, 4);
         assert_eq!(frames.iter().filter(|f| f.content).count(), p.content_chunks());
         let types: Vec<String> = frames

@@ -264,6 +264,7 @@ mod tests {
                 input: 5,
                 output: 7,
                 total: 12,
+                ..Default::default()
             },
             timing: crate::plan::Timing {
                 chunk_size: 4,
@@ -271,6 +272,8 @@ mod tests {
             },
             system_fingerprint: None,
             speech: None,
+            guardrail: None,
+            guardrail_checks: None,
         }
     }
 

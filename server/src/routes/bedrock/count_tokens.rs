@@ -18,7 +18,6 @@ use serde_json::{Value, json};
 use super::converse::ConverseRequest;
 use super::{BedrockError, body_bytes, from_value, invoke, model_id, parse_json, validate};
 use crate::conversation::{Conversation, Protocol};
-use crate::plan::estimate_tokens;
 use crate::state::SharedState;
 use crate::wire::labelled;
 
@@ -91,5 +90,5 @@ fn count(
             ));
         }
     };
-    Ok(estimate_tokens(c.prompt_chars()))
+    Ok(crate::tokens::prompt(&c))
 }

@@ -9,6 +9,7 @@
 pub mod bidi;
 pub mod converse;
 pub mod count_tokens;
+pub mod guardrail;
 pub mod invoke;
 
 use axum::Router;
@@ -46,6 +47,14 @@ pub fn routes() -> Router<SharedState> {
         .route(
             "/model/{model_id}/invoke-with-bidirectional-stream",
             post(bidi::invoke_bidirectional),
+        )
+        .route(
+            "/guardrail/{guardrail_id}/version/{guardrail_version}/apply",
+            post(guardrail::apply::apply_guardrail),
+        )
+        .route(
+            "/guardrail-checks/invoke",
+            post(guardrail::checks::invoke_guardrail_checks),
         )
 }
 

@@ -84,7 +84,7 @@ pub(super) async fn embeddings(
             json!({"object": "embedding", "index": i, "embedding": embedding})
         })
         .collect();
-    let tokens = crate::plan::estimate_tokens(inputs.iter().map(|t| t.chars().count()).sum());
+    let tokens = crate::tokens::counter(&req.model).texts(inputs.iter().map(String::as_str));
     let body = json!({"object": "list", "data": data, "model": req.model,
         "usage": {"prompt_tokens": tokens, "total_tokens": tokens}});
     Ok(labelled(axum::Json(body).into_response(), &req.model))

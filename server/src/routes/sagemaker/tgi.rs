@@ -145,6 +145,7 @@ mod tests {
                 input: 3,
                 output: 4,
                 total: 7,
+                ..Default::default()
             },
             timing: Timing {
                 chunk_size: 4,
@@ -152,6 +153,8 @@ mod tests {
             },
             system_fingerprint: None,
             speech: None,
+            guardrail: None,
+            guardrail_checks: None,
         }
     }
 

@@ -7,6 +7,7 @@
 
 use serde_json::{Value, json};
 
+use super::super::guardrail::{self, Verdict};
 use super::super::{BedrockError, event_frame, stop_reason};
 use crate::plan::{Block, Plan, chunk_text};
 use crate::stream::Frame;
@@ -35,22 +36,44 @@ pub fn tool_input(arguments: &str) -> Value {
 
 /// `TokenUsage`.
 pub fn usage(plan: &Plan) -> Value {
-    json!({"inputTokens": plan.usage.input, "outputTokens": plan.usage.output, "totalTokens": plan.usage.total})
+    let u = &plan.usage;
+    // Bedrock reports `inputTokens` apart from cache reads and writes (TokenUsage in the service
+    // model: cacheReadInputTokens/cacheWriteInputTokens are optional members, sent when caching ran).
+    let mut v = json!({"inputTokens": u.uncached_input(), "outputTokens": u.output, "totalTokens": u.total});
+    if u.cache_read + u.cache_write > 0 {
+        v["cacheReadInputTokens"] = json!(u.cache_read);
+        v["cacheWriteInputTokens"] = json!(u.cache_write);
+    }
+    v
 }
 
-/// The Converse response body.
-pub(super) fn converse_body(plan: &Plan, latency: u64) -> Value {
-    let content: Vec<Value> = plan.blocks.iter().map(content_block).collect();
-    json!({
+/// The Converse response body; a guardrail's verdict replaces the answer, names the stop reason
+/// and adds `trace.guardrail` when the request asked for the trace.
+pub(super) fn converse_body(plan: &Plan, latency: u64, verdict: Option<&Verdict>) -> Value {
+    let sent = guardrail::sent(verdict, plan);
+    let content: Vec<Value> = sent.blocks.iter().map(content_block).collect();
+    let mut body = json!({
         "output": {"message": {"role": "assistant", "content": content}},
-        "stopReason": stop_reason(plan.stop),
+        "stopReason": verdict.and_then(Verdict::stop_reason).unwrap_or(stop_reason(plan.stop)),
         "usage": usage(plan),
         "metrics": {"latencyMs": latency},
-    })
+    });
+    if let Some(trace) = verdict.and_then(|v| v.trace(plan)) {
+        body["trace"] = json!({"guardrail": trace});
+    }
+    body
 }
 
-/// The ConverseStream events for a plan, in the service's order.
-pub(super) fn stream_frames(plan: &Plan, latency: u64) -> Result<Vec<Frame>, BedrockError> {
+/// The ConverseStream events for a plan, in the service's order; a guardrail's verdict is streamed
+/// as its replacement text, `messageStop`'s stop reason and `metadata.trace.guardrail`.
+pub(super) fn stream_frames(
+    plan: &Plan,
+    latency: u64,
+    verdict: Option<&Verdict>,
+) -> Result<Vec<Frame>, BedrockError> {
+    let original = plan;
+    let sent = guardrail::sent(verdict, plan);
+    let plan = &*sent;
     let size = plan.timing.chunk_size;
     let mut frames = vec![Frame::control(event_frame(
         "messageStart",
@@ -96,13 +119,17 @@ pub(super) fn stream_frames(plan: &Plan, latency: u64) -> Result<Vec<Frame>, Bed
             &json!({"contentBlockIndex": i}),
         )?));
     }
+    let stop = verdict
+        .and_then(Verdict::stop_reason)
+        .unwrap_or(stop_reason(plan.stop));
     frames.push(Frame::control(event_frame(
         "messageStop",
-        &json!({"stopReason": stop_reason(plan.stop)}),
+        &json!({"stopReason": stop}),
     )?));
-    frames.push(Frame::control(event_frame(
-        "metadata",
-        &json!({"usage": usage(plan), "metrics": {"latencyMs": latency}}),
-    )?));
+    let mut metadata = json!({"usage": usage(plan), "metrics": {"latencyMs": latency}});
+    if let Some(trace) = verdict.and_then(|v| v.trace(original)) {
+        metadata["trace"] = json!({"guardrail": trace});
+    }
+    frames.push(Frame::control(event_frame("metadata", &metadata)?));
     Ok(frames)
 }

@@ -1,5 +1,6 @@
 //! Converse and ConverseStream: the routes' handlers. The request shapes (shared with Amazon Nova's
-//! InvokeModel body) are in [`request`], the response encoders in [`encode`].
+//! InvokeModel body) are in [`request`], the response encoders in [`encode`]; a `guardrailConfig`
+//! brings the fixture's guardrail verdict in ([`super::guardrail`]).
 
 mod encode;
 mod request;
@@ -15,6 +16,7 @@ use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 
+use super::guardrail::{self, Guard};
 use super::{Bedrock, BedrockError, EVENT_STREAM, latency_ms, model_id};
 use crate::conversation::{Conversation, Protocol};
 use crate::state::SharedState;
@@ -29,7 +31,7 @@ fn decode(
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
     stream: bool,
-) -> Result<Conversation, BedrockError> {
+) -> Result<(Conversation, Option<Guard>), BedrockError> {
     let mut c = Conversation::new(Protocol::Bedrock, model).with_headers(headers);
     c.stream = stream;
     let body = super::body_bytes(body)?;
@@ -43,7 +45,11 @@ fn decode(
     }
     check_turns(&req.messages)?;
     req.decode_into(&mut c);
-    Ok(c)
+    let guard = req
+        .guardrail_config
+        .as_ref()
+        .map(|g| Guard::from_config(g.guardrail_identifier.as_deref(), g.trace.as_deref()));
+    Ok((c, guard))
 }
 
 /// The turn rules Converse enforces before any model runs: the first message is the user's and the
@@ -95,18 +101,26 @@ async fn answer(
         Err(e) => return e.into_response(),
     };
     let operation = if stream { "ConverseStream" } else { "Converse" };
-    let c = match decode(&state, operation, &model, &headers, body, stream) {
-        Ok(c) => c,
+    let (c, guard) = match decode(&state, operation, &model, &headers, body, stream) {
+        Ok(d) => d,
         // Errors are labelled with the model too, once the path names one.
         Err(e) => return labelled(e.into_response(), &model),
     };
     respond(&state, &Bedrock { invoke: false }, &c, operation, |plan| {
+        let verdict = guardrail::verdict(guard.as_ref(), plan);
         if stream {
             // The stream's own latency is what its schedule adds before the first frame.
             let latency = latency_ms(started) + plan.timing.latency_ms;
-            Ok(Reply::stream(stream_frames(plan, latency)?, EVENT_STREAM))
+            Ok(Reply::stream(
+                stream_frames(plan, latency, verdict.as_ref())?,
+                EVENT_STREAM,
+            ))
         } else {
-            Ok(Reply::json(converse_body(plan, latency_ms(started))))
+            Ok(Reply::json(converse_body(
+                plan,
+                latency_ms(started),
+                verdict.as_ref(),
+            )))
         }
     })
     .await

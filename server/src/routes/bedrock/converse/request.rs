@@ -22,6 +22,46 @@ pub struct ConverseRequest {
     /// Parsed only so that wrongly typed values are rejected as the service does.
     #[serde(default)]
     pub inference_config: Option<InferenceConfig>,
+    /// The guardrail to apply (`GuardrailConfiguration`, ConverseStream's `GuardrailStreamConfiguration`).
+    #[serde(default)]
+    pub guardrail_config: Option<GuardrailConfig>,
+}
+
+/// `guardrailConfig` (the service model requires none of its members).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GuardrailConfig {
+    /// The guardrail's id or ARN.
+    #[serde(default)]
+    pub guardrail_identifier: Option<String>,
+    /// Its version (a number or `DRAFT`).
+    #[serde(default)]
+    pub guardrail_version: Option<String>,
+    /// `enabled`, `disabled` (the default) or `enabled_full`.
+    #[serde(default)]
+    pub trace: Option<String>,
+}
+
+/// `GuardrailConverseContentBlock`: content only the guardrail evaluates; its text is matched like
+/// any other text of the message.
+#[derive(Deserialize)]
+pub struct GuardContent {
+    /// The guarded text (absent for guarded images).
+    #[serde(default)]
+    pub text: Option<GuardText>,
+}
+
+/// `GuardrailConverseTextBlock`.
+#[derive(Deserialize)]
+pub struct GuardText {
+    /// The text.
+    pub text: String,
+}
+
+impl GuardContent {
+    fn text(this: &Option<GuardContent>) -> Option<&str> {
+        this.as_ref()?.text.as_ref().map(|t| t.text.as_str())
+    }
 }
 
 /// `inferenceConfig`: type-checked, not used by a mock.
@@ -75,6 +115,9 @@ pub struct ContentBlock {
     /// A tool's result.
     #[serde(default)]
     pub tool_result: Option<ToolResult>,
+    /// Text only the guardrail evaluates.
+    #[serde(default)]
+    pub guard_content: Option<GuardContent>,
 }
 
 /// `ToolUseBlock`.
@@ -110,10 +153,14 @@ pub struct ToolResultContent {
 
 /// `SystemContentBlock`.
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct SystemBlock {
     /// System text (absent for guard content and cache points).
     #[serde(default)]
     pub text: Option<String>,
+    /// System text only the guardrail evaluates (matched like system text).
+    #[serde(default)]
+    pub guard_content: Option<GuardContent>,
 }
 
 /// `toolConfig`.
@@ -142,7 +189,15 @@ pub struct ToolSpec {
 impl ConverseRequest {
     /// Fills a conversation: user text, tool results as `Role::Tool` messages, assistant tool calls.
     pub fn decode_into(&self, c: &mut Conversation) {
-        c.system.extend(self.system.iter().filter_map(|s| s.text.clone()));
+        c.system.extend(
+            self.system
+                .iter()
+                .filter_map(|s| s.text.as_deref().or(GuardContent::text(&s.guard_content)))
+                .map(str::to_string),
+        );
+        if let Some(g) = &self.guardrail_config {
+            c.guardrail = Some(g.guardrail_identifier.clone().unwrap_or_default());
+        }
         c.tools = self
             .tool_config
             .iter()
@@ -153,7 +208,7 @@ impl ConverseRequest {
             let text = m
                 .content
                 .iter()
-                .filter_map(|b| b.text.as_deref())
+                .filter_map(|b| b.text.as_deref().or(GuardContent::text(&b.guard_content)))
                 .collect::<Vec<_>>()
                 .join("\n");
             match m.role {
@@ -230,5 +285,20 @@ mod tests {
         assert_eq!(result.tool_call_id.as_deref(), Some("t1"));
         assert_eq!(result.text, "{\"sky\":\"clear\"}\n22C");
         assert_eq!(c.messages[1].tool_calls[0].name, "get_weather");
+    }
+
+    #[test]
+    fn guard_content_is_matched_like_text_and_the_guardrail_is_named() {
+        let c = decoded(json!({
+            "system": [{"guardContent": {"text": {"text": "guarded rules"}}}],
+            "guardrailConfig": {"guardrailIdentifier": "gr1", "guardrailVersion": "1", "trace": "enabled"},
+            "messages": [{"role": "user", "content": [
+                {"text": "context"},
+                {"guardContent": {"text": {"text": "tell me about stocks", "qualifiers": ["query"]}}},
+            ]}]
+        }));
+        assert_eq!(c.system, vec!["guarded rules"]);
+        assert_eq!(c.last_user_text(), Some("context\ntell me about stocks"));
+        assert_eq!(c.guardrail.as_deref(), Some("gr1"));
     }
 }

@@ -12,9 +12,10 @@ use serde_json::{Value, json};
 use super::base_model;
 use crate::codec::embedding::deterministic;
 use crate::conversation::{Conversation, Endpoint};
-use crate::plan::{Outcome, estimate_tokens};
+use crate::plan::Outcome;
 use crate::routes::bedrock::{BedrockError, from_value};
 use crate::state::SharedState;
+use crate::tokens::estimate_tokens;
 
 /// An embedding model's request/response dialect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -5,7 +5,8 @@
 //! inference profiles, custom models). Each family module decodes its request into the conversation and
 //! encodes a plan as its response body and its own streaming events; this module wraps those events as
 //! Bedrock `chunk` frames (`{"bytes": "<base64>"}`), adds `amazon-bedrock-invocationMetrics` to the last
-//! one, and sets the token-count and latency headers.
+//! one, and sets the token-count and latency headers. A request naming a guardrail
+//! (`X-Amzn-Bedrock-GuardrailIdentifier`) gets the fixture's verdict through [`super::guardrail`].
 
 pub mod anthropic;
 pub mod cohere;
@@ -25,6 +26,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use serde_json::{Value, json};
 
+use super::guardrail::{self, Guard, Verdict};
 use super::{Bedrock, BedrockError, EVENT_STREAM, event_frame, latency_ms, model_id};
 use crate::conversation::{Conversation, Protocol};
 use crate::plan::Plan;
@@ -196,6 +198,7 @@ fn read_body(
 ) -> Result<(Conversation, Value), BedrockError> {
     let mut c = Conversation::new(Protocol::Bedrock, model).with_headers(headers);
     c.stream = stream;
+    c.guardrail = Guard::from_headers(headers).map(|g| g.identifier);
     let body = super::body_bytes(body)?;
     let value: Value = super::parse_json(&body)?;
     if !value.is_object() {
@@ -283,8 +286,14 @@ pub async fn invoke(
         Ok(d) => d,
         Err(e) => return labelled(e.into_response(), &model),
     };
+    let guard = Guard::from_headers(&headers);
     respond(&state, &Bedrock { invoke: true }, &c, "InvokeModel", |plan| {
-        Ok(Reply::json(family.body(plan))
+        let verdict = guardrail::verdict(guard.as_ref(), plan);
+        let mut body = family.body(&guardrail::sent(verdict.as_ref(), plan));
+        if let (Some(v), Some(obj)) = (&verdict, body.as_object_mut()) {
+            obj.extend(v.invoke_members());
+        }
+        Ok(Reply::json(body)
             .header("x-amzn-bedrock-input-token-count", plan.usage.input)
             .header("x-amzn-bedrock-output-token-count", plan.usage.output)
             .header("x-amzn-bedrock-invocation-latency", latency_ms(started)))
@@ -319,6 +328,7 @@ pub async fn invoke_stream(
         Ok(d) => d,
         Err(e) => return labelled(e.into_response(), &model),
     };
+    let guard = Guard::from_headers(&headers);
     respond(
         &state,
         &Bedrock { invoke: true },
@@ -326,20 +336,29 @@ pub async fn invoke_stream(
         "InvokeModelWithResponseStream",
         |plan| {
             let latency = latency_ms(started) + plan.timing.latency_ms;
-            Ok(
-                Reply::stream(chunk_frames(family, plan, latency)?, EVENT_STREAM).header(
-                    "x-amzn-bedrock-content-type",
-                    HeaderValue::from_static("application/json"),
-                ),
+            let verdict = guardrail::verdict(guard.as_ref(), plan);
+            Ok(Reply::stream(
+                chunk_frames(family, plan, latency, verdict.as_ref())?,
+                EVENT_STREAM,
             )
+            .header(
+                "x-amzn-bedrock-content-type",
+                HeaderValue::from_static("application/json"),
+            ))
         },
     )
     .await
 }
 
-/// The family's streaming events as `chunk` frames, the last one carrying the invocation metrics.
-fn chunk_frames(family: Family, plan: &Plan, latency: u64) -> Result<Vec<Frame>, BedrockError> {
-    let mut events = family.events(plan);
+/// The family's streaming events as `chunk` frames, the last one carrying the invocation metrics
+/// (and a guardrail's action, with its trace when asked for).
+fn chunk_frames(
+    family: Family,
+    plan: &Plan,
+    latency: u64,
+    verdict: Option<&Verdict>,
+) -> Result<Vec<Frame>, BedrockError> {
+    let mut events = family.events(&guardrail::sent(verdict, plan));
     if let Some(last) = events.last_mut()
         && let Some(obj) = last.json.as_object_mut()
     {
@@ -347,6 +366,9 @@ fn chunk_frames(family: Family, plan: &Plan, latency: u64) -> Result<Vec<Frame>,
             "amazon-bedrock-invocationMetrics".into(),
             invocation_metrics(plan, latency),
         );
+        if let Some(v) = verdict {
+            obj.extend(v.invoke_members());
+        }
     }
     events
         .iter()

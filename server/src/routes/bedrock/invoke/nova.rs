@@ -20,8 +20,8 @@ pub fn decode(body: &Value, c: &mut Conversation) -> Result<(), BedrockError> {
 
 fn usage(plan: &Plan) -> Value {
     json!({
-        "inputTokens": plan.usage.input, "outputTokens": plan.usage.output, "totalTokens": plan.usage.total,
-        "cacheReadInputTokenCount": 0, "cacheWriteInputTokenCount": 0,
+        "inputTokens": plan.usage.uncached_input(), "outputTokens": plan.usage.output, "totalTokens": plan.usage.total,
+        "cacheReadInputTokenCount": plan.usage.cache_read, "cacheWriteInputTokenCount": plan.usage.cache_write,
     })
 }
 

@@ -6,8 +6,9 @@ use serde_json::{Value, json};
 
 use super::{Event, plan_text};
 use crate::conversation::{Conversation, Message, Role};
-use crate::plan::{Plan, StopReason, chunk_text, estimate_tokens};
+use crate::plan::{Plan, StopReason, chunk_text};
 use crate::routes::bedrock::{BedrockError, from_value};
+use crate::tokens::estimate_tokens;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]

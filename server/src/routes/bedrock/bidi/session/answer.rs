@@ -69,7 +69,7 @@ impl Session {
                 ids
             }
         };
-        let speech = plan.speech.clone().unwrap_or_default();
+        let speech = plan.speech.as_deref().cloned().unwrap_or_default();
         if let Some(t) = &speech.transcript {
             if let Some(m) = self
                 .convo

@@ -246,7 +246,7 @@ impl Session {
         let heard = std::mem::take(&mut self.listening);
         let delta = Tokens {
             input_speech: heard.audio_ms as u64 * SPEECH_TOKENS_PER_SECOND / 1000,
-            input_text: crate::plan::estimate_tokens(text.chars().count()),
+            input_text: crate::tokens::estimate_tokens(text.chars().count()),
             ..Tokens::default()
         };
         self.convo.messages.push(Message::text(Role::User, text));
