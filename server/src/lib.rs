@@ -11,6 +11,7 @@ pub mod conversation;
 pub mod ctx;
 pub mod errors;
 pub mod eventstream;
+pub mod eventstream_decode;
 pub mod faults;
 pub mod fixture;
 pub mod formats;

@@ -7,6 +7,7 @@
 //! streaming operations. The wire shapes follow the botocore service model, never aimock.
 
 pub mod async_invoke;
+pub mod bidi;
 pub mod converse;
 pub mod count_tokens;
 pub mod guardrail;
@@ -44,6 +45,10 @@ pub fn routes() -> Router<SharedState> {
             post(invoke::invoke_stream),
         )
         .route("/model/{model_id}/count-tokens", post(count_tokens::count_tokens))
+        .route(
+            "/model/{model_id}/invoke-with-bidirectional-stream",
+            post(bidi::invoke_bidirectional),
+        )
         .route(
             "/guardrail/{guardrail_id}/version/{guardrail_version}/apply",
             post(guardrail::apply::apply_guardrail),
