@@ -901,3 +901,32 @@ async fn a_truncated_stream_is_a_broken_stream_not_a_service_error() {
         "{metrics}"
     );
 }
+
+#[tokio::test]
+async fn count_tokens_agrees_with_the_next_converse_usage() {
+    use bedrock::types::{ConverseTokensRequest, CountTokensInput, SystemContentBlock};
+    let (url, _) = support::start(FIXTURES).await;
+    let client = support::client(&url);
+    let system = SystemContentBlock::Text("You are terse.".into());
+    let request = ConverseTokensRequest::builder()
+        .messages(user("think about it"))
+        .system(system.clone())
+        .build();
+    let counted = client
+        .count_tokens()
+        .model_id(CLAUDE)
+        .input(CountTokensInput::Converse(request))
+        .send()
+        .await
+        .unwrap();
+    let answered = client
+        .converse()
+        .model_id(CLAUDE)
+        .messages(user("think about it"))
+        .system(system)
+        .send()
+        .await
+        .unwrap();
+    assert!(counted.input_tokens() > 0);
+    assert_eq!(counted.input_tokens(), answered.usage().unwrap().input_tokens());
+}

@@ -7,6 +7,7 @@ const {
   BedrockRuntimeClient,
   ConverseCommand,
   ConverseStreamCommand,
+  CountTokensCommand,
   InvokeModelWithResponseStreamCommand,
 } = require("@aws-sdk/client-bedrock-runtime");
 
@@ -22,6 +23,10 @@ async function main(endpoint) {
     maxAttempts: 1,
   });
   const out = { handler: client.config.requestHandler.constructor.name };
+
+  // CountTokens for a converse input, then the same messages answered: the two counts must agree.
+  const counted = await client.send(new CountTokensCommand({ modelId: MODEL, input: { converse: { messages: input("hello").messages } } }));
+  out.countTokens = counted.inputTokens;
 
   const r = await client.send(new ConverseCommand(input("hello")));
   out.converse = { content: r.output.message.content, stopReason: r.stopReason, usage: r.usage };

@@ -372,6 +372,7 @@ def test_js_sdk_v3_default_http2_handler(server):
     assert out["converse"]["content"] == [{"text": HELLO}]
     assert out["converse"]["stopReason"] == "end_turn"
     assert out["converse"]["usage"]["totalTokens"] > 0
+    assert out["countTokens"] == out["converse"]["usage"]["inputTokens"] > 0
     names = [next(iter(e)) for e in out["events"]]
     assert names == ["messageStart"] + ["contentBlockDelta"] * 7 + ["contentBlockStop", "messageStop", "metadata"]
     assert "".join(e["contentBlockDelta"]["delta"]["text"] for e in out["events"][1:8]) == HELLO
