@@ -38,6 +38,13 @@ pub struct Args {
     /// Run only the bidirectional-session scenario.
     #[arg(long)]
     pub bidi_only: bool,
+    /// Run only a soak of this many seconds: waves of `--soak-streams` timed streams opening and
+    /// closing back to back, with the server's RSS sampled after each wave (issue 12: no growth).
+    #[arg(long, value_name = "SECS")]
+    pub soak: Option<u64>,
+    /// Concurrent streams per soak wave.
+    #[arg(long, default_value_t = 1000)]
+    pub soak_streams: usize,
     /// Short run: 1 s throughput runs and 10x fewer streams.
     #[arg(long)]
     pub quick: bool,

@@ -82,6 +82,13 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         return Ok(());
     }
     let small = procs::write_fixtures(&dir, 8, 60, 18)?;
+    if let Some(soak) = args.soak {
+        let mut report = Report::default();
+        stream_runs::soak(&small, Duration::from_secs(soak), args.soak_streams, &mut report).await?;
+        let _ = std::fs::remove_dir_all(&dir);
+        report.print();
+        return Ok(());
+    }
     let large = procs::write_fixtures(&dir, 9_997, 60, 18)?;
     let mut report = Report::default();
 

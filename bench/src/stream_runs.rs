@@ -136,9 +136,71 @@ async fn many_streams(fixtures: &Path, n: usize, report: &mut Report) -> anyhow:
     );
     report.check(
         &format!("{name}: peak RSS"),
-        "< 256 MB",
+        "<= 160 MB",
         format!("{peak:.1} MiB (baseline {base_peak:.1} MiB)"),
-        peak < 256.0,
+        peak <= 160.0,
+    );
+    Ok(())
+}
+
+/// Waves of `n` timed streams (ttft 500 ms, 6 frames/s, 18 frames, 1.5 s connect ramp) opened and
+/// closed back to back for `duration`; the server's RSS after each wave is the curve. Memory that
+/// streams leave behind shows as growth from the first wave to the last.
+pub async fn soak(fixtures: &Path, duration: Duration, n: usize, report: &mut Report) -> anyhow::Result<()> {
+    println!(
+        "\n[soak] {n} timed streams a wave, waves back to back for {} s",
+        duration.as_secs()
+    );
+    let mm = procs::mockmodel(fixtures, &[])?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (_, idle) = print_rss("mockmodel idle (2 s after start)", mm.child.id());
+    let t = requests::openai_chat("stream-6", true);
+    let start = tokio::time::Instant::now();
+    let (mut curve, mut failed, mut waves) = (Vec::new(), 0, 0usize);
+    while start.elapsed() < duration {
+        let s = load::streams(
+            mm.addr,
+            t.wire,
+            &t.path,
+            t.body.clone(),
+            n,
+            Duration::from_millis(1500),
+            (500.0, 6.0, 18),
+        )
+        .await;
+        failed += s.failed;
+        waves += 1;
+        let (_, now) = crate::stats::rss_mib(mm.child.id());
+        curve.push((start.elapsed().as_secs(), now));
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (peak, end) = print_rss("mockmodel after the soak (2 s idle)", mm.child.id());
+    let step = (curve.len() / 10).max(1);
+    let shown: Vec<String> = curve
+        .iter()
+        .step_by(step)
+        .map(|(s, m)| format!("{s}s {m:.1}"))
+        .collect();
+    println!(
+        "  RSS after each wave (every {step}th, MiB): {}",
+        shown.join(", ")
+    );
+    let first = curve.first().map_or(f64::NAN, |c| c.1);
+    let last = curve.last().map_or(f64::NAN, |c| c.1);
+    println!(
+        "  {waves} waves, {} streams, {failed} failed; RSS idle {idle:.1}, after first wave {first:.1}, \
+         after last {last:.1}, peak {peak:.1}, end {end:.1} MiB",
+        waves * n
+    );
+    report.check("soak: streams failed", "0", failed.to_string(), failed == 0);
+    report.check(
+        "soak: RSS growth, first wave to last",
+        "<= 10%",
+        format!(
+            "{:+.1}% ({first:.1} -> {last:.1} MiB)",
+            (last / first - 1.0) * 100.0
+        ),
+        last <= first * 1.1,
     );
     Ok(())
 }
