@@ -42,16 +42,20 @@ impl ChaosRates {
 
     /// Overlays per-request header rates (ours or aimock's); unparsable values are ignored.
     pub fn with_headers(mut self, h: &BTreeMap<String, String>) -> Self {
-        for (field, name) in [
-            (&mut self.drop, "drop"),
-            (&mut self.malformed, "malformed"),
-            (&mut self.disconnect, "disconnect"),
+        // Names spelled out rather than formatted: this runs on every matched request.
+        for (field, names) in [
+            (&mut self.drop, ["x-mockmodel-chaos-drop", "x-aimock-chaos-drop"]),
+            (
+                &mut self.malformed,
+                ["x-mockmodel-chaos-malformed", "x-aimock-chaos-malformed"],
+            ),
+            (
+                &mut self.disconnect,
+                ["x-mockmodel-chaos-disconnect", "x-aimock-chaos-disconnect"],
+            ),
         ] {
-            for prefix in ["x-mockmodel-chaos-", "x-aimock-chaos-"] {
-                if let Some(v) = h
-                    .get(&format!("{prefix}{name}"))
-                    .and_then(|v| v.trim().parse::<f64>().ok())
-                {
+            for name in names {
+                if let Some(v) = h.get(name).and_then(|v| v.trim().parse::<f64>().ok()) {
                     *field = v.clamp(0.0, 1.0);
                 }
             }

@@ -71,6 +71,22 @@ class Server:
             self.proc.kill()
 
 
+def aws_client(service: str, url: str):
+    """A boto3 client for `service` on the local server: static keys (nothing leaves the machine) and
+    one attempt in total, so a 429/503 surfaces as the error instead of being retried away."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        service,
+        endpoint_url=url,
+        region_name="us-east-1",
+        config=Config(retries={"total_max_attempts": 1}),
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+
+
 def run_node(script: str, url: str, *args: str) -> dict:
     """Runs one of tests/js/*.cjs (the JavaScript SDKs, installed by scripts/node-deps.sh) against the
     server and returns the JSON it printed of what the SDK parsed."""

@@ -11,7 +11,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError, EventStreamError
 
-from conftest import run_node
+from conftest import aws_client, run_node
 
 CLAUDE = "anthropic.claude-3-haiku-20240307-v1:0"
 HELLO = "Hello! How can I help you today?"
@@ -22,13 +22,7 @@ CREDS = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
 @pytest.fixture
 def client(server):
     # One attempt in total: a 429/503 must surface as an error, not be retried away.
-    return boto3.client(
-        "bedrock-runtime",
-        endpoint_url=server.url,
-        region_name="us-east-1",
-        config=Config(retries={"total_max_attempts": 1}),
-        **CREDS,
-    )
+    return aws_client("bedrock-runtime", server.url)
 
 
 def user(text):

@@ -8,7 +8,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from conftest import run_node
+from conftest import aws_client, run_node
 
 # Nothing leaves the machine: static credentials below, and no instance-metadata lookups.
 os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
@@ -21,13 +21,7 @@ GUARD = {"guardrailIdentifier": "gr1abc", "guardrailVersion": "1"}
 
 @pytest.fixture
 def client(server):
-    return boto3.client(
-        "bedrock-runtime",
-        endpoint_url=server.url,
-        region_name="us-east-1",
-        config=Config(retries={"total_max_attempts": 1}),
-        **CREDS,
-    )
+    return aws_client("bedrock-runtime", server.url)
 
 
 def user(text):

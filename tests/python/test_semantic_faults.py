@@ -18,7 +18,7 @@ from botocore.config import Config
 from openai import OpenAI
 from pydantic import BaseModel
 
-from conftest import Server
+from conftest import Server, aws_client
 
 os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
 
@@ -74,13 +74,7 @@ def oai(server):
 
 @pytest.fixture
 def bedrock(server):
-    return boto3.client(
-        "bedrock-runtime",
-        endpoint_url=server.url,
-        region_name="us-east-1",
-        config=Config(retries={"total_max_attempts": 1}),
-        **CREDS,
-    )
+    return aws_client("bedrock-runtime", server.url)
 
 
 def with_headers(client, headers):
@@ -305,13 +299,7 @@ def test_invoke_model_anthropic_refusal_and_max_tokens_mid_tool(bedrock):
 
 
 def test_sagemaker_openai_and_tgi_formats(server):
-    sm = boto3.client(
-        "sagemaker-runtime",
-        endpoint_url=server.url,
-        region_name="us-east-1",
-        config=Config(retries={"total_max_attempts": 1}),
-        **CREDS,
-    )
+    sm = aws_client("sagemaker-runtime", server.url)
     chat = json.dumps({"messages": [{"role": "user", "content": "hello"}], "max_tokens": 64})
     r = with_headers(sm, fault("contentFilter")).invoke_endpoint(EndpointName="llama-endpoint", Body=chat)
     choice = json.loads(r["Body"].read())["choices"][0]

@@ -211,11 +211,23 @@ pub fn validate(
     headers: &HeaderMap,
     body: Option<&Value>,
 ) -> Result<(), BedrockError> {
+    validate_labels(state, operation, &[("modelId", model)], headers, body)
+}
+
+/// [`validate`] for operations whose URI labels and query parameters are not a model id
+/// (`/async-invoke/{invocationArn}`, ListAsyncInvokes' filters), given by member name.
+pub fn validate_labels(
+    state: &SharedState,
+    operation: &str,
+    labels: &[(&str, &str)],
+    headers: &HeaderMap,
+    body: Option<&Value>,
+) -> Result<(), BedrockError> {
     if state.config.lenient {
         return Ok(());
     }
     let req = Request {
-        uri: &[("modelId", model)],
+        uri: labels,
         headers,
         body,
     };

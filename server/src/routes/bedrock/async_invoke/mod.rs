@@ -29,14 +29,13 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::invoke::{self, Family, base_model, plan_text};
-use super::{BedrockError, body_bytes, from_value, parse_json};
+use super::{BedrockError, body_bytes, from_value, parse_json, validate_labels};
 use crate::conversation::{Conversation, Message, Protocol, Role};
 use crate::errors::ErrorClass;
 use crate::jobs::{Job, Started, Status};
 use crate::objects::S3Location;
 use crate::plan::{Outcome, Plan};
 use crate::state::SharedState;
-use crate::validate::aws::{BEDROCK_RUNTIME, Request};
 use crate::wire::labelled;
 
 /// The account in the ARNs mockmodel makes (the documentation's example account).
@@ -92,7 +91,7 @@ fn start_job(
 ) -> Result<(String, String), BedrockError> {
     let body = body_bytes(body)?;
     let value: Value = parse_json(&body)?;
-    check(state, "StartAsyncInvoke", &[], headers, Some(&value))?;
+    validate_labels(state, "StartAsyncInvoke", &[], headers, Some(&value))?;
     let req: StartRequest = from_value(&value)?;
     let model = req.model_id;
     let Some(out) = req.output_data_config.s3_output_data_config else {
@@ -260,27 +259,6 @@ fn prompt_text(input: &Value) -> Option<String> {
     .iter()
     .find_map(|p| input.pointer(p).and_then(Value::as_str))
     .map(str::to_string)
-}
-
-/// Checks a request against the service model (URI labels and query parameters by name, body).
-fn check(
-    state: &SharedState,
-    operation: &str,
-    labels: &[(&str, &str)],
-    headers: &HeaderMap,
-    body: Option<&Value>,
-) -> Result<(), BedrockError> {
-    if state.config.lenient {
-        return Ok(());
-    }
-    let req = Request {
-        uri: labels,
-        headers,
-        body,
-    };
-    BEDROCK_RUNTIME
-        .validate(operation, &req)
-        .map_err(BedrockError::validation)
 }
 
 /// Twelve lowercase letters and digits, as `InvocationArn`'s pattern ends.

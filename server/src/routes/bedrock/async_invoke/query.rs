@@ -13,11 +13,10 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::check;
 use crate::conversation::{Conversation, Protocol};
 use crate::jobs::Job;
 use crate::plan::Outcome;
-use crate::routes::bedrock::{BedrockError, from_value};
+use crate::routes::bedrock::{BedrockError, from_value, validate_labels};
 use crate::state::SharedState;
 
 /// `GET /async-invoke/{invocationArn}`.
@@ -28,7 +27,7 @@ pub async fn get(
 ) -> Response {
     let res = (|| {
         let Path(arn) = path.map_err(|e| BedrockError::validation(format!("Invalid invocationArn: {e}")))?;
-        check(
+        validate_labels(
             &state,
             "GetAsyncInvoke",
             &[("invocationArn", &arn)],
@@ -83,7 +82,7 @@ fn list_jobs(
 ) -> Result<Response, BedrockError> {
     let Query(pairs) = query.map_err(|e| BedrockError::validation(e.body_text()))?;
     let labels: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    check(state, "ListAsyncInvokes", &labels, headers, None)?;
+    validate_labels(state, "ListAsyncInvokes", &labels, headers, None)?;
     fixture_error(state, "ListAsyncInvokes", headers)?;
     let q: ListQuery = from_value(&Value::Object(
         pairs.iter().map(|(k, v)| (k.clone(), json!(v))).collect(),

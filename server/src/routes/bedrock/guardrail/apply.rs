@@ -18,7 +18,6 @@ use super::super::BedrockError;
 use crate::conversation::{Conversation, Message, Protocol, Role};
 use crate::plan::{Guardrail, Outcome};
 use crate::state::SharedState;
-use crate::validate::aws::{BEDROCK_RUNTIME, Request};
 use crate::wire::labelled;
 
 /// The ApplyGuardrail body members that matter (botocore `ApplyGuardrailRequest`; images are
@@ -69,16 +68,13 @@ async fn answer(
 ) -> Result<Response, BedrockError> {
     let body = super::super::body_bytes(body)?;
     let value: Value = super::super::parse_json(&body)?;
-    if !state.config.lenient {
-        let req = Request {
-            uri: &[("guardrailIdentifier", id), ("guardrailVersion", version)],
-            headers,
-            body: Some(&value),
-        };
-        BEDROCK_RUNTIME
-            .validate("ApplyGuardrail", &req)
-            .map_err(BedrockError::validation)?;
-    }
+    super::super::validate_labels(
+        state,
+        "ApplyGuardrail",
+        &[("guardrailIdentifier", id), ("guardrailVersion", version)],
+        headers,
+        Some(&value),
+    )?;
     let req: ApplyRequest = super::super::from_value(&value)?;
     if !state.fixtures.load().names_guardrail(id) {
         return Err(BedrockError::not_found(format!(

@@ -18,7 +18,6 @@ use super::super::BedrockError;
 use crate::conversation::{Conversation, Message, Protocol, Role};
 use crate::plan::Outcome;
 use crate::state::SharedState;
-use crate::validate::aws::{BEDROCK_RUNTIME, Request};
 use crate::wire::labelled;
 
 /// The label requests carry in the journal and metrics (there is no model).
@@ -63,16 +62,7 @@ async fn answer(
 ) -> Result<Response, BedrockError> {
     let body = super::super::body_bytes(body)?;
     let value: Value = super::super::parse_json(&body)?;
-    if !state.config.lenient {
-        let req = Request {
-            uri: &[],
-            headers,
-            body: Some(&value),
-        };
-        BEDROCK_RUNTIME
-            .validate("InvokeGuardrailChecks", &req)
-            .map_err(BedrockError::validation)?;
-    }
+    super::super::validate_labels(state, "InvokeGuardrailChecks", &[], headers, Some(&value))?;
     let req: ChecksRequest = super::super::from_value(&value)?;
     let mut c = Conversation::new(Protocol::Bedrock, LABEL).with_headers(headers);
     let mut chars = 0;
