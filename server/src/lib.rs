@@ -18,6 +18,7 @@ pub mod history;
 pub mod journal;
 pub mod metrics;
 pub mod plan;
+pub mod proxy;
 pub mod reload;
 pub mod routes;
 pub mod semantic;

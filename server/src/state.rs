@@ -38,6 +38,9 @@ pub struct Config {
     pub sagemaker_formats: Vec<(String, crate::formats::PayloadFormat)>,
     /// Record request, fixture, fault and vLLM metrics (on unless `--no-metrics`).
     pub metrics: bool,
+    /// Where requests no fixture matches go (`--proxy-unmatched`, `--record`); `None` answers them
+    /// with the wire's no-match error.
+    pub upstream: Option<Arc<crate::proxy::Upstream>>,
 }
 
 impl Default for Config {
@@ -52,6 +55,7 @@ impl Default for Config {
             semantic_faults: Vec::new(),
             sagemaker_formats: Vec::new(),
             metrics: true,
+            upstream: None,
         }
     }
 }

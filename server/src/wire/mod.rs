@@ -164,7 +164,14 @@ pub async fn respond<W: Wire>(
         Ok(Outcome::Embedding(_)) => Err(wire.invalid(format!(
             "The matched fixture answers embeddings, not {operation} requests"
         ))),
-        Err(n) => Err(wire.no_match(n)),
+        // An upstream, when configured, answers what no fixture does (relayed, maybe recorded).
+        Err(n) => {
+            let up = state.config.upstream.as_deref();
+            match crate::proxy::forward(up, state.config.max_body_bytes, c, operation).await {
+                Some(res) => Ok(res),
+                None => Err(wire.no_match(n)),
+            }
+        }
     };
     labelled(res.unwrap_or_else(IntoResponse::into_response), &c.model)
 }
