@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, Uri, header};
+use axum::http::{HeaderMap, Method, Uri, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use http_body_util::{BodyExt, Full};
@@ -178,14 +178,15 @@ const HOP_BY_HOP: [&str; 9] = [
 ];
 
 /// Sends the unmatched request `c` to its protocol's upstream and relays the answer; `None` when no
-/// upstream serves the protocol (the caller answers its no-match error). Upstream failures become a
-/// 502 naming the upstream: the client must not mistake them for the model's answer.
+/// upstream serves the protocol (the caller answers its no-match error). An upstream that cannot be
+/// reached is `Err(why)`, naming it, which the caller answers as a 502 in its wire's error shape:
+/// the client must not mistake it for the model's answer.
 pub async fn forward(
     up: Option<&Upstream>,
     limit: usize,
     c: &Conversation,
     operation: &'static str,
-) -> Option<Response> {
+) -> Option<Result<Response, String>> {
     let up = up?;
     let target = up.target(c.protocol)?;
     let raw = RAW.try_with(Arc::clone).ok()?;
@@ -206,7 +207,7 @@ pub async fn forward(
         .body(Full::new(raw.body.clone()))
     {
         Ok(r) => r,
-        Err(e) => return Some(bad_gateway(&target.base, &e.to_string())),
+        Err(e) => return Some(Err(bad_gateway(&target.base, &e.to_string()))),
     };
     *req.headers_mut() = headers;
     if aws
@@ -215,14 +216,14 @@ pub async fn forward(
             .sign(&mut req, c.protocol, &raw.headers, &raw.body)
             .await
     {
-        return Some(bad_gateway(&target.base, &e));
+        return Some(Err(bad_gateway(&target.base, &e)));
     }
     let sent = Instant::now();
     let res = match up.client.request(req).await {
         Ok(r) => r,
         Err(e) => {
             tracing::warn!(upstream = %target.base, "proxying an unmatched request failed: {e}");
-            return Some(bad_gateway(&target.base, &e.to_string()));
+            return Some(Err(bad_gateway(&target.base, &e.to_string())));
         }
     };
     tracing::info!(upstream = %target.base, status = res.status().as_u16(), operation, "proxied an unmatched request");
@@ -245,17 +246,11 @@ pub async fn forward(
         ))
     });
     let body = capture::relay(incoming, recorder);
-    Some(Response::from_parts(parts, body))
+    Some(Ok(Response::from_parts(parts, body)))
 }
 
-fn bad_gateway(upstream: &str, why: &str) -> Response {
-    let mut res = Response::new(Body::from(format!(
-        "mockmodel: the upstream {upstream} did not answer: {why}"
-    )));
-    *res.status_mut() = http::StatusCode::BAD_GATEWAY;
-    res.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
-    res
+fn bad_gateway(upstream: &str, why: &str) -> String {
+    format!("mockmodel: the upstream {upstream} did not answer: {why}")
 }
 
 #[cfg(test)]
