@@ -10,6 +10,7 @@ import anthropic
 import boto3
 import pytest
 from botocore.config import Config
+from botocore.exceptions import ClientError
 from openai import OpenAI
 
 from conftest import Server, server_binary
@@ -286,14 +287,42 @@ def test_proxy_unmatched_relays_without_recording(tmp_path):
         proxy.stop()
         upstream.stop()
     assert len(list(tmp_path.iterdir())) == 2  # nothing recorded
-    upstream_down = Server(
-        "--fixtures", str(tmp_path / "own.yaml"), "--token-count", "estimate", "--proxy-unmatched", "http://127.0.0.1:9"
-    )
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in RECORDER_ENV.items():
+            mp.setenv(k, v)
+        upstream_down = Server(
+            "--fixtures", str(tmp_path / "own.yaml"), "--token-count", "estimate", "--proxy-unmatched", "http://127.0.0.1:9"
+        )  # fmt: skip
     try:
+        # An upstream that cannot be reached is a 502 in each wire's own error shape, naming it.
         with pytest.raises(Exception) as e:
             openai(upstream_down.url).chat.completions.create(
                 model="gpt-4o", messages=[{"role": "user", "content": "capital of France?"}]
             )
         assert getattr(e.value, "status_code", None) == 502
+        assert "the upstream http://127.0.0.1:9 did not answer" in e.value.message
+        with pytest.raises(ClientError) as e:
+            bedrock(upstream_down.url).converse(modelId=MODEL, messages=user("capital of France?"))
+        assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 502
+        assert e.value.response["Error"]["Code"] == "InternalServerException"
     finally:
         upstream_down.stop()
+
+
+def test_no_aws_credentials_is_a_502_naming_them_without_the_metadata_service(tmp_path):
+    (tmp_path / "own.yaml").write_text("fixtures: [{match: {userMessage: hello}, response: {content: Hello!}}]\n")
+    with pytest.MonkeyPatch.context() as mp:
+        for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+            mp.delenv(k, raising=False)
+        # No profile files either, and the instance metadata service is off: the chain has nothing.
+        mp.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+        mp.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+        mp.setenv("AWS_EC2_METADATA_DISABLED", "true")
+        proxy = Server("--fixtures", str(tmp_path / "own.yaml"), "--proxy-unmatched", "http://127.0.0.1:9")
+    try:
+        with pytest.raises(ClientError) as e:
+            bedrock(proxy.url).converse(modelId=MODEL, messages=user("capital of France?"))
+        assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 502
+        assert "no AWS credentials to sign the forwarded request" in e.value.response["Error"]["Message"]
+    finally:
+        proxy.stop()

@@ -127,11 +127,16 @@ impl Upstream {
     }
 }
 
+/// The path suffix of Bedrock's InvokeModelWithBidirectionalStream (Nova Sonic).
+const BIDIRECTIONAL: &str = "/invoke-with-bidirectional-stream";
+
 /// Middleware: keeps a copy of the request for [`forward`]. Its state is the body limit when an
 /// upstream is configured, else `None` (requests pass untouched). A body over the limit is passed
 /// on whole (so the handler answers its 413) and never forwarded.
 pub async fn capture(State(limit): State<Option<usize>>, req: Request, next: Next) -> Response {
-    let Some(limit) = limit else {
+    // A bidirectional stream's body is the whole session: waiting for its end would stall it, and
+    // such a session is never forwarded.
+    let Some(limit) = limit.filter(|_| !req.uri().path().ends_with(BIDIRECTIONAL)) else {
         return next.run(req).await;
     };
     let (parts, mut body) = req.into_parts();
