@@ -139,8 +139,8 @@ pub struct ServeArgs {
     )]
     pub proxy_unmatched: Vec<crate::proxy::Target>,
     /// As --proxy-unmatched, and also write each relayed answer as a fixture file into
-    /// --record-dir (Chat Completions, Anthropic Messages and Bedrock Converse/ConverseStream
-    /// answers; others are relayed only). Files are never overwritten; keys and signatures are never written.
+    /// --record-dir (Chat Completions, Anthropic Messages, Bedrock Converse/ConverseStream and
+    /// SageMaker InvokeEndpoint(WithResponseStream) answers; others are relayed only). Files are never overwritten; keys and signatures are never written.
     #[arg(
         long = "record",
         value_name = "[PROTOCOL=]URL",

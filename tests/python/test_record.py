@@ -150,6 +150,42 @@ def calls(url):
     r = br.converse(modelId=MODEL, messages=msgs, toolConfig=WEATHER_TOOL)
     out["converse_tool_result"] = (r["output"]["message"]["content"], r["stopReason"])
     out["strands"] = strands_round_trip(url)
+    out.update(sagemaker_calls(url))
+    return out
+
+
+def sagemaker_calls(url):
+    """InvokeEndpoint (OpenAI chat body) and the response stream in both container formats."""
+    sm = boto3.client(
+        "sagemaker-runtime",
+        endpoint_url=url,
+        region_name="us-east-1",
+        aws_access_key_id="AKIDCLIENT",
+        aws_secret_access_key=CLIENT_SECRET,
+        config=Config(retries={"total_max_attempts": 1}),
+    )
+    chat = {"messages": [{"role": "user", "content": "SageMaker: capital of France?"}], "max_tokens": 64}
+    r = sm.invoke_endpoint(EndpointName="llm", ContentType="application/json", Body=json.dumps(chat))
+    body = json.loads(r["Body"].read())
+    out = {"sagemaker": (body["choices"][0]["message"]["content"], body["usage"]["completion_tokens"])}
+    chat["messages"][0]["content"] = "SageMaker stream: capital of France?"
+    chat["stream"] = True
+    r = sm.invoke_endpoint_with_response_stream(EndpointName="llm", ContentType="application/json", Body=json.dumps(chat))
+    text = ""
+    for ev in r["Body"]:
+        data = ev["PayloadPart"]["Bytes"].decode().removeprefix("data:").strip()
+        if data != "[DONE]":
+            delta = (json.loads(data).get("choices") or [{}])[0].get("delta", {})
+            text += delta.get("content") or ""
+    out["sagemaker_stream"] = text
+    tgi = {"inputs": "TGI stream: capital of France?", "parameters": {"max_new_tokens": 64}}
+    r = sm.invoke_endpoint_with_response_stream(EndpointName="tgi", Body=json.dumps(tgi))
+    tokens = []
+    for ev in r["Body"]:
+        token = json.loads(ev["PayloadPart"]["Bytes"].decode().removeprefix("data:"))["token"]
+        if not token["special"]:
+            tokens.append(token["text"])
+    out["sagemaker_tgi_stream"] = "".join(tokens)
     return out
 
 
@@ -207,7 +243,7 @@ def recorded(tmp_path_factory):
 def test_answers_are_relayed_unchanged(recorded):
     through_recorder, direct, _ = recorded
     # Tool call ids are the upstream's own, generated per answer; everything else is identical.
-    for key in ("openai", "openai_stream", "anthropic", "anthropic_stream", "converse", "converse_stream", "converse_tool_result", "strands"):
+    for key in ("openai", "openai_stream", "anthropic", "anthropic_stream", "converse", "converse_stream", "converse_tool_result", "strands", "sagemaker", "sagemaker_stream", "sagemaker_tgi_stream"):
         assert through_recorder[key] == direct[key], key
     assert through_recorder["converse_stream_tool"][1] == {"city": "Paris"}
     assert through_recorder["converse_stream_tool"][0]["name"] == "get_weather"
@@ -217,10 +253,10 @@ def test_answers_are_relayed_unchanged(recorded):
 def test_recorded_files_validate_and_hold_no_secrets(recorded):
     _, _, rec_dir = recorded
     files = sorted(rec_dir.iterdir())
-    assert len(files) == 11, [f.name for f in files]
+    assert len(files) == 14, [f.name for f in files]
     r = subprocess.run([server_binary(), "validate", str(rec_dir)], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
-    assert "OK: 11 fixture(s) in 11 file(s)" in r.stdout
+    assert "OK: 14 fixture(s) in 14 file(s)" in r.stdout
     for f in files:
         text = f.read_text()
         for secret in (CLIENT_SECRET, "sk-client-key", "sk-ant-client-key", "recorder-secret-key", "AKID", "Signature", "Authorization"):
@@ -230,6 +266,7 @@ def test_recorded_files_validate_and_hold_no_secrets(recorded):
     assert sum(n.startswith("bedrock-ConverseStream-") for n in names) == 4
     assert sum(n.startswith("openai-chat-completions-") for n in names) == 3
     assert sum(n.startswith("anthropic-messages-") for n in names) == 2
+    assert sum(n.startswith("sagemaker-InvokeEndpointWithResponseStream-") for n in names) == 2
 
 
 def test_recorded_timing_is_within_20_percent_of_the_upstreams(recorded):
@@ -242,7 +279,7 @@ def test_recorded_timing_is_within_20_percent_of_the_upstreams(recorded):
     }
     text = [p for (r, _), p in profiles.items() if "capital" in r]
     tool = [p for (r, after), p in profiles.items() if "weather" in r and not after]
-    assert len(text) == 3 and len(tool) == 2, profiles
+    assert len(text) == 5 and len(tool) == 2, profiles
     for p in text:
         assert 800 <= p["ttft"] <= 1200, p
         assert 8 <= p["tps"] <= 12, p

@@ -1,7 +1,8 @@
 //! The answers recording reads, decoded from the upstream's own wire into ordered blocks, usage
 //! and the arrival times of the frames that carried content: OpenAI Chat Completions (a
 //! `chat.completion`, or `chat.completion.chunk`s as SSE), Anthropic Messages (a `message`, or its
-//! named SSE events) and Bedrock Converse (JSON, or ConverseStream's event-stream messages).
+//! named SSE events) and Bedrock Converse (JSON, or ConverseStream's event-stream messages);
+//! SageMaker's container formats are in `sagemaker`.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -38,7 +39,7 @@ pub(super) struct Decoded {
 }
 
 impl Decoded {
-    fn block(&mut self, order: (u8, usize), kind: Kind) -> &mut Block {
+    pub(super) fn block(&mut self, order: (u8, usize), kind: Kind) -> &mut Block {
         self.blocks.entry(order).or_insert_with(|| Block {
             kind,
             ..Block::default()
@@ -50,53 +51,62 @@ impl Decoded {
 pub(super) fn chat_completions(framing: Framing, frames: &[Arrived]) -> Result<Decoded, String> {
     let mut d = Decoded::default();
     if framing == Framing::Whole {
-        let body: Value = whole(frames)?;
-        let msg = &body["choices"][0]["message"];
-        for (field, kind) in [
-            ("reasoning_content", Kind::Reasoning),
-            ("reasoning", Kind::Reasoning),
-            ("content", Kind::Text),
-        ] {
-            if let Some(t) = msg[field].as_str().filter(|t| !t.is_empty()) {
-                d.block((kind as u8, 0), kind).text.push_str(t);
-            }
-        }
-        for (i, call) in msg["tool_calls"].as_array().into_iter().flatten().enumerate() {
-            chat_tool_delta(&mut d, i, call);
-        }
-        d.usage = chat_usage(&body["usage"]);
+        chat_whole(&mut d, &whole(frames)?);
         return Ok(d);
     }
     for f in frames {
-        for chunk in sse_data(f)? {
-            if let Some(u) = chat_usage(&chunk["usage"]) {
-                d.usage = Some(u);
-            }
-            let delta = &chunk["choices"][0]["delta"];
-            let mut chars = 0;
-            for (field, kind) in [
-                ("reasoning_content", Kind::Reasoning),
-                ("reasoning", Kind::Reasoning),
-                ("content", Kind::Text),
-            ] {
-                if let Some(t) = delta[field].as_str().filter(|t| !t.is_empty()) {
-                    d.block((kind as u8, 0), kind).text.push_str(t);
-                    chars += t.chars().count();
-                }
-            }
-            for call in delta["tool_calls"].as_array().into_iter().flatten() {
-                let i = call["index"].as_u64().unwrap_or(0) as usize;
-                chars += call["function"]["arguments"]
-                    .as_str()
-                    .map_or(0, |a| a.chars().count());
-                chat_tool_delta(&mut d, i, call);
-            }
-            if chars > 0 {
-                d.content_frames.push((f.at, chars));
-            }
+        for chunk in sse_data(&f.bytes)? {
+            chat_chunk(&mut d, f.at, &chunk);
         }
     }
     Ok(d)
+}
+
+/// A whole `chat.completion`.
+pub(super) fn chat_whole(d: &mut Decoded, body: &Value) {
+    let msg = &body["choices"][0]["message"];
+    for (field, kind) in [
+        ("reasoning_content", Kind::Reasoning),
+        ("reasoning", Kind::Reasoning),
+        ("content", Kind::Text),
+    ] {
+        if let Some(t) = msg[field].as_str().filter(|t| !t.is_empty()) {
+            d.block((kind as u8, 0), kind).text.push_str(t);
+        }
+    }
+    for (i, call) in msg["tool_calls"].as_array().into_iter().flatten().enumerate() {
+        chat_tool_delta(d, i, call);
+    }
+    d.usage = chat_usage(&body["usage"]);
+}
+
+/// One `chat.completion.chunk`, arrived at `at`.
+pub(super) fn chat_chunk(d: &mut Decoded, at: Instant, chunk: &Value) {
+    if let Some(u) = chat_usage(&chunk["usage"]) {
+        d.usage = Some(u);
+    }
+    let delta = &chunk["choices"][0]["delta"];
+    let mut chars = 0;
+    for (field, kind) in [
+        ("reasoning_content", Kind::Reasoning),
+        ("reasoning", Kind::Reasoning),
+        ("content", Kind::Text),
+    ] {
+        if let Some(t) = delta[field].as_str().filter(|t| !t.is_empty()) {
+            d.block((kind as u8, 0), kind).text.push_str(t);
+            chars += t.chars().count();
+        }
+    }
+    for call in delta["tool_calls"].as_array().into_iter().flatten() {
+        let i = call["index"].as_u64().unwrap_or(0) as usize;
+        chars += call["function"]["arguments"]
+            .as_str()
+            .map_or(0, |a| a.chars().count());
+        chat_tool_delta(d, i, call);
+    }
+    if chars > 0 {
+        d.content_frames.push((at, chars));
+    }
 }
 
 fn chat_tool_delta(d: &mut Decoded, i: usize, call: &Value) {
@@ -209,7 +219,7 @@ pub(super) fn messages(framing: Framing, frames: &[Arrived]) -> Result<Decoded, 
     }
     let mut input = None;
     for f in frames {
-        for ev in sse_data(f)? {
+        for ev in sse_data(&f.bytes)? {
             let i = ev["index"].as_u64().unwrap_or(0) as usize;
             match ev["type"].as_str().unwrap_or("") {
                 "message_start" => input = ev["message"]["usage"]["input_tokens"].as_u64(),
@@ -274,8 +284,8 @@ fn messages_usage(input: Option<u64>, u: &Value) -> Option<Value> {
 }
 
 /// The JSON documents in an SSE frame's `data:` lines (`[DONE]` skipped).
-fn sse_data(f: &Arrived) -> Result<Vec<Value>, String> {
-    String::from_utf8_lossy(&f.bytes)
+pub(super) fn sse_data(bytes: &[u8]) -> Result<Vec<Value>, String> {
+    String::from_utf8_lossy(bytes)
         .lines()
         .filter_map(|l| l.strip_prefix("data:").map(str::trim))
         .filter(|d| *d != "[DONE]")
@@ -283,13 +293,24 @@ fn sse_data(f: &Arrived) -> Result<Vec<Value>, String> {
         .collect()
 }
 
-fn whole(frames: &[Arrived]) -> Result<Value, String> {
+pub(super) fn whole(frames: &[Arrived]) -> Result<Value, String> {
     let bytes: Vec<u8> = frames.iter().flat_map(|f| f.bytes.iter().copied()).collect();
     serde_json::from_slice(&bytes).map_err(|e| format!("the upstream's answer is not JSON: {e}"))
 }
 
 /// An event-stream message's `:event-type` and JSON payload (an exception is an error).
 fn event_message(frame: &[u8]) -> Result<(String, Value), String> {
+    let (event, payload) = event_frame(frame)?;
+    let value = if payload.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(payload).map_err(|e| e.to_string())?
+    };
+    Ok((event, value))
+}
+
+/// An event-stream message's `:event-type` and raw payload (an exception is an error).
+pub(super) fn event_frame(frame: &[u8]) -> Result<(String, &[u8]), String> {
     let short = || "a truncated event-stream message".to_string();
     let total = frame.len();
     let headers_len = u32::from_be_bytes(
@@ -333,12 +354,7 @@ fn event_message(frame: &[u8]) -> Result<(String, Value), String> {
         ));
     }
     let event = found.get(":event-type").cloned().unwrap_or_default();
-    let value = if payload.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(payload).map_err(|e| e.to_string())?
-    };
-    Ok((event, value))
+    Ok((event, payload))
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@
 mod capture;
 mod decode;
 mod record;
+mod sagemaker;
 mod sign;
 
 use std::path::PathBuf;

@@ -21,6 +21,7 @@ enum Codec {
     ChatCompletions,
     Converse,
     Messages,
+    SageMaker,
 }
 
 /// What a recording knows of its request, taken before the request is forwarded.
@@ -51,6 +52,8 @@ impl RecordKey {
             Codec::Converse
         } else if operation.ends_with("messages") {
             Codec::Messages
+        } else if operation.starts_with("InvokeEndpoint") {
+            Codec::SageMaker
         } else {
             tracing::warn!(
                 operation,
@@ -120,6 +123,7 @@ pub fn write(
         Codec::ChatCompletions => chat_completions(key.framing, frames)?,
         Codec::Converse => converse(key.framing, frames)?,
         Codec::Messages => messages(key.framing, frames)?,
+        Codec::SageMaker => super::sagemaker::decode(key.framing, frames)?,
     };
     let mut fixture = Map::new();
     fixture.insert("match".into(), key.match_());
