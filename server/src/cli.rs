@@ -140,7 +140,8 @@ pub struct ServeArgs {
     pub proxy_unmatched: Vec<crate::proxy::Target>,
     /// As --proxy-unmatched, and also write each relayed answer as a fixture file into
     /// --record-dir (Chat Completions, Anthropic Messages, Bedrock Converse/ConverseStream and
-    /// SageMaker InvokeEndpoint(WithResponseStream) answers; others are relayed only). Files are never overwritten; keys and signatures are never written.
+    /// SageMaker InvokeEndpoint(WithResponseStream) answers; others are relayed only). Files are
+    /// never overwritten; keys and signatures are never written.
     #[arg(
         long = "record",
         value_name = "[PROTOCOL=]URL",
@@ -158,6 +159,12 @@ pub struct ServeArgs {
         requires = "record"
     )]
     pub record_dir: Option<PathBuf>,
+    /// S3-compatible endpoint (`http://127.0.0.1:9000`) where asynchronous invocations
+    /// (StartAsyncInvoke, InvokeEndpointAsync) read inputs and write outputs; credentials come from
+    /// the standard AWS chain (set AWS_EC2_METADATA_DISABLED=true off EC2). Without it those
+    /// operations answer an error naming this flag.
+    #[arg(long, value_name = "URL", env = "MOCKMODEL_S3_ENDPOINT")]
+    pub s3_endpoint: Option<String>,
 }
 
 fn rate(s: &str) -> Result<f64, String> {
@@ -203,6 +210,7 @@ impl ServeArgs {
             sagemaker_formats: self.sagemaker_formats.clone(),
             metrics: !self.no_metrics,
             upstream: None,
+            s3_endpoint: self.s3_endpoint.clone(),
         }
     }
 

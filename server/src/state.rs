@@ -12,8 +12,10 @@ use crate::faults::{self, ChaosRates, FailFirstCounters};
 use crate::fixture::schema::SemanticFault;
 use crate::fixture::{FixtureSet, SequenceCounters};
 use crate::history::History;
+use crate::jobs::Jobs;
 use crate::journal::{Entry, Journal};
 use crate::metrics::Metrics;
+use crate::objects::ObjectStore;
 use crate::plan::{self, Defaults, Outcome};
 use crate::semantic::{self, TimesCounters};
 
@@ -41,6 +43,8 @@ pub struct Config {
     /// Where requests no fixture matches go (`--proxy-unmatched`, `--record`); `None` answers them
     /// with the wire's no-match error.
     pub upstream: Option<Arc<crate::proxy::Upstream>>,
+    /// The S3-compatible store asynchronous invocations use (`--s3-endpoint`); `None`: they are refused.
+    pub s3_endpoint: Option<String>,
 }
 
 impl Default for Config {
@@ -56,6 +60,7 @@ impl Default for Config {
             sagemaker_formats: Vec::new(),
             metrics: true,
             upstream: None,
+            s3_endpoint: None,
         }
     }
 }
@@ -80,6 +85,10 @@ pub struct AppState {
     pub history: History,
     /// Whether fixtures have been loaded (`/readyz`).
     pub ready: AtomicBool,
+    /// Asynchronous invocations (StartAsyncInvoke), bounded.
+    pub jobs: Jobs,
+    /// Where asynchronous invocations read and write objects.
+    pub objects: ObjectStore,
 }
 
 /// The state as handlers receive it.
@@ -106,6 +115,8 @@ impl AppState {
             semantic_times: TimesCounters::default(),
             journal: Journal::new(config.journal_size),
             history: History::default(),
+            jobs: Jobs::default(),
+            objects: ObjectStore::new(config.s3_endpoint.clone()),
             config,
             metrics,
             ready: AtomicBool::new(true),
