@@ -28,6 +28,10 @@ pub fn app(state: SharedState) -> Router {
         .merge(admin_routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(
+            state.config.upstream.as_ref().map(|_| limit),
+            crate::proxy::capture,
+        ))
         .layer(DefaultBodyLimit::max(limit))
         .layer(middleware::from_fn_with_state(state.clone(), track))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {

@@ -123,6 +123,42 @@ pub struct ServeArgs {
         value_parser = crate::formats::parse_format_override
     )]
     pub sagemaker_formats: Vec<(String, crate::formats::PayloadFormat)>,
+    /// Forward requests no fixture matches to a real upstream and relay its answer unchanged
+    /// (streams frame by frame): `[PROTOCOL=]URL`, repeatable; a URL without `PROTOCOL=` serves
+    /// every protocol (openai, anthropic, bedrock, sagemaker) without its own. The request's path
+    /// is appended to URL. Bedrock and SageMaker requests are re-signed with SigV4 from the
+    /// standard AWS credential chain (a Bedrock API key is passed on as sent); OpenAI and
+    /// Anthropic keys are passed on as sent.
+    #[arg(
+        long = "proxy-unmatched",
+        value_name = "[PROTOCOL=]URL",
+        env = "MOCKMODEL_PROXY_UNMATCHED",
+        value_delimiter = ',',
+        value_parser = crate::proxy::parse_target,
+        conflicts_with = "record"
+    )]
+    pub proxy_unmatched: Vec<crate::proxy::Target>,
+    /// As --proxy-unmatched, and also write each relayed answer as a fixture file into
+    /// --record-dir (Chat Completions, Anthropic Messages, Bedrock Converse/ConverseStream and
+    /// SageMaker InvokeEndpoint(WithResponseStream) answers; others are relayed only). Files are
+    /// never overwritten; keys and signatures are never written.
+    #[arg(
+        long = "record",
+        value_name = "[PROTOCOL=]URL",
+        env = "MOCKMODEL_RECORD",
+        value_delimiter = ',',
+        value_parser = crate::proxy::parse_target,
+        requires = "record_dir"
+    )]
+    pub record: Vec<crate::proxy::Target>,
+    /// Directory recorded fixtures are written to (created if missing; load it with --fixtures).
+    #[arg(
+        long = "record-dir",
+        value_name = "DIR",
+        env = "MOCKMODEL_RECORD_DIR",
+        requires = "record"
+    )]
+    pub record_dir: Option<PathBuf>,
     /// S3-compatible endpoint (`http://127.0.0.1:9000`) where asynchronous invocations
     /// (StartAsyncInvoke, InvokeEndpointAsync) read inputs and write outputs; credentials come from
     /// the standard AWS chain (set AWS_EC2_METADATA_DISABLED=true off EC2). Without it those
@@ -173,8 +209,22 @@ impl ServeArgs {
             semantic_faults: self.semantic_faults.clone(),
             sagemaker_formats: self.sagemaker_formats.clone(),
             metrics: !self.no_metrics,
+            upstream: None,
             s3_endpoint: self.s3_endpoint.clone(),
         }
+    }
+
+    /// The upstream for --proxy-unmatched or --record, if either was given.
+    pub async fn upstream(&self) -> Result<Option<crate::proxy::Upstream>, String> {
+        let (targets, dir) = if self.record.is_empty() {
+            (self.proxy_unmatched.clone(), None)
+        } else {
+            (self.record.clone(), self.record_dir.clone())
+        };
+        if targets.is_empty() {
+            return Ok(None);
+        }
+        crate::proxy::Upstream::new(targets, dir).await.map(Some)
     }
 
     /// The fixtures to serve: the given paths, or the embedded defaults.

@@ -21,6 +21,7 @@ pub mod journal;
 pub mod metrics;
 pub mod objects;
 pub mod plan;
+pub mod proxy;
 pub mod reload;
 pub mod routes;
 pub mod semantic;

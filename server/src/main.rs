@@ -44,7 +44,15 @@ async fn main() -> ExitCode {
     for w in &fixtures.warnings {
         tracing::warn!("{w}");
     }
-    let state = AppState::new(fixtures, args.config());
+    let mut config = args.config();
+    match args.upstream().await {
+        Ok(up) => config.upstream = up.map(std::sync::Arc::new),
+        Err(e) => {
+            tracing::error!("cannot start: {e}");
+            return ExitCode::from(1);
+        }
+    }
+    let state = AppState::new(fixtures, config);
     mockmodel_server::tokens::configure(args.token_count);
     let _watcher = match (args.watch, args.fixtures.is_empty()) {
         (true, false) => match reload::watch(state.clone(), args.fixtures.clone()) {

@@ -40,6 +40,9 @@ pub struct Config {
     pub sagemaker_formats: Vec<(String, crate::formats::PayloadFormat)>,
     /// Record request, fixture, fault and vLLM metrics (on unless `--no-metrics`).
     pub metrics: bool,
+    /// Where requests no fixture matches go (`--proxy-unmatched`, `--record`); `None` answers them
+    /// with the wire's no-match error.
+    pub upstream: Option<Arc<crate::proxy::Upstream>>,
     /// The S3-compatible store asynchronous invocations use (`--s3-endpoint`); `None`: they are refused.
     pub s3_endpoint: Option<String>,
 }
@@ -56,6 +59,7 @@ impl Default for Config {
             semantic_faults: Vec::new(),
             sagemaker_formats: Vec::new(),
             metrics: true,
+            upstream: None,
             s3_endpoint: None,
         }
     }

@@ -164,9 +164,29 @@ pub async fn respond<W: Wire>(
         Ok(Outcome::Embedding(_)) => Err(wire.invalid(format!(
             "The matched fixture answers embeddings, not {operation} requests"
         ))),
-        Err(n) => Err(wire.no_match(n)),
+        // An upstream, when configured, answers what no fixture does (relayed, maybe recorded).
+        Err(n) => {
+            let up = state.config.upstream.as_deref();
+            match crate::proxy::forward(up, state.config.max_body_bytes, c, operation).await {
+                Some(Ok(res)) => Ok(res),
+                Some(Err(message)) => Err(wire.error(&bad_gateway(message), &c.model)),
+                None => Err(wire.no_match(n)),
+            }
+        }
     };
     labelled(res.unwrap_or_else(IntoResponse::into_response), &c.model)
+}
+
+/// An upstream that did not answer, as a 502 each wire words in its own shape.
+fn bad_gateway(message: String) -> ErrorPlan {
+    ErrorPlan {
+        status: 502,
+        type_: None,
+        message,
+        code: None,
+        param: None,
+        retry_after: None,
+    }
 }
 
 async fn message<W: Wire>(

@@ -1,0 +1,365 @@
+"""--record and --proxy-unmatched: a second mockmodel-server is the real upstream. The openai and
+anthropic SDKs and boto3 (Converse, ConverseStream, a tool round trip) talk to a recording server with no matching
+fixtures; the upstream is then stopped and a fresh server loading only the recorded directory answers
+the same calls with the same parsed results. Timing is asserted on the recorded files' numbers
+against the upstream fixtures' declared profiles, never on the test's own clock."""
+import json
+import subprocess
+
+import anthropic
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+from openai import OpenAI
+
+from conftest import Server, server_binary
+
+MODEL = "anthropic.claude-3-haiku-20240307-v1:0"
+# The recorder signs with these (the standard chain's environment provider); the clients sign with
+# their own. Nothing may reach the instance metadata service.
+RECORDER_ENV = {
+    "AWS_ACCESS_KEY_ID": "AKIDRECORDER",
+    "AWS_SECRET_ACCESS_KEY": "recorder-secret-key",
+    "AWS_REGION": "us-east-1",
+    "AWS_EC2_METADATA_DISABLED": "true",
+}
+CLIENT_SECRET = "client-secret-key"
+
+UPSTREAM_FIXTURES = {
+    "fixtures": [
+        {
+            "match": {"userMessage": "capital of France"},
+            "response": {"content": "The capital of France is Paris, on the Seine."},
+            # Long enough that a loaded machine's scheduling delays stay well inside 20%.
+            "streamingProfile": {"ttft": 1000, "tps": 10},
+            "chunkSize": 6,
+        },
+        {
+            "match": {"userMessage": "weather", "hasToolResult": True},
+            "response": {"content": "It is sunny in Paris."},
+        },
+        {
+            "match": {"userMessage": "weather"},
+            "response": {"toolCalls": [{"name": "get_weather", "arguments": {"city": "Paris"}}]},
+            "streamingProfile": {"ttft": 600, "tps": 10},
+        },
+    ]
+}
+WEATHER_TOOL = {
+    "tools": [
+        {
+            "toolSpec": {
+                "name": "get_weather",
+                "description": "Current weather of a city",
+                "inputSchema": {"json": {"type": "object", "properties": {"city": {"type": "string"}}}},
+            }
+        }
+    ]
+}
+OPENAI_TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+        },
+    }
+]
+
+
+def bedrock(url):
+    return boto3.client(
+        "bedrock-runtime",
+        endpoint_url=url,
+        region_name="us-east-1",
+        aws_access_key_id="AKIDCLIENT",
+        aws_secret_access_key=CLIENT_SECRET,
+        config=Config(retries={"total_max_attempts": 1}),
+    )
+
+
+def openai(url):
+    return OpenAI(base_url=url + "/v1", api_key="sk-client-key", max_retries=0)
+
+
+def user(text):
+    return [{"role": "user", "content": [{"text": text}]}]
+
+
+def calls(url):
+    """Every call the test records and replays, reduced to what the clients parsed."""
+    out = {}
+    oa = openai(url)
+    r = oa.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "capital of France?"}])
+    out["openai"] = (r.choices[0].message.content, r.usage.prompt_tokens, r.usage.completion_tokens)
+    text, usage = "", None
+    for chunk in oa.chat.completions.create(
+        model="gpt-4o",
+        messages=[{"role": "user", "content": "Stream it: capital of France?"}],
+        stream=True,
+        stream_options={"include_usage": True},
+    ):
+        if chunk.choices and chunk.choices[0].delta.content:
+            text += chunk.choices[0].delta.content
+        if chunk.usage:
+            usage = (chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
+    out["openai_stream"] = (text, usage)
+    r = oa.chat.completions.create(
+        model="gpt-4o", messages=[{"role": "user", "content": "weather in Paris?"}], tools=OPENAI_TOOLS
+    )
+    call = r.choices[0].message.tool_calls[0]
+    out["openai_tool"] = (call.id, call.function.name, json.loads(call.function.arguments))
+
+    an = anthropic.Anthropic(base_url=url, api_key="sk-ant-client-key", max_retries=0)
+    m = an.messages.create(
+        model="claude-sonnet-4-5", max_tokens=100, messages=[{"role": "user", "content": "Anthropic: capital of France?"}]
+    )
+    out["anthropic"] = ([b.model_dump() for b in m.content], m.stop_reason, m.usage.input_tokens, m.usage.output_tokens)
+    with an.messages.stream(
+        model="claude-sonnet-4-5",
+        max_tokens=100,
+        messages=[{"role": "user", "content": "Anthropic stream: capital of France?"}],
+    ) as stream:
+        text = "".join(stream.text_stream)
+        final = stream.get_final_message()
+    out["anthropic_stream"] = (text, final.usage.input_tokens, final.usage.output_tokens)
+
+    br = bedrock(url)
+    r = br.converse(modelId=MODEL, messages=user("Converse: capital of France?"))
+    out["converse"] = (r["output"]["message"], r["stopReason"], r["usage"]["inputTokens"], r["usage"]["outputTokens"])
+    text, usage = "", None
+    for ev in br.converse_stream(modelId=MODEL, messages=user("ConverseStream: capital of France?"))["stream"]:
+        text += ev.get("contentBlockDelta", {}).get("delta", {}).get("text", "")
+        if "metadata" in ev:
+            usage = ev["metadata"]["usage"]
+    out["converse_stream"] = (text, usage)
+
+    # A tool round trip: the tool call streamed, then the answer after the tool's result.
+    msgs = user("What's the weather in Paris?")
+    tool, args = {}, ""
+    for ev in br.converse_stream(modelId=MODEL, messages=msgs, toolConfig=WEATHER_TOOL)["stream"]:
+        if "contentBlockStart" in ev:
+            tool = ev["contentBlockStart"]["start"]["toolUse"]
+        args += ev.get("contentBlockDelta", {}).get("delta", {}).get("toolUse", {}).get("input", "")
+    out["converse_stream_tool"] = (tool, json.loads(args))
+    msgs.append({"role": "assistant", "content": [{"toolUse": {**tool, "input": json.loads(args)}}]})
+    msgs.append(
+        {"role": "user", "content": [{"toolResult": {"toolUseId": tool["toolUseId"], "content": [{"text": "sunny"}]}}]}
+    )
+    r = br.converse(modelId=MODEL, messages=msgs, toolConfig=WEATHER_TOOL)
+    out["converse_tool_result"] = (r["output"]["message"]["content"], r["stopReason"])
+    out["strands"] = strands_round_trip(url)
+    out.update(sagemaker_calls(url))
+    return out
+
+
+def sagemaker_calls(url):
+    """InvokeEndpoint (OpenAI chat body) and the response stream in both container formats."""
+    sm = boto3.client(
+        "sagemaker-runtime",
+        endpoint_url=url,
+        region_name="us-east-1",
+        aws_access_key_id="AKIDCLIENT",
+        aws_secret_access_key=CLIENT_SECRET,
+        config=Config(retries={"total_max_attempts": 1}),
+    )
+    chat = {"messages": [{"role": "user", "content": "SageMaker: capital of France?"}], "max_tokens": 64}
+    r = sm.invoke_endpoint(EndpointName="llm", ContentType="application/json", Body=json.dumps(chat))
+    body = json.loads(r["Body"].read())
+    out = {"sagemaker": (body["choices"][0]["message"]["content"], body["usage"]["completion_tokens"])}
+    chat["messages"][0]["content"] = "SageMaker stream: capital of France?"
+    chat["stream"] = True
+    r = sm.invoke_endpoint_with_response_stream(EndpointName="llm", ContentType="application/json", Body=json.dumps(chat))
+    text = ""
+    for ev in r["Body"]:
+        data = ev["PayloadPart"]["Bytes"].decode().removeprefix("data:").strip()
+        if data != "[DONE]":
+            delta = (json.loads(data).get("choices") or [{}])[0].get("delta", {})
+            text += delta.get("content") or ""
+    out["sagemaker_stream"] = text
+    tgi = {"inputs": "TGI stream: capital of France?", "parameters": {"max_new_tokens": 64}}
+    r = sm.invoke_endpoint_with_response_stream(EndpointName="tgi", Body=json.dumps(tgi))
+    tokens = []
+    for ev in r["Body"]:
+        token = json.loads(ev["PayloadPart"]["Bytes"].decode().removeprefix("data:"))["token"]
+        if not token["special"]:
+            tokens.append(token["text"])
+    out["sagemaker_tgi_stream"] = "".join(tokens)
+    return out
+
+
+def strands_round_trip(url):
+    """A strands agent's tool round trip over ConverseStream: what the agent called and answered."""
+    from strands import Agent, tool
+    from strands.models import BedrockModel
+
+    seen = []
+
+    @tool
+    def get_weather(city: str) -> str:
+        """Current weather of a city."""
+        seen.append(city)
+        return f"clear skies over {city}"
+
+    model = BedrockModel(
+        model_id=MODEL,
+        endpoint_url=url,
+        boto_session=boto3.Session(
+            region_name="us-east-1", aws_access_key_id="AKIDCLIENT", aws_secret_access_key=CLIENT_SECRET
+        ),
+        boto_client_config=Config(retries={"total_max_attempts": 1}),
+        streaming=True,
+    )
+    result = Agent(model=model, tools=[get_weather], callback_handler=None)("Strands: the weather in Lyon?")
+    return seen, str(result).strip(), result.stop_reason
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory):
+    """Records `calls` through a recorder in front of an upstream; returns (parsed results, record dir)."""
+    base = tmp_path_factory.mktemp("record")
+    (base / "upstream.json").write_text(json.dumps(UPSTREAM_FIXTURES))
+    # The recorder's own fixtures answer none of the calls: every one is forwarded.
+    (base / "own.yaml").write_text("fixtures: [{match: {userMessage: never-asked}, response: {content: no}}]\n")
+    rec_dir = base / "recorded"
+    upstream = Server("--fixtures", str(base / "upstream.json"), "--token-count", "estimate")
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in RECORDER_ENV.items():
+            mp.setenv(k, v)
+        recorder = Server(
+            "--fixtures", str(base / "own.yaml"), "--token-count", "estimate",
+            "--record", upstream.url, "--record-dir", str(rec_dir),
+        )  # fmt: skip
+    try:
+        through_recorder = calls(recorder.url)
+        direct = calls(upstream.url)
+    finally:
+        recorder.stop()
+        upstream.stop()
+    return through_recorder, direct, rec_dir
+
+
+def test_answers_are_relayed_unchanged(recorded):
+    through_recorder, direct, _ = recorded
+    # Tool call ids are the upstream's own, generated per answer; everything else is identical.
+    for key in ("openai", "openai_stream", "anthropic", "anthropic_stream", "converse", "converse_stream", "converse_tool_result", "strands", "sagemaker", "sagemaker_stream", "sagemaker_tgi_stream"):
+        assert through_recorder[key] == direct[key], key
+    assert through_recorder["converse_stream_tool"][1] == {"city": "Paris"}
+    assert through_recorder["converse_stream_tool"][0]["name"] == "get_weather"
+    assert through_recorder["openai_tool"][1:] == ("get_weather", {"city": "Paris"})
+
+
+def test_recorded_files_validate_and_hold_no_secrets(recorded):
+    _, _, rec_dir = recorded
+    files = sorted(rec_dir.iterdir())
+    assert len(files) == 14, [f.name for f in files]
+    r = subprocess.run([server_binary(), "validate", str(rec_dir)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "OK: 14 fixture(s) in 14 file(s)" in r.stdout
+    for f in files:
+        text = f.read_text()
+        for secret in (CLIENT_SECRET, "sk-client-key", "sk-ant-client-key", "recorder-secret-key", "AKID", "Signature", "Authorization"):
+            assert secret not in text, (f.name, secret)
+    names = [f.name for f in files]
+    # ConverseStream: text, a tool call, and strands' tool call and answer after the tool ran.
+    assert sum(n.startswith("bedrock-ConverseStream-") for n in names) == 4
+    assert sum(n.startswith("openai-chat-completions-") for n in names) == 3
+    assert sum(n.startswith("anthropic-messages-") for n in names) == 2
+    assert sum(n.startswith("sagemaker-InvokeEndpointWithResponseStream-") for n in names) == 2
+
+
+def test_recorded_timing_is_within_20_percent_of_the_upstreams(recorded):
+    _, _, rec_dir = recorded
+    docs = [json.loads(f.read_text())["fixtures"][0] for f in rec_dir.iterdir()]
+    profiles = {
+        (d["match"]["userMessage"]["regex"], d["match"]["hasToolResult"]): d["streamingProfile"]
+        for d in docs
+        if "streamingProfile" in d
+    }
+    text = [p for (r, _), p in profiles.items() if "capital" in r]
+    tool = [p for (r, after), p in profiles.items() if "weather" in r and not after]
+    assert len(text) == 5 and len(tool) == 2, profiles
+    for p in text:
+        assert 800 <= p["ttft"] <= 1200, p
+        assert 8 <= p["tps"] <= 12, p
+    # The tool call's arguments stream as one delta: a first frame, so no rate.
+    for p in tool:
+        assert 480 <= p["ttft"] <= 720, p
+
+
+def test_a_fresh_server_replays_the_recording_with_the_upstream_stopped(recorded):
+    through_recorder, _, rec_dir = recorded
+    replay = Server("--fixtures", str(rec_dir), "--token-count", "estimate")
+    try:
+        assert calls(replay.url) == through_recorder
+    finally:
+        replay.stop()
+
+
+def test_proxy_unmatched_relays_without_recording(tmp_path):
+    (tmp_path / "upstream.json").write_text(json.dumps(UPSTREAM_FIXTURES))
+    (tmp_path / "own.yaml").write_text("fixtures: [{match: {userMessage: hello}, response: {content: Hello!}}]\n")
+    upstream = Server("--fixtures", str(tmp_path / "upstream.json"), "--token-count", "estimate")
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in RECORDER_ENV.items():
+            mp.setenv(k, v)
+        proxy = Server(
+            "--fixtures", str(tmp_path / "own.yaml"), "--token-count", "estimate",
+            "--proxy-unmatched", f"bedrock={upstream.url}",
+        )  # fmt: skip
+    try:
+        br = bedrock(proxy.url)
+        # The proxy's own fixture answers "hello"; "capital" goes upstream.
+        assert br.converse(modelId=MODEL, messages=user("hello"))["output"]["message"]["content"] == [{"text": "Hello!"}]
+        r = br.converse(modelId=MODEL, messages=user("capital of France?"))
+        assert r["output"]["message"]["content"] == [{"text": "The capital of France is Paris, on the Seine."}]
+        # OpenAI has no upstream here: the usual no-match error.
+        with pytest.raises(Exception) as e:
+            openai(proxy.url).chat.completions.create(
+                model="gpt-4o", messages=[{"role": "user", "content": "capital of France?"}]
+            )
+        assert type(e.value).__name__ == "NotFoundError"
+    finally:
+        proxy.stop()
+        upstream.stop()
+    assert len(list(tmp_path.iterdir())) == 2  # nothing recorded
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in RECORDER_ENV.items():
+            mp.setenv(k, v)
+        upstream_down = Server(
+            "--fixtures", str(tmp_path / "own.yaml"), "--token-count", "estimate", "--proxy-unmatched", "http://127.0.0.1:9"
+        )  # fmt: skip
+    try:
+        # An upstream that cannot be reached is a 502 in each wire's own error shape, naming it.
+        with pytest.raises(Exception) as e:
+            openai(upstream_down.url).chat.completions.create(
+                model="gpt-4o", messages=[{"role": "user", "content": "capital of France?"}]
+            )
+        assert getattr(e.value, "status_code", None) == 502
+        assert "the upstream http://127.0.0.1:9 did not answer" in e.value.message
+        with pytest.raises(ClientError) as e:
+            bedrock(upstream_down.url).converse(modelId=MODEL, messages=user("capital of France?"))
+        assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 502
+        assert e.value.response["Error"]["Code"] == "InternalServerException"
+    finally:
+        upstream_down.stop()
+
+
+def test_no_aws_credentials_is_a_502_naming_them_without_the_metadata_service(tmp_path):
+    (tmp_path / "own.yaml").write_text("fixtures: [{match: {userMessage: hello}, response: {content: Hello!}}]\n")
+    with pytest.MonkeyPatch.context() as mp:
+        for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+            mp.delenv(k, raising=False)
+        # No profile files either, and the instance metadata service is off: the chain has nothing.
+        mp.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+        mp.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+        mp.setenv("AWS_EC2_METADATA_DISABLED", "true")
+        proxy = Server("--fixtures", str(tmp_path / "own.yaml"), "--proxy-unmatched", "http://127.0.0.1:9")
+    try:
+        with pytest.raises(ClientError) as e:
+            bedrock(proxy.url).converse(modelId=MODEL, messages=user("capital of France?"))
+        assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 502
+        assert "no AWS credentials to sign the forwarded request" in e.value.response["Error"]["Message"]
+    finally:
+        proxy.stop()
