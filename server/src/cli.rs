@@ -123,6 +123,12 @@ pub struct ServeArgs {
         value_parser = crate::formats::parse_format_override
     )]
     pub sagemaker_formats: Vec<(String, crate::formats::PayloadFormat)>,
+    /// Credentials file (YAML/JSON: `aws: [{accessKeyId, secretAccessKey}]`, `bedrockApiKeys`,
+    /// `openaiApiKeys`, `anthropicApiKeys`, `adminApiKeys`): every request must then be signed or
+    /// carry a key as the real service requires, and is rejected in its shape otherwise.
+    /// `/healthz`, `/readyz`, `/metrics` and `/ping` stay open. See docs/auth.md.
+    #[arg(long, value_name = "FILE", env = "MOCKMODEL_AUTH")]
+    pub auth: Option<PathBuf>,
 }
 
 fn rate(s: &str) -> Result<f64, String> {
@@ -167,7 +173,16 @@ impl ServeArgs {
             semantic_faults: self.semantic_faults.clone(),
             sagemaker_formats: self.sagemaker_formats.clone(),
             metrics: !self.no_metrics,
+            auth: None,
         }
+    }
+
+    /// The `--auth` credentials, if given.
+    pub fn load_auth(&self) -> Result<Option<std::sync::Arc<crate::auth::credentials::Credentials>>, String> {
+        self.auth
+            .as_deref()
+            .map(|p| crate::auth::credentials::Credentials::load(p).map(std::sync::Arc::new))
+            .transpose()
     }
 
     /// The fixtures to serve: the given paths, or the embedded defaults.

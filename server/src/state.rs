@@ -38,6 +38,8 @@ pub struct Config {
     pub sagemaker_formats: Vec<(String, crate::formats::PayloadFormat)>,
     /// Record request, fixture, fault and vLLM metrics (on unless `--no-metrics`).
     pub metrics: bool,
+    /// Credentials every request must carry (`--auth FILE`); `None` accepts any request.
+    pub auth: Option<std::sync::Arc<crate::auth::credentials::Credentials>>,
 }
 
 impl Default for Config {
@@ -52,6 +54,7 @@ impl Default for Config {
             semantic_faults: Vec::new(),
             sagemaker_formats: Vec::new(),
             metrics: true,
+            auth: None,
         }
     }
 }
