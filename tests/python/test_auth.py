@@ -239,6 +239,19 @@ def test_a_bedrock_api_key_from_aws_bearer_token_bedrock(tls_front, monkeypatch)
         assert code_and_message(e) == ("AccessDeniedException", message, 403)
 
 
+def test_bedrocks_openai_path_takes_a_bedrock_api_key(auth_server):
+    # AWS's own example: the OpenAI SDK with base_url .../openai/v1 and a Bedrock API key as api_key.
+    ok = openai.OpenAI(base_url=auth_server.url + "/openai/v1", api_key=BEDROCK_KEY, max_retries=0)
+    r = ok.chat.completions.create(model="openai.gpt-oss-20b-1:0", messages=[{"role": "user", "content": "hello"}])
+    assert r.choices[0].message.content == "Hello! How can I help you today?"
+    # An OpenAI key is not a Bedrock API key: the AWS front door answers 403 AccessDeniedException.
+    bad = openai.OpenAI(base_url=auth_server.url + "/openai/v1", api_key=OPENAI_KEY, max_retries=0)
+    with pytest.raises(openai.PermissionDeniedError) as e:
+        bad.chat.completions.create(model="openai.gpt-oss-20b-1:0", messages=[{"role": "user", "content": "hello"}])
+    assert e.value.response.headers["x-amzn-errortype"] == "AccessDeniedException"
+    assert e.value.body == {"Message": "Invalid API Key format: Must start with pre-defined prefix"}
+
+
 def test_openai_keys_and_the_401s_the_sdk_raises(auth_server):
     ok = openai.OpenAI(base_url=auth_server.url + "/v1", api_key=OPENAI_KEY, max_retries=0)
     r = ok.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hello"}])
