@@ -163,6 +163,44 @@ fn bedrock_api_key(creds: &Credentials, token: &str) -> Result<(), Rejection> {
 mod tests {
     use super::*;
 
+    #[tokio::test]
+    async fn literal_payload_hashes_sign_as_themselves_and_leave_the_body_unread() {
+        let creds = Credentials::parse("aws: [{accessKeyId: AK, secretAccessKey: s}]").unwrap();
+        let date = "20260101T000000Z";
+        let now = sigv4::parse_amz_date(date).unwrap();
+        let scope = "20260101/us-east-1/bedrock/aws4_request";
+        let signed = "host;x-amz-content-sha256;x-amz-date";
+        for hash in ["UNSIGNED-PAYLOAD", "STREAMING-AWS4-HMAC-SHA256-EVENTS"] {
+            let mut req = Request::builder()
+                .method("POST")
+                .uri("/model/m/invoke-with-bidirectional-stream")
+                .header("host", "127.0.0.1:4010")
+                .header("x-amz-date", date)
+                .header("x-amz-content-sha256", hash)
+                .body(Body::from("a body longer than the limit"))
+                .unwrap();
+            let creq = sigv4::canonical_request(
+                &sigv4::Request {
+                    method: "POST",
+                    path: req.uri().path(),
+                    query: None,
+                    headers: req.headers(),
+                    authority: None,
+                    payload_hash: hash,
+                },
+                signed,
+            );
+            let sig = sigv4::sign("s", scope, &sigv4::string_to_sign(date, scope, &creq));
+            let auth =
+                format!("AWS4-HMAC-SHA256 Credential=AK/{scope}, SignedHeaders={signed}, Signature={sig}");
+            req.headers_mut().insert("authorization", auth.parse().unwrap());
+            // A 1-byte limit: the body was passed on unread (a stream must not be buffered).
+            let req = check(&creds, false, req, 1, now).await.expect(hash);
+            let body = axum::body::to_bytes(req.into_body(), 100).await.unwrap();
+            assert_eq!(&body[..], b"a body longer than the limit");
+        }
+    }
+
     #[test]
     fn skew_is_five_minutes_either_way_with_aws_wording() {
         let t = sigv4::parse_amz_date("20160610T181112Z").unwrap();
