@@ -302,3 +302,15 @@ def test_the_aws_sdk_for_javascript_v3(auth_server):
     assert out["expired"]["message"].startswith("Signature expired: ")
     assert out["tampered"]["name"] == "InvalidSignatureException"
     assert out["bearer"] == "Hello! How can I help you today?"
+
+
+def test_a_bad_credentials_file_stops_the_server_naming_the_field(tmp_path):
+    from conftest import server_binary
+
+    bad = tmp_path / "credentials.yaml"
+    bad.write_text("aws:\n  - accessKeyId: AKIAONLY\n")
+    run = subprocess.run(
+        [server_binary(), "--port", "0", "--auth", str(bad)], capture_output=True, text=True, timeout=30
+    )
+    assert run.returncode == 1
+    assert "invalid --auth file" in run.stderr and "aws[0]" in run.stderr and "secretAccessKey" in run.stderr
