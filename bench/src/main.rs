@@ -4,6 +4,7 @@
 //! Run with: `make bench` (release build), or `make bench ARGS=--quick` for a short smoke run.
 
 mod baseline;
+mod bidi;
 mod load;
 mod procs;
 mod report;
@@ -31,6 +32,12 @@ pub struct Args {
     /// Concurrent streams of the large stream run (ttft 500 ms, 6 frames/s).
     #[arg(long, default_value_t = 10_000)]
     pub big_streams: usize,
+    /// Concurrent Nova Sonic sessions (InvokeModelWithBidirectionalStream) of the bidirectional run.
+    #[arg(long, default_value_t = 100)]
+    pub bidi_sessions: usize,
+    /// Run only the bidirectional-session scenario.
+    #[arg(long)]
+    pub bidi_only: bool,
     /// Short run: 1 s throughput runs and 10x fewer streams.
     #[arg(long)]
     pub quick: bool,

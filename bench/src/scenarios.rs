@@ -74,6 +74,13 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let conns = args.connections;
     let dir = std::env::temp_dir().join(format!("mockmodel-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
+    if args.bidi_only {
+        let mut report = Report::default();
+        crate::bidi::run(&dir, args.bidi_sessions, &mut report).await?;
+        let _ = std::fs::remove_dir_all(&dir);
+        report.print();
+        return Ok(());
+    }
     let small = procs::write_fixtures(&dir, 8, 60, 18)?;
     let large = procs::write_fixtures(&dir, 9_997, 60, 18)?;
     let mut report = Report::default();
@@ -189,6 +196,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 
     stream_runs::run(&base, &small, scale, args.big_streams / scale, &mut report).await?;
     keep_alive_streams(&small, 200 / scale, &mut report).await?;
+    crate::bidi::run(&dir, args.bidi_sessions, &mut report).await?;
 
     let _ = std::fs::remove_dir_all(&dir);
     println!(

@@ -142,6 +142,12 @@ pub struct FixtureDefaults {
     /// (passed to the server as `--semantic-fault KIND[=RATE][@TIMES]`, tried in order).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub semantic_faults: Vec<SemanticFault>,
+    /// S3-compatible endpoint (`http://minio.storage.svc:9000`) where asynchronous invocations
+    /// (StartAsyncInvoke, InvokeEndpointAsync) read inputs and write outputs (`--s3-endpoint`).
+    /// Credentials come from the pod's standard AWS chain (IRSA, EKS Pod Identity); without an
+    /// endpoint those operations answer an error naming it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s3_endpoint: Option<String>,
 }
 
 /// Additions to the mock server's pod template.

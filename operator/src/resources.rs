@@ -135,6 +135,9 @@ pub fn server_args(mm: &MockModel) -> Vec<String> {
                 mockmodel_server::semantic::to_flag(f),
             ]);
         }
+        if let Some(url) = &d.s3_endpoint {
+            args.extend(["--s3-endpoint".to_string(), url.clone()]);
+        }
     }
     args
 }
@@ -460,13 +463,14 @@ mod tests {
                 mockmodel_server::semantic::parse_flag("refusal=0.25@3").expect("valid"),
                 mockmodel_server::semantic::parse_flag("emptyResponse").expect("valid"),
             ],
+            s3_endpoint: Some("http://minio:9000".into()),
         });
         let args = server_args(&mm).join(" ");
         assert!(args.starts_with("--fixtures /etc/mockmodel/fixtures --host 0.0.0.0 --port 8080 --watch"));
         assert!(
             args.ends_with(
                 "--chunk-size 7 --latency-ms 30 --strict --lenient \
-                 --semantic-fault refusal=0.25@3 --semantic-fault emptyResponse"
+                 --semantic-fault refusal=0.25@3 --semantic-fault emptyResponse --s3-endpoint http://minio:9000"
             ),
             "{args}"
         );

@@ -193,7 +193,7 @@ async fn clear_journal(State(state): State<SharedState>) -> StatusCode {
     StatusCode::NO_CONTENT
 }
 
-/// Clears the journal, every `sequenceIndex` counter and the stored responses (between test
+/// Clears the journal, every `sequenceIndex` counter, the asynchronous jobs and the stored responses (between test
 /// cases: a reset test must not continue an earlier test's `previous_response_id` chain).
 async fn reset(State(state): State<SharedState>) -> StatusCode {
     state.journal.clear();
@@ -201,6 +201,7 @@ async fn reset(State(state): State<SharedState>) -> StatusCode {
     state.counters.clear();
     state.fail_first.clear();
     state.semantic_times.clear();
+    state.jobs.clear();
     StatusCode::NO_CONTENT
 }
 

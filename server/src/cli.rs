@@ -123,6 +123,12 @@ pub struct ServeArgs {
         value_parser = crate::formats::parse_format_override
     )]
     pub sagemaker_formats: Vec<(String, crate::formats::PayloadFormat)>,
+    /// S3-compatible endpoint (`http://127.0.0.1:9000`) where asynchronous invocations
+    /// (StartAsyncInvoke, InvokeEndpointAsync) read inputs and write outputs; credentials come from
+    /// the standard AWS chain (set AWS_EC2_METADATA_DISABLED=true off EC2). Without it those
+    /// operations answer an error naming this flag.
+    #[arg(long, value_name = "URL", env = "MOCKMODEL_S3_ENDPOINT")]
+    pub s3_endpoint: Option<String>,
     /// Credentials file (YAML/JSON: `aws: [{accessKeyId, secretAccessKey}]`, `bedrockApiKeys`,
     /// `openaiApiKeys`, `anthropicApiKeys`, `adminApiKeys`): every request must then be signed or
     /// carry a key as the real service requires, and is rejected in its shape otherwise.
@@ -173,6 +179,7 @@ impl ServeArgs {
             semantic_faults: self.semantic_faults.clone(),
             sagemaker_formats: self.sagemaker_formats.clone(),
             metrics: !self.no_metrics,
+            s3_endpoint: self.s3_endpoint.clone(),
             auth: None,
         }
     }

@@ -25,7 +25,8 @@ pub struct Entry {
     pub test_id: Option<String>,
     /// The fixture that answered (`file#index`), or `None` when nothing matched.
     pub fixture: Option<String>,
-    /// `message`, `error <status>`, `embedding` or `no_match`.
+    /// `message`, `error <status>`, `embedding` or `no_match`; a bidirectional session also ends
+    /// with `session <completed|error|disconnected> (turns: N)`.
     pub outcome: String,
     /// Faults injected into the answer, by their `mockmodel_faults_total` kind (`throttle`,
     /// `refusal`, `toolArgsInvalidJson`, …); omitted when none.

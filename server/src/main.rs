@@ -7,12 +7,6 @@ use clap::Parser;
 use mockmodel_server::cli::{Cli, Command};
 use mockmodel_server::{AppState, app, reload, telemetry};
 
-// mimalloc instead of glibc malloc: the request path allocates many small, short-lived objects
-// (headers, JSON values, frames) and thousands of streams hold small buffers for seconds; glibc's
-// arenas cost more CPU per request and keep more memory (see `make bench`).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();

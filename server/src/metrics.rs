@@ -52,6 +52,18 @@ pub struct Metrics {
     pub faults: IntCounterVec,
     /// vLLM-compatible metrics.
     pub llm: LlmMetrics,
+    /// Bidirectional (Nova Sonic) sessions.
+    pub bidi_sessions: SessionMetrics,
+}
+
+/// Long-lived bidirectional sessions (`InvokeModelWithBidirectionalStream`), whose HTTP request
+/// is counted when it starts but lasts minutes.
+#[derive(Clone)]
+pub struct SessionMetrics {
+    /// Sessions open now.
+    pub active: IntGauge,
+    /// Sessions ended, by how (`completed`, `error`, `disconnected`).
+    pub ended: IntCounterVec,
 }
 
 fn histogram(name: &str, help: &str, buckets: &[f64], labels: &[&str]) -> HistogramVec {
@@ -155,8 +167,25 @@ impl Metrics {
         for k in crate::fixture::schema::SemanticFaultKind::ALL {
             faults.with_label_values(&[k.as_str()]);
         }
+        let bidi_sessions = SessionMetrics {
+            active: IntGauge::new(
+                "mockmodel_bidi_sessions_active",
+                "Bidirectional-stream sessions open now",
+            )
+            .expect("valid metric"),
+            ended: counter(
+                "mockmodel_bidi_sessions_total",
+                "Bidirectional-stream sessions ended, by outcome (completed, error, disconnected)",
+                &["outcome"],
+            ),
+        };
+        for o in ["completed", "error", "disconnected"] {
+            bidi_sessions.ended.with_label_values(&[o]);
+        }
         for c in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(bidi_sessions.active.clone()),
+            Box::new(bidi_sessions.ended.clone()),
             Box::new(duration.clone()),
             Box::new(fixture_matches.clone()),
             Box::new(fixture_misses.clone()),
@@ -182,6 +211,7 @@ impl Metrics {
             reloads,
             faults,
             llm,
+            bidi_sessions,
         }
     }
 

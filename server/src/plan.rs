@@ -8,7 +8,8 @@ use serde_json::Value;
 
 use crate::conversation::Conversation;
 use crate::fixture::schema::{
-    BlockSpec, Fixture, GuardrailActionSpec, GuardrailSourceSpec, Response, StreamingProfile, ToolCallSpec,
+    BlockSpec, Fixture, GuardrailActionSpec, GuardrailSourceSpec, Response, SpeechSpec, StreamingProfile,
+    ToolCallSpec,
 };
 use crate::tokens;
 
@@ -45,6 +46,8 @@ pub struct Plan {
     pub timing: Timing,
     /// OpenAI `system_fingerprint`.
     pub system_fingerprint: Option<String>,
+    /// How a spoken answer sounds (Nova Sonic sessions only). Boxed: rare.
+    pub speech: Option<Box<SpeechSpec>>,
     /// A Bedrock guardrail's verdict (fixture `guardrail`); other wires never read it. Boxed: rare.
     pub guardrail: Option<Box<Guardrail>>,
     /// Bedrock InvokeGuardrailChecks `results` (fixture `guardrailChecks`); boxed: rare.
@@ -304,6 +307,7 @@ pub fn build(fixture: &Fixture, request: &Conversation, defaults: &Defaults) -> 
             stream_error,
         },
         system_fingerprint: r.system_fingerprint.clone(),
+        speech: r.speech.clone().map(Box::new),
         guardrail: r.guardrail.as_ref().map(|g| {
             Box::new(Guardrail {
                 intervened: g.action != Some(GuardrailActionSpec::None),

@@ -382,6 +382,7 @@ mod tests {
             system_fingerprint: None,
             guardrail: None,
             guardrail_checks: None,
+            speech: None,
         }
     }
 

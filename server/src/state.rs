@@ -12,8 +12,10 @@ use crate::faults::{self, ChaosRates, FailFirstCounters};
 use crate::fixture::schema::SemanticFault;
 use crate::fixture::{FixtureSet, SequenceCounters};
 use crate::history::History;
+use crate::jobs::Jobs;
 use crate::journal::{Entry, Journal};
 use crate::metrics::Metrics;
+use crate::objects::ObjectStore;
 use crate::plan::{self, Defaults, Outcome};
 use crate::semantic::{self, TimesCounters};
 
@@ -38,6 +40,8 @@ pub struct Config {
     pub sagemaker_formats: Vec<(String, crate::formats::PayloadFormat)>,
     /// Record request, fixture, fault and vLLM metrics (on unless `--no-metrics`).
     pub metrics: bool,
+    /// The S3-compatible store asynchronous invocations use (`--s3-endpoint`); `None`: they are refused.
+    pub s3_endpoint: Option<String>,
     /// Credentials every request must carry (`--auth FILE`); `None` accepts any request.
     pub auth: Option<std::sync::Arc<crate::auth::credentials::Credentials>>,
 }
@@ -54,6 +58,7 @@ impl Default for Config {
             semantic_faults: Vec::new(),
             sagemaker_formats: Vec::new(),
             metrics: true,
+            s3_endpoint: None,
             auth: None,
         }
     }
@@ -79,6 +84,10 @@ pub struct AppState {
     pub history: History,
     /// Whether fixtures have been loaded (`/readyz`).
     pub ready: AtomicBool,
+    /// Asynchronous invocations (StartAsyncInvoke), bounded.
+    pub jobs: Jobs,
+    /// Where asynchronous invocations read and write objects.
+    pub objects: ObjectStore,
 }
 
 /// The state as handlers receive it.
@@ -105,6 +114,8 @@ impl AppState {
             semantic_times: TimesCounters::default(),
             journal: Journal::new(config.journal_size),
             history: History::default(),
+            jobs: Jobs::default(),
+            objects: ObjectStore::new(config.s3_endpoint.clone()),
             config,
             metrics,
             ready: AtomicBool::new(true),

@@ -19,13 +19,13 @@ def server_binary() -> str:
 
 
 class Server:
-    def __init__(self, *args: str):
+    def __init__(self, *args: str, env: dict | None = None):
         self.proc = subprocess.Popen(
             [server_binary(), "--port", "0", "--log-format", "text", *args],
             stderr=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             text=True,
-            env={**os.environ, "RUST_LOG": "info", "NO_COLOR": "1"},
+            env={**os.environ, "RUST_LOG": "info", "NO_COLOR": "1", **(env or {})},
         )
         deadline = time.time() + 20
         self.url = None
@@ -71,7 +71,7 @@ class Server:
             self.proc.kill()
 
 
-def run_node(script: str, url: str) -> dict:
+def run_node(script: str, url: str, *args: str) -> dict:
     """Runs one of tests/js/*.cjs (the JavaScript SDKs, installed by scripts/node-deps.sh) against the
     server and returns the JSON it printed of what the SDK parsed."""
     import json
@@ -80,7 +80,7 @@ def run_node(script: str, url: str) -> dict:
         [str(ROOT / "scripts" / "node-deps.sh")], check=True, capture_output=True, text=True
     ).stdout.strip()
     run = subprocess.run(
-        ["node", str(ROOT / "tests" / "js" / script), url],
+        ["node", str(ROOT / "tests" / "js" / script), url, *args],
         capture_output=True,
         text=True,
         timeout=120,
@@ -93,6 +93,36 @@ def run_node(script: str, url: str) -> dict:
 @pytest.fixture(scope="module")
 def server():
     s = Server("--fixtures", str(FIXTURES))
+    yield s
+    s.stop()
+
+
+# Static keys for every AWS client that talks to the S3 server below, the mock server's own S3 client
+# included; with the metadata service disabled nothing ever asks 169.254.169.254.
+S3_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_REGION": "us-east-1",
+    "AWS_EC2_METADATA_DISABLED": "true",
+}
+
+
+@pytest.fixture(scope="module")
+def s3_server():
+    """A real S3-compatible server (moto's standalone server) on a free loopback port; yields its URL."""
+    from moto.server import ThreadedMotoServer
+
+    s3 = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    s3.start()
+    host, port = s3.get_host_and_port()
+    yield f"http://{host}:{port}"
+    s3.stop()
+
+
+@pytest.fixture(scope="module")
+def async_server(s3_server):
+    """mockmodel-server with the shared fixtures and the S3 server as its object store."""
+    s = Server("--fixtures", str(FIXTURES), "--s3-endpoint", s3_server, env=S3_ENV)
     yield s
     s.stop()
 

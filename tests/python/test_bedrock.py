@@ -418,3 +418,26 @@ def test_count_tokens_with_both_union_members_is_a_validation_exception(server):
         )
     assert e.value.response["Error"]["Code"] == "ValidationException"
     assert "at 'input'" in e.value.response["Error"]["Message"]
+
+
+@pytest.mark.parametrize(
+    "text,exception",
+    [
+        ("count denied", "AccessDeniedException"),
+        ("count missing", "ResourceNotFoundException"),
+        ("count throttled", "ThrottlingException"),
+        ("count broken", "InternalServerException"),
+        ("count unavailable", "ServiceUnavailableException"),
+        ("count invalid", "ValidationException"),
+    ],
+)
+def test_every_error_count_tokens_lists_can_come_from_a_fixture(client, text, exception):
+    messages = [{"role": "user", "content": [{"text": text}]}]
+    with pytest.raises(getattr(client.exceptions, exception)) as e:
+        client.count_tokens(modelId=CLAUDE, input={"converse": {"messages": messages}})
+    assert e.value.response["Error"]["Code"] == exception
+    # The same request over InvokeModel's body is matched the same way.
+    body = json.dumps({"anthropic_version": "bedrock-2023-05-31", "max_tokens": 8,
+                       "messages": [{"role": "user", "content": text}]}).encode()
+    with pytest.raises(getattr(client.exceptions, exception)):
+        client.count_tokens(modelId=CLAUDE, input={"invokeModel": {"body": body}})

@@ -60,6 +60,7 @@ def test_help_documents_every_option_and_its_env_var():
         ("--watch", "MOCKMODEL_WATCH"),
         ("--log-format", "MOCKMODEL_LOG_FORMAT"),
         ("--max-body-bytes", "MOCKMODEL_MAX_BODY_BYTES"),
+        ("--s3-endpoint", "MOCKMODEL_S3_ENDPOINT"),
     ]:
         assert flag in r.stdout and env in r.stdout, flag
     assert "validate" in r.stdout

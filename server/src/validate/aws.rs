@@ -116,7 +116,7 @@ struct Member {
 
 /// Where one request's members are.
 pub struct Request<'a> {
-    /// URI labels (`modelId`) with their decoded values.
+    /// URI labels (`modelId`) and query-string parameters (`maxResults`) with their decoded values.
     pub uri: &'a [(&'a str, &'a str)],
     /// Request headers.
     pub headers: &'a http::HeaderMap,
@@ -149,16 +149,16 @@ impl ServiceModel {
         let mut out = Vec::new();
         for m in &input.members {
             let value = match m.location.as_deref() {
-                Some("uri") => req
+                Some("uri" | "querystring") => req
                     .uri
                     .iter()
                     .find(|(k, _)| *k == m.location_name)
-                    .map(|(_, v)| Value::String((*v).to_string())),
+                    .map(|(_, v)| self.typed_text(&m.shape, v)),
                 Some("header") => req
                     .headers
                     .get(m.location_name.as_str())
                     .and_then(|v| v.to_str().ok())
-                    .map(|v| Value::String(v.to_string())),
+                    .map(|v| self.typed_text(&m.shape, v)),
                 Some(_) => continue,
                 None => match req.body {
                     Some(Value::Object(body)) => body.get(&m.location_name).cloned(),
@@ -229,6 +229,18 @@ impl ServiceModel {
             (Kind::Integer, v) if !(v.is_i64() || v.is_u64()) => wrong("an integer", out),
             (Kind::Float, v) if !v.is_number() => wrong("a number", out),
             _ => {}
+        }
+    }
+
+    /// A URI label's, query parameter's or header's text as the JSON value its shape holds: a number for an
+    /// integer shape when it reads as one (else the text, which the typed decoder then names).
+    fn typed_text(&self, shape: &str, text: &str) -> Value {
+        match self.shapes.get(shape).map(|s| s.kind) {
+            Some(Kind::Integer) => text
+                .parse::<i64>()
+                .map(Value::from)
+                .unwrap_or_else(|_| Value::String(text.into())),
+            _ => Value::String(text.into()),
         }
     }
 

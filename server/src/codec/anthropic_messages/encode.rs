@@ -220,6 +220,7 @@ mod tests {
                 ..Timing::default()
             },
             system_fingerprint: None,
+            speech: None,
             guardrail: None,
             guardrail_checks: None,
         }

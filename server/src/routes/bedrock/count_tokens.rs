@@ -4,7 +4,8 @@
 //!
 //! Shapes from botocore's `CountTokensRequest`: `input` is a union of `converse` (the Converse
 //! request's `messages`, `system`, `toolConfig`) and `invokeModel` (`body`, the model family's JSON
-//! as a base64 blob); the answer is `{"inputTokens": N}`.
+//! as a base64 blob); the answer is `{"inputTokens": N}`. A fixture matching the request (its
+//! `operation` is `CountTokens`) may answer it with an error instead.
 
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
@@ -18,6 +19,7 @@ use serde_json::{Value, json};
 use super::converse::ConverseRequest;
 use super::{BedrockError, body_bytes, from_value, invoke, model_id, parse_json, validate};
 use crate::conversation::{Conversation, Protocol};
+use crate::plan::Outcome;
 use crate::state::SharedState;
 use crate::wire::labelled;
 
@@ -90,5 +92,11 @@ fn count(
             ));
         }
     };
+    // A fixture may answer CountTokens with an error (any the operation lists: access denied, not
+    // found, throttling, internal, unavailable, validation); a message or no match still counts, so
+    // counting never needs a fixture of its own.
+    if let Ok(Outcome::Error(e)) = state.resolve(&c, "CountTokens") {
+        return Err(BedrockError::from_plan(&e, model));
+    }
     Ok(crate::tokens::prompt(&c))
 }

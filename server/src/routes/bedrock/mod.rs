@@ -6,6 +6,8 @@
 //! JSON body parsing that names the offending field, and the event-stream helpers shared by both
 //! streaming operations. The wire shapes follow the botocore service model, never aimock.
 
+pub mod async_invoke;
+pub mod bidi;
 pub mod converse;
 pub mod count_tokens;
 pub mod guardrail;
@@ -16,7 +18,7 @@ use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
@@ -44,6 +46,10 @@ pub fn routes() -> Router<SharedState> {
         )
         .route("/model/{model_id}/count-tokens", post(count_tokens::count_tokens))
         .route(
+            "/model/{model_id}/invoke-with-bidirectional-stream",
+            post(bidi::invoke_bidirectional),
+        )
+        .route(
             "/guardrail/{guardrail_id}/version/{guardrail_version}/apply",
             post(guardrail::apply::apply_guardrail),
         )
@@ -51,6 +57,8 @@ pub fn routes() -> Router<SharedState> {
             "/guardrail-checks/invoke",
             post(guardrail::checks::invoke_guardrail_checks),
         )
+        .route("/async-invoke", post(async_invoke::start).get(async_invoke::list))
+        .route("/async-invoke/{invocation_arn}", get(async_invoke::get))
 }
 
 /// Content type of every event-stream response.

@@ -40,6 +40,14 @@ impl SageMakerError {
         self.body.get("Message").and_then(Value::as_str).unwrap_or("")
     }
 
+    /// The error as a JSON document: its body with the error type as `ErrorCode` (what an
+    /// asynchronous invocation writes to its failure location).
+    pub(super) fn to_json(&self) -> Value {
+        let mut doc = self.body.clone();
+        doc.insert("ErrorCode".into(), json!(self.type_));
+        Value::Object(doc)
+    }
+
     /// A 400 `ValidationError`.
     pub fn validation(message: impl Into<String>) -> Self {
         Self::new(400, "ValidationError", message)

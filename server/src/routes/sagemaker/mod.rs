@@ -8,6 +8,7 @@
 //! is in `error.rs`, the PayloadPart and exception frames in `events.rs`.
 //! Shapes follow botocore's `sagemaker-runtime/2017-05-13/service-2.json`.
 
+mod async_invoke;
 mod container;
 mod error;
 mod events;
@@ -45,6 +46,10 @@ pub fn routes() -> Router<SharedState> {
         .route(
             "/endpoints/{endpoint}/invocations-response-stream",
             post(invoke_endpoint_with_response_stream),
+        )
+        .route(
+            "/endpoints/{endpoint}/async-invocations",
+            post(async_invoke::invoke_endpoint_async),
         )
         .merge(container::routes())
 }

@@ -152,6 +152,7 @@ mod tests {
                 ..Default::default()
             },
             system_fingerprint: None,
+            speech: None,
             guardrail: None,
             guardrail_checks: None,
         }

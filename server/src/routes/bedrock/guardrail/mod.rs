@@ -197,6 +197,7 @@ mod tests {
             system_fingerprint: None,
             guardrail: Some(Box::new(g)),
             guardrail_checks: None,
+            speech: None,
         }
     }
 

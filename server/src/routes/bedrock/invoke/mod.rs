@@ -137,7 +137,7 @@ impl Family {
     }
 
     /// The InvokeModel response body.
-    fn body(self, plan: &Plan) -> Value {
+    pub(super) fn body(self, plan: &Plan) -> Value {
         match self {
             Family::Anthropic => anthropic::body(plan),
             Family::Nova => nova::body(plan),
