@@ -314,3 +314,18 @@ def test_a_bad_credentials_file_stops_the_server_naming_the_field(tmp_path):
     )
     assert run.returncode == 1
     assert "invalid --auth file" in run.stderr and "aws[0]" in run.stderr and "secretAccessKey" in run.stderr
+
+
+def test_a_signed_bidirectional_stream_is_not_buffered(tmp_path):
+    # InvokeModelWithBidirectionalStream over h2 (the JS SDK's Nova Sonic client signs with
+    # static keys "test"/"test"): the stream's body never ends while the session runs, so the
+    # check must verify the request's signature without reading it.
+    creds = tmp_path / "credentials.json"
+    creds.write_text(json.dumps({"aws": [{"accessKeyId": "test", "secretAccessKey": "test"}]}))
+    s = Server("--fixtures", str(FIXTURES), "--auth", str(creds))
+    try:
+        out = run_node("nova_sonic_client.cjs", s.url)
+    finally:
+        s.stop()
+    text = [e for e in out["text"]["events"] if e["name"] == "textOutput"]
+    assert text[0]["content"] == "Hello! How can I help you today?"
