@@ -65,6 +65,27 @@ pub struct MockModelSpec {
     /// Extra settings for the mock server pods.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pod_template: Option<PodTemplateOverrides>,
+    /// Require credentials as the real services do (the server's `--auth`): SigV4 with AWS access
+    /// keys, Bedrock, OpenAI and Anthropic API keys, each rejected in its service's shape. The
+    /// credentials come from a Secret the pods mount; the operator never reads it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<AuthSpec>,
+}
+
+/// Where the mock server's credentials file is (docs/auth.md describes its format).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuthSpec {
+    /// A Secret in the MockModel's namespace, mounted read-only into the mock server pods.
+    pub secret_name: String,
+    /// The Secret key holding the credentials file (YAML or JSON: `aws: [{accessKeyId,
+    /// secretAccessKey}]`, `bedrockApiKeys`, `openaiApiKeys`, `anthropicApiKeys`, `adminApiKeys`).
+    #[serde(default = "default_auth_key")]
+    pub key: String,
+}
+
+fn default_auth_key() -> String {
+    "credentials.yaml".into()
 }
 
 fn default_replicas() -> i32 {

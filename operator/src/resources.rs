@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::core::v1::{
     Capabilities, ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EnvVar, HTTPGetAction,
-    PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile,
-    SecurityContext, Service, ServicePort, ServiceSpec, Volume, VolumeMount,
+    KeyToPath, PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile,
+    SecretVolumeSource, SecurityContext, Service, ServicePort, ServiceSpec, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
@@ -25,6 +25,8 @@ pub const FIELD_MANAGER: &str = "mockmodel-operator";
 pub const PORT: i32 = 8080;
 /// Where the fixtures ConfigMap is mounted (a directory: the server loads it recursively).
 pub const FIXTURES_DIR: &str = "/etc/mockmodel/fixtures";
+/// Where the `spec.auth` Secret is mounted.
+pub const AUTH_DIR: &str = "/etc/mockmodel/auth";
 /// Name of the mock server container.
 pub const CONTAINER: &str = "mockmodel-server";
 /// `app.kubernetes.io/managed-by` value, also the label selector of the operator's watches.
@@ -111,6 +113,9 @@ pub fn server_args(mm: &MockModel) -> Vec<String> {
         .collect();
     args.push(PORT.to_string());
     args.push("--watch".into());
+    if mm.spec.auth.is_some() {
+        args.extend(["--auth".to_string(), auth_file()]);
+    }
     if let Some(d) = &mm.spec.defaults {
         if let Some(n) = d.chunk_size {
             args.extend(["--chunk-size".to_string(), n.to_string()]);
@@ -135,6 +140,32 @@ pub fn server_args(mm: &MockModel) -> Vec<String> {
         }
     }
     args
+}
+
+/// The credentials file in the pod: the Secret's key is projected under one fixed name.
+fn auth_file() -> String {
+    format!("{AUTH_DIR}/credentials")
+}
+
+/// The Secret volume for `spec.auth` (the kubelet reads the Secret; the operator only names it).
+fn auth_volume(mm: &MockModel) -> Option<Volume> {
+    let auth = mm.spec.auth.as_ref()?;
+    Some(Volume {
+        name: "auth".into(),
+        secret: Some(SecretVolumeSource {
+            secret_name: Some(auth.secret_name.clone()),
+            items: Some(vec![KeyToPath {
+                key: auth.key.clone(),
+                path: "credentials".into(),
+                ..KeyToPath::default()
+            }]),
+            // 0444: the pod sets no fsGroup, so the files are root-owned and the server's
+            // non-root user reads them as "other"; the volume exists only in this pod.
+            default_mode: Some(0o444),
+            ..SecretVolumeSource::default()
+        }),
+        ..Volume::default()
+    })
 }
 
 fn http_probe(path: &str, period: i32, failures: i32) -> Probe {
@@ -203,12 +234,21 @@ fn container(mm: &MockModel, settings: &Settings) -> Container {
         }),
         // NB: a whole-directory mount (no subPath), so the kubelet swaps the `..data` link on a
         // ConfigMap edit and the server's --watch hot-reloads without restarting the pod.
-        volume_mounts: Some(vec![VolumeMount {
-            name: "fixtures".into(),
-            mount_path: FIXTURES_DIR.into(),
-            read_only: Some(true),
-            ..VolumeMount::default()
-        }]),
+        volume_mounts: Some(
+            std::iter::once(VolumeMount {
+                name: "fixtures".into(),
+                mount_path: FIXTURES_DIR.into(),
+                read_only: Some(true),
+                ..VolumeMount::default()
+            })
+            .chain(mm.spec.auth.as_ref().map(|_| VolumeMount {
+                name: "auth".into(),
+                mount_path: AUTH_DIR.into(),
+                read_only: Some(true),
+                ..VolumeMount::default()
+            }))
+            .collect(),
+        ),
         ..Container::default()
     }
 }
@@ -247,14 +287,18 @@ pub fn deployment(mm: &MockModel, settings: &Settings) -> Result<Deployment> {
                     }),
                     node_selector: Some(overrides.node_selector).filter(|n| !n.is_empty()),
                     tolerations: Some(overrides.tolerations).filter(|t| !t.is_empty()),
-                    volumes: Some(vec![Volume {
-                        name: "fixtures".into(),
-                        config_map: Some(ConfigMapVolumeSource {
-                            name: mm.name_any(),
-                            ..ConfigMapVolumeSource::default()
-                        }),
-                        ..Volume::default()
-                    }]),
+                    volumes: Some(
+                        std::iter::once(Volume {
+                            name: "fixtures".into(),
+                            config_map: Some(ConfigMapVolumeSource {
+                                name: mm.name_any(),
+                                ..ConfigMapVolumeSource::default()
+                            }),
+                            ..Volume::default()
+                        })
+                        .chain(auth_volume(mm))
+                        .collect(),
+                    ),
                     ..PodSpec::default()
                 }),
             },
@@ -430,6 +474,46 @@ mod tests {
             ),
             "{args}"
         );
+    }
+
+    #[test]
+    fn spec_auth_mounts_the_secret_and_passes_auth() {
+        let plain = deployment(&mm(), &Settings::default()).expect("deploy");
+        let pod = plain.spec.template.spec.expect("pod");
+        assert_eq!(pod.volumes.expect("volumes").len(), 1);
+        assert!(!server_args(&mm()).contains(&"--auth".to_string()));
+
+        let mut mm = mm();
+        mm.spec.auth = Some(crate::crd::AuthSpec {
+            secret_name: "bot-credentials".into(),
+            key: "creds.json".into(),
+        });
+        let d = deployment(&mm, &Settings::default()).expect("deploy");
+        let pod = d.spec.template.spec.expect("pod");
+        let volume = &pod.volumes.expect("volumes")[1];
+        let secret = volume.secret.as_ref().expect("a Secret volume");
+        assert_eq!(secret.secret_name.as_deref(), Some("bot-credentials"));
+        let item = &secret.items.as_ref().expect("items")[0];
+        assert_eq!(
+            (item.key.as_str(), item.path.as_str()),
+            ("creds.json", "credentials")
+        );
+        let c = &pod.containers[0];
+        let mount = &c.volume_mounts.as_ref().expect("mounts")[1];
+        assert_eq!(
+            (mount.name.as_str(), mount.mount_path.as_str()),
+            ("auth", AUTH_DIR)
+        );
+        assert_eq!(mount.read_only, Some(true));
+        let args = c.args.as_ref().expect("args").join(" ");
+        assert!(
+            args.contains("--watch --auth /etc/mockmodel/auth/credentials"),
+            "{args}"
+        );
+        // The default key when the spec names none.
+        let parsed: crate::crd::AuthSpec =
+            serde_json::from_value(serde_json::json!({"secretName": "s"})).expect("auth");
+        assert_eq!(parsed.key, "credentials.yaml");
     }
 
     #[test]

@@ -15,6 +15,7 @@ use serde::Deserialize;
 use serde_json::json;
 use tower_http::trace::TraceLayer;
 
+use crate::auth;
 use crate::ctx::{BodyFault, RequestCtx};
 use crate::routes;
 use crate::state::SharedState;
@@ -33,6 +34,7 @@ pub fn app(state: SharedState) -> Router {
             crate::proxy::capture,
         ))
         .layer(DefaultBodyLimit::max(limit))
+        .layer(middleware::from_fn_with_state(state.clone(), authenticate))
         .layer(middleware::from_fn_with_state(state.clone(), track))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             let route = req
@@ -92,6 +94,37 @@ async fn track(State(state): State<SharedState>, req: Request, next: Next) -> Re
         headers.insert(request_id.header(), v);
     }
     res
+}
+
+/// `--auth`: the owning wire's scheme (`WireSpec::auth`) for protocol routes, any API key for the
+/// journal and control routes, nothing for probes and metrics. Inside `track`, so a rejection is
+/// counted and carries its service's request-id header; outside the body limit, because SigV4
+/// hashes the body and hands the handler the buffered copy.
+async fn authenticate(State(state): State<SharedState>, req: Request, next: Next) -> Response {
+    let Some(creds) = state.config.auth.clone() else {
+        return next.run(req).await;
+    };
+    let path = req.uri().path();
+    if auth::OPEN_PATHS.contains(&path) {
+        return next.run(req).await;
+    }
+    if path.starts_with("/__mockmodel/") {
+        return match auth::admin(&creds, req.headers()) {
+            Ok(()) => next.run(req).await,
+            Err(res) => *res,
+        };
+    }
+    // Paths no wire claims fall to Bedrock's "/" prefix, as their 404s do.
+    let scheme = routes::owner(path).map_or(
+        auth::Scheme::Aws {
+            bedrock_api_keys: true,
+        },
+        |w| w.auth,
+    );
+    match auth::check(&creds, scheme, req, state.config.max_body_bytes).await {
+        Ok(req) => next.run(req).await,
+        Err(res) => *res,
+    }
 }
 
 fn route_label(route: &Option<MatchedPath>) -> &str {

@@ -165,6 +165,12 @@ pub struct ServeArgs {
     /// operations answer an error naming this flag.
     #[arg(long, value_name = "URL", env = "MOCKMODEL_S3_ENDPOINT")]
     pub s3_endpoint: Option<String>,
+    /// Credentials file (YAML/JSON: `aws: [{accessKeyId, secretAccessKey}]`, `bedrockApiKeys`,
+    /// `openaiApiKeys`, `anthropicApiKeys`, `adminApiKeys`): every request must then be signed or
+    /// carry a key as the real service requires, and is rejected in its shape otherwise.
+    /// `/healthz`, `/readyz`, `/metrics` and `/ping` stay open. See docs/auth.md.
+    #[arg(long, value_name = "FILE", env = "MOCKMODEL_AUTH")]
+    pub auth: Option<PathBuf>,
 }
 
 fn rate(s: &str) -> Result<f64, String> {
@@ -211,6 +217,7 @@ impl ServeArgs {
             metrics: !self.no_metrics,
             upstream: None,
             s3_endpoint: self.s3_endpoint.clone(),
+            auth: None,
         }
     }
 
@@ -225,6 +232,14 @@ impl ServeArgs {
             return Ok(None);
         }
         crate::proxy::Upstream::new(targets, dir).await.map(Some)
+    }
+
+    /// The `--auth` credentials, if given.
+    pub fn load_auth(&self) -> Result<Option<std::sync::Arc<crate::auth::credentials::Credentials>>, String> {
+        self.auth
+            .as_deref()
+            .map(|p| crate::auth::credentials::Credentials::load(p).map(std::sync::Arc::new))
+            .transpose()
     }
 
     /// The fixtures to serve: the given paths, or the embedded defaults.

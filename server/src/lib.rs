@@ -5,6 +5,7 @@
 //! `app(state) -> Router`, so tests drive the server in-process.
 
 pub mod app;
+pub mod auth;
 pub mod cli;
 pub mod codec;
 pub mod conversation;

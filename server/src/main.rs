@@ -52,6 +52,16 @@ async fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     }
+    config.auth = match args.load_auth() {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::error!("cannot start: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    if let Some(a) = &config.auth {
+        tracing::info!(credentials = ?a, "--auth: requests must carry credentials");
+    }
     let state = AppState::new(fixtures, config);
     mockmodel_server::tokens::configure(args.token_count);
     let _watcher = match (args.watch, args.fixtures.is_empty()) {

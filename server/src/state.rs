@@ -45,6 +45,8 @@ pub struct Config {
     pub upstream: Option<Arc<crate::proxy::Upstream>>,
     /// The S3-compatible store asynchronous invocations use (`--s3-endpoint`); `None`: they are refused.
     pub s3_endpoint: Option<String>,
+    /// Credentials every request must carry (`--auth FILE`); `None` accepts any request.
+    pub auth: Option<std::sync::Arc<crate::auth::credentials::Credentials>>,
 }
 
 impl Default for Config {
@@ -61,6 +63,7 @@ impl Default for Config {
             metrics: true,
             upstream: None,
             s3_endpoint: None,
+            auth: None,
         }
     }
 }

@@ -363,3 +363,42 @@ def test_no_aws_credentials_is_a_502_naming_them_without_the_metadata_service(tm
         assert "no AWS credentials to sign the forwarded request" in e.value.response["Error"]["Message"]
     finally:
         proxy.stop()
+
+
+def test_the_upstream_verifies_the_recorders_sigv4_re_signing(tmp_path):
+    """The upstream runs with --auth and knows only the recorder's key: a request the client signed
+    with its own key is answered only because the recorder re-signed it correctly (the upstream
+    checks canonical request, signed headers and payload hash as AWS does). With a wrong recorder
+    secret, the upstream's own InvalidSignatureException is relayed to the client unchanged."""
+    (tmp_path / "upstream.json").write_text(json.dumps(UPSTREAM_FIXTURES))
+    (tmp_path / "auth.json").write_text(json.dumps(
+        {"aws": [{"accessKeyId": RECORDER_ENV["AWS_ACCESS_KEY_ID"], "secretAccessKey": RECORDER_ENV["AWS_SECRET_ACCESS_KEY"]}]}
+    ))
+    (tmp_path / "own.yaml").write_text("fixtures: [{match: {userMessage: hello}, response: {content: Hello!}}]\n")
+    upstream = Server("--fixtures", str(tmp_path / "upstream.json"), "--auth", str(tmp_path / "auth.json"))
+    proxies = []
+    try:
+        for secret in (RECORDER_ENV["AWS_SECRET_ACCESS_KEY"], "not-the-recorder-secret"):
+            with pytest.MonkeyPatch.context() as mp:
+                for k, v in {**RECORDER_ENV, "AWS_SECRET_ACCESS_KEY": secret}.items():
+                    mp.setenv(k, v)
+                proxies.append(Server("--fixtures", str(tmp_path / "own.yaml"), "--proxy-unmatched", f"bedrock={upstream.url}"))
+        good, bad = (bedrock(p.url) for p in proxies)
+        # The client's own key is unknown upstream: straight to it, the call is refused.
+        with pytest.raises(ClientError) as e:
+            bedrock(upstream.url).converse(modelId=MODEL, messages=user("capital of France?"))
+        assert e.value.response["Error"]["Code"] == "UnrecognizedClientException"
+        r = good.converse(modelId=MODEL, messages=user("capital of France?"))
+        assert r["output"]["message"]["content"] == [{"text": "The capital of France is Paris, on the Seine."}]
+        text = "".join(
+            ev.get("contentBlockDelta", {}).get("delta", {}).get("text", "")
+            for ev in good.converse_stream(modelId=MODEL, messages=user("capital of France?"))["stream"]
+        )
+        assert text == "The capital of France is Paris, on the Seine."
+        with pytest.raises(ClientError) as e:
+            bad.converse(modelId=MODEL, messages=user("capital of France?"))
+        assert e.value.response["Error"]["Code"] == "InvalidSignatureException"
+    finally:
+        for p in proxies:
+            p.stop()
+        upstream.stop()

@@ -14,6 +14,7 @@ use axum::Router;
 use axum::http::{Method, StatusCode, Uri};
 use axum::response::Response;
 
+use crate::auth::Scheme;
 use crate::codec::{anthropic_messages, aws, openai_error};
 use crate::conversation::Protocol;
 use crate::state::SharedState;
@@ -33,7 +34,14 @@ pub struct WireSpec {
     pub endpoint: Option<(&'static str, &'static str)>,
     /// The request-id header its service sends on every response.
     pub request_id: RequestIdStyle,
+    /// How its service authenticates callers (checked with `--auth`).
+    pub auth: Scheme,
 }
+
+/// Bedrock Runtime's front door, whatever API it carries: SigV4 or a Bedrock API key.
+const BEDROCK_AUTH: Scheme = Scheme::Aws {
+    bedrock_api_keys: true,
+};
 
 /// Every wire the server speaks.
 pub const WIRES: &[WireSpec] = &[
@@ -44,6 +52,7 @@ pub const WIRES: &[WireSpec] = &[
         unrouted: openai_error::unrouted,
         endpoint: Some(("openai", "/v1")),
         request_id: RequestIdStyle::OpenAi,
+        auth: Scheme::OpenAi,
     },
     WireSpec {
         protocol: Protocol::OpenAi,
@@ -53,6 +62,7 @@ pub const WIRES: &[WireSpec] = &[
         // Reached at the OpenAI base URL above.
         endpoint: None,
         request_id: RequestIdStyle::OpenAi,
+        auth: Scheme::OpenAi,
     },
     WireSpec {
         protocol: Protocol::Anthropic,
@@ -61,6 +71,7 @@ pub const WIRES: &[WireSpec] = &[
         unrouted: anthropic_messages::unrouted,
         endpoint: Some(("anthropic", "")),
         request_id: RequestIdStyle::Anthropic,
+        auth: Scheme::Anthropic,
     },
     WireSpec {
         protocol: Protocol::Bedrock,
@@ -69,6 +80,7 @@ pub const WIRES: &[WireSpec] = &[
         unrouted: aws_unrouted,
         endpoint: Some(("bedrock", "")),
         request_id: RequestIdStyle::Aws,
+        auth: BEDROCK_AUTH,
     },
     WireSpec {
         protocol: Protocol::Bedrock,
@@ -78,6 +90,7 @@ pub const WIRES: &[WireSpec] = &[
         endpoint: Some(("bedrockOpenai", "/openai/v1")),
         // The AWS front door names every response, whatever API it carries.
         request_id: RequestIdStyle::Aws,
+        auth: BEDROCK_AUTH,
     },
     WireSpec {
         protocol: Protocol::Bedrock,
@@ -87,6 +100,7 @@ pub const WIRES: &[WireSpec] = &[
         endpoint: Some(("bedrockAnthropic", "/anthropic")),
         // The AWS front door names every response, whatever API it carries.
         request_id: RequestIdStyle::Aws,
+        auth: BEDROCK_AUTH,
     },
     WireSpec {
         protocol: Protocol::SageMaker,
@@ -95,6 +109,9 @@ pub const WIRES: &[WireSpec] = &[
         unrouted: aws_unrouted,
         endpoint: Some(("sagemaker", "")),
         request_id: RequestIdStyle::Aws,
+        auth: Scheme::Aws {
+            bedrock_api_keys: false,
+        },
     },
 ];
 

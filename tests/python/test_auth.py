@@ -1,0 +1,331 @@
+"""`--auth`: the server checks credentials as AWS, OpenAI and Anthropic do, and each real client
+raises the exception its service's rejection maps to (botocore `ClientError` codes, the JS SDK's
+named exceptions, `openai.AuthenticationError`, `anthropic.AuthenticationError`)."""
+import datetime
+import json
+import socket
+import ssl
+import subprocess
+import threading
+import urllib.error
+import urllib.request
+
+import anthropic
+import boto3
+import botocore.auth
+import openai
+import pytest
+from botocore import UNSIGNED
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from conftest import FIXTURES, Server, run_node
+
+AKID, SECRET = "AKIAMOCKMODELTEST01", "mockmodel/secret+key/for+tests0000000000"
+BEDROCK_KEY = "ABSKbW9ja21vZGVsLXRlc3Qta2V5"
+OPENAI_KEY = "sk-proj-mockmodel-test-key-0001"
+ANTHROPIC_KEY = "sk-ant-api03-mockmodel-test-key"
+MODEL = "anthropic.claude-3-haiku-20240307-v1:0"
+HELLO = [{"role": "user", "content": [{"text": "hello"}]}]
+
+
+@pytest.fixture(scope="module")
+def auth_server(tmp_path_factory):
+    creds = tmp_path_factory.mktemp("auth") / "credentials.yaml"
+    creds.write_text(
+        json.dumps(
+            {
+                "aws": [{"accessKeyId": AKID, "secretAccessKey": SECRET}],
+                "bedrockApiKeys": [BEDROCK_KEY],
+                "openaiApiKeys": [OPENAI_KEY],
+                "anthropicApiKeys": [ANTHROPIC_KEY],
+            }
+        )
+    )
+    s = Server("--fixtures", str(FIXTURES), "--auth", str(creds))
+    yield s
+    s.stop()
+
+
+class TlsFront:
+    """A loopback TLS terminator in front of the server: botocore sends a Bedrock API key only over
+    HTTPS ("Bearer authorization requires an HTTPS endpoint"), and mockmodel-server speaks plain
+    HTTP. Bytes pass through unchanged; the certificate is self-signed for 127.0.0.1."""
+
+    def __init__(self, backend_url, tmp):
+        self.cafile = str(tmp / "cert.pem")
+        key = str(tmp / "key.pem")
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+             "-keyout", key, "-out", self.cafile, "-days", "1", "-subj", "/CN=127.0.0.1",
+             "-addext", "subjectAltName=IP:127.0.0.1"],
+            check=True, capture_output=True,
+        )
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(self.cafile, key)
+        host, port = backend_url.removeprefix("http://").split(":")
+        self.backend = (host, int(port))
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.url = f"https://127.0.0.1:{self.sock.getsockname()[1]}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn):
+        try:
+            tls = self.ctx.wrap_socket(conn, server_side=True)
+            up = socket.create_connection(self.backend)
+        except OSError:
+            conn.close()
+            return
+        threading.Thread(target=self._pipe, args=(up, tls), daemon=True).start()
+        self._pipe(tls, up)
+
+    @staticmethod
+    def _pipe(src, dst):
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def close(self):
+        self.sock.close()
+
+
+@pytest.fixture(scope="module")
+def tls_front(auth_server, tmp_path_factory):
+    front = TlsFront(auth_server.url, tmp_path_factory.mktemp("tls"))
+    yield front
+    front.close()
+
+
+@pytest.fixture(autouse=True)
+def _no_ambient_aws(monkeypatch):
+    # Static credentials only, nothing from the environment or 169.254.169.254.
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    for var in ("AWS_BEARER_TOKEN_BEDROCK", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(var, raising=False)
+
+
+def client(server, service="bedrock-runtime", key=AKID, secret=SECRET, **kw):
+    return boto3.client(
+        service,
+        endpoint_url=server.url,
+        region_name="us-east-1",
+        aws_access_key_id=key,
+        aws_secret_access_key=secret,
+        config=Config(retries={"max_attempts": 1}, **kw),
+    )
+
+
+def code_and_message(e: ClientError):
+    return e.value.response["Error"]["Code"], e.value.response["Error"]["Message"], e.value.response[
+        "ResponseMetadata"
+    ]["HTTPStatusCode"]
+
+
+def test_boto3_with_the_right_key_signs_every_kind_of_request(auth_server):
+    br = client(auth_server)
+    r = br.converse(modelId=MODEL, messages=HELLO)
+    assert r["output"]["message"]["content"][0]["text"] == "Hello! How can I help you today?"
+    stream = br.converse_stream(modelId=MODEL, messages=HELLO)["stream"]
+    text = "".join(e["contentBlockDelta"]["delta"]["text"] for e in stream if "contentBlockDelta" in e)
+    assert text == "Hello! How can I help you today?"
+    body = json.dumps(
+        {"anthropic_version": "bedrock-2023-05-31", "max_tokens": 50, "messages": [{"role": "user", "content": "hello"}]}
+    )
+    inv = json.loads(br.invoke_model(modelId=f"us.{MODEL}", body=body)["body"].read())
+    assert inv["content"][0]["text"] == "Hello! How can I help you today?"
+    sm = client(auth_server, "sagemaker-runtime")
+    out = sm.invoke_endpoint(
+        EndpointName="llm", ContentType="application/json", Body=json.dumps({"messages": [{"role": "user", "content": "hello"}]})
+    )
+    assert json.loads(out["Body"].read())["choices"][0]["message"]["content"] == "Hello! How can I help you today?"
+
+
+def test_a_wrong_secret_is_an_invalid_signature(auth_server):
+    with pytest.raises(ClientError) as e:
+        client(auth_server, secret=SECRET + "x").converse(modelId=MODEL, messages=HELLO)
+    code, message, status = code_and_message(e)
+    assert (code, status) == ("InvalidSignatureException", 403)
+    assert message == (
+        "The request signature we calculated does not match the signature you provided. Check your AWS Secret "
+        "Access Key and signing method. Consult the service documentation for details."
+    )
+
+
+def test_an_unknown_access_key_is_an_unrecognized_client(auth_server):
+    for service, call in [
+        ("bedrock-runtime", lambda c: c.converse(modelId=MODEL, messages=HELLO)),
+        ("sagemaker-runtime", lambda c: c.invoke_endpoint(EndpointName="llm", Body=b"{}")),
+    ]:
+        with pytest.raises(ClientError) as e:
+            call(client(auth_server, service, key="AKIAUNKNOWN000000000"))
+        assert code_and_message(e) == (
+            "UnrecognizedClientException",
+            "The security token included in the request is invalid.",
+            403,
+        )
+
+
+def test_an_expired_signature_names_both_times(auth_server, monkeypatch):
+    # botocore takes the signing time from botocore.auth.get_current_datetime: sign 10 minutes ago.
+    signed_at = datetime.datetime(2020, 1, 2, 3, 4, 5)
+    monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda *a, **k: signed_at)
+    with pytest.raises(ClientError) as e:
+        client(auth_server).converse(modelId=MODEL, messages=HELLO)
+    code, message, status = code_and_message(e)
+    assert (code, status) == ("InvalidSignatureException", 403)
+    assert message.startswith("Signature expired: 20200102T030405Z is now earlier than ")
+    assert message.endswith(" - 5 min.)")
+    monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda *a, **k: datetime.datetime(2999, 1, 1))
+    with pytest.raises(ClientError) as e:
+        client(auth_server).converse(modelId=MODEL, messages=HELLO)
+    code, message, _ = code_and_message(e)
+    assert code == "InvalidSignatureException"
+    assert message.startswith("Signature not yet current: 29990101T000000Z is still later than ")
+
+
+def test_a_body_changed_after_signing_fails_the_signature(auth_server):
+    br = client(auth_server)
+
+    def tamper(request, **_):
+        # before-send runs after SigV4 signed the original body.
+        request.body = request.body.replace(b"hello", b"HELLO")
+
+    br.meta.events.register("before-send.bedrock-runtime.Converse", tamper)
+    with pytest.raises(ClientError) as e:
+        br.converse(modelId=MODEL, messages=HELLO)
+    assert code_and_message(e)[0] == "InvalidSignatureException"
+
+
+def test_an_unsigned_request_is_missing_its_token(auth_server):
+    with pytest.raises(ClientError) as e:
+        client(auth_server, signature_version=UNSIGNED).converse(modelId=MODEL, messages=HELLO)
+    assert code_and_message(e) == ("MissingAuthenticationTokenException", "Missing Authentication Token", 403)
+
+
+def test_a_bedrock_api_key_from_aws_bearer_token_bedrock(tls_front, monkeypatch):
+    def bedrock():
+        return boto3.client(
+            "bedrock-runtime", endpoint_url=tls_front.url, region_name="us-east-1", verify=tls_front.cafile
+        )
+
+    monkeypatch.setenv("AWS_BEARER_TOKEN_BEDROCK", BEDROCK_KEY)
+    br = bedrock()
+    r = br.converse(modelId=MODEL, messages=HELLO)
+    assert r["output"]["message"]["content"][0]["text"] == "Hello! How can I help you today?"
+    for token, message in [
+        ("ABSKbm90LWEta2V5", "Authentication failed: Please make sure your API Key is valid."),
+        ("not-a-bedrock-key", "Invalid API Key format: Must start with pre-defined prefix"),
+    ]:
+        monkeypatch.setenv("AWS_BEARER_TOKEN_BEDROCK", token)
+        br = bedrock()
+        with pytest.raises(br.exceptions.AccessDeniedException) as e:
+            br.converse(modelId=MODEL, messages=HELLO)
+        assert code_and_message(e) == ("AccessDeniedException", message, 403)
+
+
+def test_bedrocks_openai_path_takes_a_bedrock_api_key(auth_server):
+    # AWS's own example: the OpenAI SDK with base_url .../openai/v1 and a Bedrock API key as api_key.
+    ok = openai.OpenAI(base_url=auth_server.url + "/openai/v1", api_key=BEDROCK_KEY, max_retries=0)
+    r = ok.chat.completions.create(model="openai.gpt-oss-20b-1:0", messages=[{"role": "user", "content": "hello"}])
+    assert r.choices[0].message.content == "Hello! How can I help you today?"
+    # An OpenAI key is not a Bedrock API key: the AWS front door answers 403 AccessDeniedException.
+    bad = openai.OpenAI(base_url=auth_server.url + "/openai/v1", api_key=OPENAI_KEY, max_retries=0)
+    with pytest.raises(openai.PermissionDeniedError) as e:
+        bad.chat.completions.create(model="openai.gpt-oss-20b-1:0", messages=[{"role": "user", "content": "hello"}])
+    assert e.value.response.headers["x-amzn-errortype"] == "AccessDeniedException"
+    assert e.value.body == {"Message": "Invalid API Key format: Must start with pre-defined prefix"}
+
+
+def test_openai_keys_and_the_401s_the_sdk_raises(auth_server):
+    ok = openai.OpenAI(base_url=auth_server.url + "/v1", api_key=OPENAI_KEY, max_retries=0)
+    r = ok.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hello"}])
+    assert r.choices[0].message.content == "Hello! How can I help you today?"
+    bad = openai.OpenAI(base_url=auth_server.url + "/v1", api_key="sk-proj-wrongkey12345678", max_retries=0)
+    with pytest.raises(openai.AuthenticationError) as e:
+        bad.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hello"}])
+    assert e.value.status_code == 401
+    assert e.value.code == "invalid_api_key"
+    assert e.value.type == "invalid_request_error"
+    assert e.value.body["message"].startswith("Incorrect API key provided: sk-proj-************5678. You can find")
+    # The Anthropic key is not an OpenAI key.
+    with pytest.raises(openai.AuthenticationError):
+        openai.OpenAI(base_url=auth_server.url + "/v1", api_key=ANTHROPIC_KEY, max_retries=0).models.list()
+
+
+def test_anthropic_keys_and_the_401s_the_sdk_raises(auth_server):
+    ok = anthropic.Anthropic(base_url=auth_server.url, api_key=ANTHROPIC_KEY, max_retries=0)
+    m = ok.messages.create(model="claude-sonnet-4-5", max_tokens=50, messages=[{"role": "user", "content": "claude hello"}])
+    assert m.content[0].text == "Hello from the Messages API!"
+    bad = anthropic.Anthropic(base_url=auth_server.url, api_key="sk-ant-wrong", max_retries=0)
+    with pytest.raises(anthropic.AuthenticationError) as e:
+        bad.messages.create(model="claude-sonnet-4-5", max_tokens=50, messages=[{"role": "user", "content": "claude hello"}])
+    assert e.value.status_code == 401
+    assert e.value.body["error"] == {"type": "authentication_error", "message": "invalid x-api-key"}
+
+
+def test_probes_stay_open_and_the_journal_needs_a_key(auth_server):
+    assert auth_server.get_text("/healthz") == "ok"
+    assert "mockmodel" in auth_server.get_text("/metrics")
+    with pytest.raises(urllib.error.HTTPError) as e:
+        auth_server.get_json("/__mockmodel/journal")
+    assert e.value.code == 401
+    req = urllib.request.Request(auth_server.url + "/__mockmodel/journal", headers={"Authorization": f"Bearer {OPENAI_KEY}"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        assert "entries" in json.loads(r.read())
+
+
+def test_the_aws_sdk_for_javascript_v3(auth_server):
+    out = run_node("auth_client.cjs", auth_server.url)
+    assert out["converse"] == "Hello! How can I help you today?"
+    assert out["stream"] == "Hello! How can I help you today?"
+    assert out["wrongSecret"]["name"] == "InvalidSignatureException"
+    assert out["wrongSecret"]["status"] == 403
+    assert out["unknownKey"]["name"] == "UnrecognizedClientException"
+    assert out["unknownKey"]["message"] == "The security token included in the request is invalid."
+    assert out["expired"]["name"] == "InvalidSignatureException"
+    assert out["expired"]["message"].startswith("Signature expired: ")
+    assert out["tampered"]["name"] == "InvalidSignatureException"
+    assert out["bearer"] == "Hello! How can I help you today?"
+
+
+def test_a_bad_credentials_file_stops_the_server_naming_the_field(tmp_path):
+    from conftest import server_binary
+
+    bad = tmp_path / "credentials.yaml"
+    bad.write_text("aws:\n  - accessKeyId: AKIAONLY\n")
+    run = subprocess.run(
+        [server_binary(), "--port", "0", "--auth", str(bad)], capture_output=True, text=True, timeout=30
+    )
+    assert run.returncode == 1
+    assert "invalid --auth file" in run.stderr and "aws[0]" in run.stderr and "secretAccessKey" in run.stderr
+
+
+def test_a_signed_bidirectional_stream_is_not_buffered(tmp_path):
+    # InvokeModelWithBidirectionalStream over h2 (the JS SDK's Nova Sonic client signs with
+    # static keys "test"/"test"): the stream's body never ends while the session runs, so the
+    # check must verify the request's signature without reading it.
+    creds = tmp_path / "credentials.json"
+    creds.write_text(json.dumps({"aws": [{"accessKeyId": "test", "secretAccessKey": "test"}]}))
+    s = Server("--fixtures", str(FIXTURES), "--auth", str(creds))
+    try:
+        out = run_node("nova_sonic_client.cjs", s.url)
+    finally:
+        s.stop()
+    text = [e for e in out["text"]["events"] if e["name"] == "textOutput"]
+    assert text[0]["content"] == "Hello! How can I help you today?"
