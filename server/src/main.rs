@@ -22,6 +22,8 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Built while the fixtures load; joined before the port opens.
+    let tokenizer = mockmodel_server::tokens::configure(args.token_count);
     let fixtures = match args.load_fixtures() {
         Ok(f) => f,
         Err(e) => {
@@ -63,7 +65,6 @@ async fn main() -> ExitCode {
         tracing::info!(credentials = ?a, "--auth: requests must carry credentials");
     }
     let state = AppState::new(fixtures, config);
-    mockmodel_server::tokens::configure(args.token_count);
     let _watcher = match (args.watch, args.fixtures.is_empty()) {
         (true, false) => match reload::watch(state.clone(), args.fixtures.clone()) {
             Ok(w) => Some(w),
@@ -78,6 +79,9 @@ async fn main() -> ExitCode {
         }
         _ => None,
     };
+    if let Some(t) = tokenizer {
+        let _ = tokio::task::spawn_blocking(move || t.join()).await;
+    }
     let listener = match tokio::net::TcpListener::bind(addr).await {
         Ok(l) => l,
         Err(e) => {
