@@ -10,6 +10,8 @@ use mockmodel_operator::{crd, telemetry};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // Before any kube client exists: see `mockmodel_server::tls`.
+    mockmodel_server::tls::install_crypto_provider();
     let cli = Cli::parse();
     let args = match cli.command {
         Some(Command::Crd) => {

@@ -29,6 +29,7 @@ pub mod semantic;
 pub mod state;
 pub mod stream;
 pub mod telemetry;
+pub mod tls;
 pub mod tokens;
 pub mod validate;
 pub mod wire;

@@ -9,6 +9,7 @@ use mockmodel_server::{AppState, app, reload, telemetry};
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    mockmodel_server::tls::install_crypto_provider();
     let cli = Cli::parse();
     if let Some(Command::Validate { paths }) = &cli.command {
         return ExitCode::from(mockmodel_server::cli::validate(paths) as u8);

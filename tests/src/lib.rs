@@ -30,6 +30,7 @@ pub fn repo_root() -> PathBuf {
 
 /// A client from KUBECONFIG.
 pub async fn client() -> anyhow::Result<Client> {
+    mockmodel_server::tls::install_crypto_provider();
     Client::try_default()
         .await
         .context("no cluster: set KUBECONFIG (scripts/k8s-testbed.sh start DIR)")
