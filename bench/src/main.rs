@@ -35,6 +35,14 @@ pub struct Args {
     /// Concurrent Nova Sonic sessions (InvokeModelWithBidirectionalStream) of the bidirectional run.
     #[arg(long, default_value_t = 100)]
     pub bidi_sessions: usize,
+    /// Run only the large stream run ([5], `--big-streams` streams) and print idle RSS and RSS
+    /// after the streams end (issue 12's memory target), without the other scenarios.
+    #[arg(long)]
+    pub streams_only: bool,
+    /// Extra argument for the mockmodel-server processes of `--streams-only` (repeatable), e.g.
+    /// `--server-arg=--token-count --server-arg=estimate`.
+    #[arg(long, value_name = "ARG", allow_hyphen_values = true)]
+    pub server_arg: Vec<String>,
     /// Run only the bidirectional-session scenario.
     #[arg(long)]
     pub bidi_only: bool,

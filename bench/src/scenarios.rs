@@ -89,6 +89,14 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         report.print();
         return Ok(());
     }
+    if args.streams_only {
+        let mut report = Report::default();
+        let extra: Vec<&str> = args.server_arg.iter().map(String::as_str).collect();
+        stream_runs::many_streams(&small, args.big_streams, &extra, &mut report).await?;
+        let _ = std::fs::remove_dir_all(&dir);
+        report.print();
+        return Ok(());
+    }
     let large = procs::write_fixtures(&dir, 9_997, 60, 18)?;
     let mut report = Report::default();
 

@@ -85,7 +85,12 @@ async fn fast_streams(
 
 /// `n` concurrent OpenAI streams, ttft 500 ms then 6 frames/s, all connected within 1.5 s: a fresh
 /// minimal timed-SSE server first (for its memory and timing under the same load), then mockmodel.
-async fn many_streams(fixtures: &Path, n: usize, report: &mut Report) -> anyhow::Result<()> {
+pub async fn many_streams(
+    fixtures: &Path,
+    n: usize,
+    extra: &[&str],
+    report: &mut Report,
+) -> anyhow::Result<()> {
     println!("\n[5] {n} concurrent streams, ttft 500 ms, 6 frames/s, 18 frames (connect ramp 1.5 s)");
     let profile = (500.0, 6.0, 18);
     let ramp = Duration::from_millis(1500);
@@ -103,11 +108,15 @@ async fn many_streams(fixtures: &Path, n: usize, report: &mut Report) -> anyhow:
     print_streams("minimal timed-SSE server", &b);
     let (base_peak, _) = print_rss("minimal timed-SSE server", base.child.id());
     drop(base);
-    let mm = procs::mockmodel(fixtures, &[])?;
+    let mm = procs::mockmodel(fixtures, extra)?;
+    let (_, idle) = print_rss("mockmodel idle", mm.child.id());
     let t = requests::openai_chat("stream-6", true);
     let s = load::streams(mm.addr, t.wire, &t.path, t.body.clone(), n, ramp, profile).await;
     print_streams("mockmodel", &s);
     let (peak, _) = print_rss("mockmodel", mm.child.id());
+    // The streams' memory should go back once they end (issue 12: "RSS returns near idle").
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (_, after) = print_rss("mockmodel 2 s after the streams", mm.child.id());
     println!(
         "  {:<34} peak RSS {:.2}x, TTFT err p99 {:.2}x the baseline's",
         "",
@@ -133,6 +142,12 @@ async fn many_streams(fixtures: &Path, n: usize, report: &mut Report) -> anyhow:
         "< 50 ms",
         format!("{p99:.1} ms (baseline {:.1} ms)", b.ttft_err_ms.pct(99.0)),
         p99 < 50.0,
+    );
+    report.check(
+        &format!("{name}: RSS 2 s after they end"),
+        "<= idle + 10 MiB",
+        format!("{after:.1} MiB (idle {idle:.1} MiB)"),
+        after <= idle + 10.0,
     );
     report.check(
         &format!("{name}: peak RSS"),
@@ -215,5 +230,5 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     fast_streams(base, fixtures, 100 / scale, false, report).await?;
     fast_streams(base, fixtures, 1000 / scale, true, report).await?;
-    many_streams(fixtures, big, report).await
+    many_streams(fixtures, big, &[], report).await
 }

@@ -6,6 +6,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod bpe;
 pub mod cli;
 pub mod codec;
 pub mod conversation;

@@ -1,17 +1,19 @@
 //! Token counts for the usage fields: OpenAI-family models with their real BPE (the tiktoken ranks
-//! that `tiktoken-rs` embeds, so nothing is downloaded at run time), every other model with the
-//! estimate of one token per four characters.
+//! that `tiktoken-rs` embeds, so nothing is downloaded at run time, held in the compact count-only
+//! form of `bpe.rs`), every other model with the estimate of one token per four characters.
 //!
 //! Chat prompts are counted as OpenAI's cookbook counts them ("How to count tokens with tiktoken",
 //! `num_tokens_from_messages`): 3 tokens per message, plus its role and content, plus 3 priming the
 //! reply. CountTokens, `/v1/messages/count_tokens` and the next answer's `inputTokens` all read
 //! [`prompt`], so they agree.
 
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use tiktoken_rs::CoreBPE;
 use tiktoken_rs::tokenizer::{Tokenizer, get_tokenizer};
 
+use crate::bpe::Bpe;
 use crate::conversation::{Conversation, Role};
 
 /// How usage is counted, process-wide (`--token-count`).
@@ -34,7 +36,7 @@ pub fn configure(mode: TokenCount) -> Option<std::thread::JoinHandle<()>> {
     ESTIMATE_ONLY.store(mode == TokenCount::Estimate, Ordering::Relaxed);
     (mode == TokenCount::Tiktoken).then(|| {
         std::thread::spawn(|| {
-            let _ = tiktoken_rs::o200k_base_singleton();
+            let _ = o200k();
         })
     })
 }
@@ -43,7 +45,7 @@ pub fn configure(mode: TokenCount) -> Option<std::thread::JoinHandle<()>> {
 #[derive(Clone, Copy)]
 pub enum Counter {
     /// The model's own BPE encoding.
-    Bpe(&'static CoreBPE),
+    Bpe(&'static Bpe),
     /// Four characters a token (models whose tokenizer ships in no crate).
     Estimate,
 }
@@ -63,10 +65,40 @@ pub fn counter(model: &str) -> Counter {
     // Bedrock-style ids (`openai.gpt-…`) and Azure-style deployment names are not OpenAI model
     // names; tiktoken's table is matched on the bare name only.
     match get_tokenizer(model) {
-        Some(Tokenizer::O200kBase) => Counter::Bpe(tiktoken_rs::o200k_base_singleton()),
-        Some(Tokenizer::Cl100kBase) => Counter::Bpe(tiktoken_rs::cl100k_base_singleton()),
+        Some(Tokenizer::O200kBase) => Counter::Bpe(o200k()),
+        Some(Tokenizer::Cl100kBase) => Counter::Bpe(cl100k()),
         _ => Counter::Estimate,
     }
+}
+
+/// cl100k_base's split pattern, as `tiktoken_rs::cl100k_base()` (and tiktoken's
+/// `openai_public.py`) gives it; tiktoken-rs exports only o200k's as a constant.
+const CL100K_BASE_PAT_STR: &str = "'(?i:[sdmt]|ll|ve|re)|[^\\r\\n\\p{L}\\p{N}]?+\\p{L}++|\\p{N}{1,3}+| ?[^\\s\\p{L}\\p{N}]++[\\r\\n]*+|\\s++$|\\s*[\\r\\n]|\\s+(?!\\S)|\\s";
+
+fn o200k() -> &'static Bpe {
+    static O200K: OnceLock<Bpe> = OnceLock::new();
+    O200K.get_or_init(|| compact(tiktoken_rs::o200k_base, tiktoken_rs::O200K_BASE_PAT_STR))
+}
+
+fn cl100k() -> &'static Bpe {
+    static CL100K: OnceLock<Bpe> = OnceLock::new();
+    CL100K.get_or_init(|| compact(tiktoken_rs::cl100k_base, CL100K_BASE_PAT_STR))
+}
+
+/// The compact table of an encoding. `tiktoken-rs` builds its full `CoreBPE` (~50 MiB for
+/// o200k) from the embedded ranks on a thread of its own, which copies the tokens out and drops it;
+/// the table is then built here. With glibc's malloc each thread allocates from its own arena, and
+/// an arena gives memory back only from its top: built on one thread, the table would sit above
+/// the freed `CoreBPE` and keep those ~45 MiB resident for the life of the process.
+fn compact(core: fn() -> anyhow::Result<CoreBPE>, pattern: &str) -> Bpe {
+    // Both are fixed data compiled into the binary: a failure is a build defect, caught by the
+    // unit tests, not something a request can cause.
+    let (all, ends) = std::thread::scope(|s| {
+        s.spawn(|| Bpe::tokens_of(&core().expect("tiktoken-rs' embedded ranks parse")))
+            .join()
+            .expect("the tokenizer thread does not panic")
+    });
+    Bpe::new(&all, &ends, pattern).expect("tiktoken's split pattern compiles")
 }
 
 impl Counter {
@@ -112,11 +144,8 @@ pub fn estimate_tokens(chars: usize) -> u64 {
     (chars.div_ceil(4)).max(1) as u64
 }
 
-fn ordinary(bpe: &CoreBPE, text: &str) -> u64 {
-    if text.is_empty() {
-        return 0;
-    }
-    bpe.encode_ordinary(text).len() as u64
+fn ordinary(bpe: &Bpe, text: &str) -> u64 {
+    bpe.count(text)
 }
 
 /// Tokens of a request's prompt with its model's counter.
@@ -128,6 +157,39 @@ pub fn prompt(c: &Conversation) -> u64 {
 mod tests {
     use super::*;
     use crate::conversation::{Message, Protocol};
+
+    /// Texts that reach every branch of `bpe.rs`: one-token pieces, short merges, long pieces
+    /// (heap merge), contractions, digits, CJK, emoji flags, trailing whitespace and line ends.
+    fn texts() -> Vec<String> {
+        let mut v: Vec<String> = [
+            "",
+            "hello world",
+            "Quelle est la capitale de la France ? 🇫🇷",
+            "I'm SHOUTING'S they'll we'd  123456789 3.14159 foo/bar\r\n\r\n",
+            "日本語のテキストとカタカナ、漢字。Ünïcödé façade naïve Straße",
+            "fn main() {\n    println!(\"hi\");\n}\n\n\n   ",
+        ]
+        .map(String::from)
+        .to_vec();
+        v.push("x".repeat(1000));
+        v.push("abcdefghij0123456789".repeat(40));
+        v.push("🇫🇷!?".repeat(80));
+        v.push(" \t".repeat(300));
+        v
+    }
+
+    #[test]
+    fn the_compact_tables_count_as_tiktoken_rs_does() {
+        for (bpe, core, size) in [
+            (o200k(), tiktoken_rs::o200k_base_singleton(), 199_998),
+            (cl100k(), tiktoken_rs::cl100k_base_singleton(), 100_256),
+        ] {
+            assert_eq!(bpe.vocabulary(), size, "every ordinary token copied");
+            for t in texts() {
+                assert_eq!(bpe.count(&t), core.encode_ordinary(&t).len() as u64, "{t:?}");
+            }
+        }
+    }
 
     #[test]
     fn openai_models_use_their_encoding_and_others_the_estimate() {
