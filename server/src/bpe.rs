@@ -3,14 +3,17 @@
 //!
 //! `CoreBPE` keeps every token three times as its own heap `Vec<u8>` (the encoder map, the decoder
 //! map and a sorted list) and 256 copies of its regexes; counting needs only bytes -> rank. Here the
-//! token bytes live in one leaked buffer and the map holds slices of it. The ranks are read once
+//! token bytes live in one buffer, and a hash table of bare ranks (4 bytes an entry) finds a
+//! token's rank by hashing its bytes and comparing them with the buffer. The ranks are read once
 //! from a `CoreBPE` built from the ranks `tiktoken-rs` embeds, which is then dropped; the merge
 //! loop is tiktoken's own (`tiktoken-rs` `vendor_tiktoken.rs`, `_byte_pair_merge` and
 //! `_byte_pair_merge_large`), so the counts are tiktoken's. No request path builds anything.
 
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
+use std::hash::BuildHasher;
 
 use fancy_regex::Regex;
+use hashbrown::HashTable;
 use rustc_hash::FxBuildHasher;
 use tiktoken_rs::{CoreBPE, Rank};
 
@@ -19,7 +22,12 @@ const LARGE_PIECE: usize = 100;
 
 /// Token bytes -> rank, and the split pattern, of one encoding.
 pub struct Bpe {
-    ranks: HashMap<&'static [u8], Rank, FxBuildHasher>,
+    /// Every ordinary token's bytes, in rank order.
+    all: Box<[u8]>,
+    /// Where each token ends in `all` (it starts where the one before ends).
+    ends: Box<[u32]>,
+    /// Ranks, hashed by their token's bytes.
+    ranks: HashTable<Rank>,
     regex: Regex,
 }
 
@@ -41,18 +49,28 @@ impl Bpe {
     /// The table of the tokens [`Bpe::tokens_of`] returned, split by `pattern` (the encoding's
     /// `*_PAT_STR`). Every allocation is new and exactly sized.
     pub fn new(all: &[u8], ends: &[usize], pattern: &str) -> Result<Self, fancy_regex::Error> {
-        // One allocation for the life of the process (a process-wide table, never freed).
-        let all: &'static [u8] = Vec::leak(all.to_vec());
-        let mut ranks = HashMap::with_capacity_and_hasher(ends.len(), FxBuildHasher);
-        let mut start = 0;
-        for (rank, &end) in ends.iter().enumerate() {
-            ranks.insert(&all[start..end], rank as Rank);
-            start = end;
-        }
-        Ok(Bpe {
-            ranks,
+        // The encodings' token bytes total a few MiB: their offsets fit a u32.
+        let ends: Box<[u32]> = ends.iter().map_while(|&e| u32::try_from(e).ok()).collect();
+        let mut bpe = Bpe {
+            all: all.into(),
+            ends,
+            ranks: HashTable::with_capacity(0),
             regex: Regex::new(pattern)?,
-        })
+        };
+        let mut ranks = HashTable::with_capacity(bpe.ends.len());
+        for rank in 0..bpe.ends.len() as Rank {
+            let hash = FxBuildHasher.hash_one(bpe.token(rank));
+            ranks.insert_unique(hash, rank, |&r| FxBuildHasher.hash_one(bpe.token(r)));
+        }
+        bpe.ranks = ranks;
+        Ok(bpe)
+    }
+
+    /// The bytes of the token of `rank` (a rank the table holds).
+    fn token(&self, rank: Rank) -> &[u8] {
+        let i = rank as usize;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        &self.all[start..self.ends[i] as usize]
     }
 
     /// How many ordinary tokens the encoding has.
@@ -72,7 +90,7 @@ impl Bpe {
     /// Tokens of one piece of the split.
     fn piece(&self, piece: &[u8]) -> usize {
         // Every single byte is a token; a piece that is itself a token is one.
-        if piece.len() <= 1 || self.ranks.contains_key(piece) {
+        if piece.len() <= 1 || self.rank(piece) != Rank::MAX {
             return piece.len().min(1);
         }
         if piece.len() < LARGE_PIECE {
@@ -82,8 +100,13 @@ impl Bpe {
         }
     }
 
+    /// The rank of the token `bytes`, or `Rank::MAX` if they are not one.
     fn rank(&self, bytes: &[u8]) -> Rank {
-        self.ranks.get(bytes).copied().unwrap_or(Rank::MAX)
+        let hash = FxBuildHasher.hash_one(bytes);
+        self.ranks
+            .find(hash, |&r| self.token(r) == bytes)
+            .copied()
+            .unwrap_or(Rank::MAX)
     }
 
     /// tiktoken's `_byte_pair_merge`: repeatedly merge the adjacent pair of lowest rank; the
