@@ -7,10 +7,12 @@ use mockmodel_server::cli::{Cli, Command};
 use mockmodel_server::{AppState, app, reload, telemetry};
 
 // jemalloc, with its background purge thread, instead of glibc's malloc (issue 12, measured with
-// `mockmodel-bench --streams-only`, 10,000 live streams): peak RSS 230 -> 174-187 MiB, and 12 s
-// after the streams end 230 -> 36 MiB. glibc keeps every page a connection touched (its arenas
-// shrink only from the top, and long-lived allocations land between the streams'), and writes a
-// chunk header into the page after each hyper buffer. mimalloc measured worse (390 MiB peak).
+// `mockmodel-bench --streams-only`, 10,000 live streams): peak RSS 230 -> 177 MiB, and 12 s after
+// the streams end 230 -> 30 MiB. glibc keeps every page a connection touched (its arenas shrink
+// only from the top, and long-lived allocations land between the streams'), and writes a chunk
+// header into the page after each hyper buffer. mimalloc measured worse (390 MiB peak). Freed
+// pages go back after 1 s (`.cargo/config.toml`), not 10: the tiktoken-rs tables dropped at start
+// were still resident at the first burst's peak (177 -> 157 MiB).
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
