@@ -1,4 +1,4 @@
-//! A count-only copy of one tiktoken BPE encoding, about a tenth of `tiktoken_rs::CoreBPE`'s memory
+//! A count-only copy of one tiktoken BPE encoding, about an eighth of `tiktoken_rs::CoreBPE`'s memory
 //! (issue 12: the o200k `CoreBPE` held ~48 MiB, most of an idle server).
 //!
 //! `CoreBPE` keeps every token three times as its own heap `Vec<u8>` (the encoder map, the decoder

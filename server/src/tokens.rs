@@ -87,9 +87,10 @@ fn cl100k() -> &'static Bpe {
 
 /// The compact table of an encoding. `tiktoken-rs` builds its full `CoreBPE` (~50 MiB for
 /// o200k) from the embedded ranks on a thread of its own, which copies the tokens out and drops it;
-/// the table is then built here. With glibc's malloc each thread allocates from its own arena, and
-/// an arena gives memory back only from its top: built on one thread, the table would sit above
-/// the freed `CoreBPE` and keep those ~45 MiB resident for the life of the process.
+/// the table is then built here. With glibc's malloc (tests and library users; the binary uses
+/// jemalloc) each thread allocates from its own arena, and an arena gives memory back only from its
+/// top: built on one thread, the table would sit above the freed `CoreBPE` and keep those ~45 MiB
+/// resident for the life of the process.
 fn compact(core: fn() -> anyhow::Result<CoreBPE>, pattern: &str) -> Bpe {
     // Both are fixed data compiled into the binary: a failure is a build defect, caught by the
     // unit tests, not something a request can cause.
