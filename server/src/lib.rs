@@ -26,6 +26,7 @@ pub mod proxy;
 pub mod reload;
 pub mod routes;
 pub mod semantic;
+pub mod serve;
 pub mod state;
 pub mod stream;
 pub mod telemetry;

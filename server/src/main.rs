@@ -1,8 +1,7 @@
-//! mockmodel-server binary: parse the CLI, load fixtures, serve until SIGTERM / Ctrl-C.
+//! mockmodel-server binary: parse the CLI, load fixtures, serve (`serve.rs`) until SIGTERM / Ctrl-C.
 
 use std::process::ExitCode;
 
-use axum::serve::ListenerExt;
 use clap::Parser;
 use mockmodel_server::cli::{Cli, Command};
 use mockmodel_server::{AppState, app, reload, telemetry};
@@ -21,6 +20,14 @@ async fn main() -> ExitCode {
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::from(2);
+        }
+    };
+    // Read before the fixtures, so a bad certificate fails at once.
+    let tls = match args.tls() {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::error!("cannot start: {e}");
+            return ExitCode::from(1);
         }
     };
     // Built while the fixtures load; joined before the port opens.
@@ -83,52 +90,20 @@ async fn main() -> ExitCode {
     if let Some(t) = tokenizer {
         let _ = tokio::task::spawn_blocking(move || t.join()).await;
     }
-    let listener = match tokio::net::TcpListener::bind(addr).await {
-        Ok(l) => l,
+    let bound = match mockmodel_server::serve::Bound::new(addr, tls).await {
+        Ok(b) => b,
         Err(e) => {
-            tracing::error!("cannot listen on {addr}: {e}");
+            tracing::error!("cannot start: {e}");
             return ExitCode::from(1);
         }
     };
-    let local = listener.local_addr().unwrap_or(addr);
     // Tests start the server on port 0 and read the real port from this line.
-    tracing::info!("mockmodel-server listening on http://{local} (HTTP/1.1 and h2c)");
-    // axum::serve speaks HTTP/1.1 and HTTP/2 prior-knowledge (h2c) on the same port. A plain
-    // `Router` given to `serve` is rebuilt for every connection (each route re-boxed into a new
-    // map, about 10 KB per connection held for its lifetime); `into_make_service` builds it once
-    // and each connection shares it.
-    // TCP_NODELAY on every accepted socket: without it Nagle holds a stream's second small frame
-    // until the client's delayed ACK (~40 ms), so every stream after the first on a kept-alive
-    // connection (what every SDK's pool reuses) stalls for a gap no fixture asked for.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!("cannot set TCP_NODELAY: {e}");
-        }
-    });
-    let served = axum::serve(listener, app(state).into_make_service())
-        .with_graceful_shutdown(shutdown_signal())
-        .await;
-    match served {
+    tracing::info!("mockmodel-server listening on {}", bound.describe());
+    match bound.serve(app(state)).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("server error: {e}");
             ExitCode::from(1)
         }
     }
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            s.recv().await;
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
-    tracing::info!("shutting down");
 }
