@@ -70,6 +70,22 @@ pub struct MockModelSpec {
     /// credentials come from a Secret the pods mount; the operator never reads it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth: Option<AuthSpec>,
+    /// Serve HTTPS instead of plain HTTP on the Service's port (the server's `--tls-cert` and
+    /// `--tls-key`), offering h2 and HTTP/1.1. boto3 sends a Bedrock API key
+    /// (`AWS_BEARER_TOKEN_BEDROCK`) only over HTTPS. The pods mount the Secret; the operator never reads it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsSpec>,
+}
+
+/// The mock server's certificate.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TlsSpec {
+    /// A `kubernetes.io/tls` Secret (keys `tls.crt`, PEM chain with the server certificate first,
+    /// and `tls.key`) in the MockModel's namespace, e.g. from cert-manager or `kubectl create
+    /// secret tls`; the certificate should name `<name>.<namespace>.svc`. A renewed Secret reaches
+    /// the pods' files, but the server reads them at start (or on SIGHUP): restart the pods.
+    pub secret_name: String,
 }
 
 /// Where the mock server's credentials file is (docs/auth.md describes its format).

@@ -15,6 +15,7 @@ pub mod render;
 pub mod resources;
 pub mod status;
 pub mod telemetry;
+pub mod tls;
 pub mod watches;
 
 /// Everything that can fail in a reconcile.

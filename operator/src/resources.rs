@@ -116,6 +116,7 @@ pub fn server_args(mm: &MockModel) -> Vec<String> {
     if mm.spec.auth.is_some() {
         args.extend(["--auth".to_string(), auth_file()]);
     }
+    args.extend(crate::tls::server_args(mm));
     if let Some(d) = &mm.spec.defaults {
         if let Some(n) = d.chunk_size {
             args.extend(["--chunk-size".to_string(), n.to_string()]);
@@ -168,11 +169,13 @@ fn auth_volume(mm: &MockModel) -> Option<Volume> {
     })
 }
 
-fn http_probe(path: &str, period: i32, failures: i32) -> Probe {
+fn http_probe(mm: &MockModel, path: &str, period: i32, failures: i32) -> Probe {
     Probe {
         http_get: Some(HTTPGetAction {
             path: Some(path.into()),
-            port: IntOrString::String("http".into()),
+            port: IntOrString::String(crate::tls::port_name(mm).into()),
+            // The kubelet's HTTPS probes skip certificate verification.
+            scheme: crate::tls::enabled(mm).then(|| "HTTPS".into()),
             ..HTTPGetAction::default()
         }),
         period_seconds: Some(period),
@@ -212,13 +215,13 @@ fn container(mm: &MockModel, settings: &Settings) -> Container {
             ..EnvVar::default()
         }]),
         ports: Some(vec![ContainerPort {
-            name: Some("http".into()),
+            name: Some(crate::tls::port_name(mm).into()),
             container_port: PORT,
             protocol: Some("TCP".into()),
             ..ContainerPort::default()
         }]),
-        liveness_probe: Some(http_probe("/healthz", 10, 3)),
-        readiness_probe: Some(http_probe("/readyz", 5, 2)),
+        liveness_probe: Some(http_probe(mm, "/healthz", 10, 3)),
+        readiness_probe: Some(http_probe(mm, "/readyz", 5, 2)),
         resources: Some(mm.spec.resources.clone().unwrap_or_else(default_resources)),
         security_context: Some(SecurityContext {
             allow_privilege_escalation: Some(false),
@@ -247,6 +250,7 @@ fn container(mm: &MockModel, settings: &Settings) -> Container {
                 read_only: Some(true),
                 ..VolumeMount::default()
             }))
+            .chain(crate::tls::mount(mm))
             .collect(),
         ),
         ..Container::default()
@@ -297,6 +301,7 @@ pub fn deployment(mm: &MockModel, settings: &Settings) -> Result<Deployment> {
                             ..Volume::default()
                         })
                         .chain(auth_volume(mm))
+                        .chain(crate::tls::volume(mm))
                         .collect(),
                     ),
                     ..PodSpec::default()
@@ -308,16 +313,18 @@ pub fn deployment(mm: &MockModel, settings: &Settings) -> Result<Deployment> {
     })
 }
 
-/// The Service agents call: one TCP port, 8080.
+/// The Service agents call: one TCP port, 8080 (HTTPS with `spec.tls`).
 pub fn service(mm: &MockModel) -> Result<Service> {
+    let port = crate::tls::port_name(mm);
     Ok(Service {
         metadata: metadata(mm)?,
         spec: Some(ServiceSpec {
             selector: Some(selector_labels(mm)),
             ports: Some(vec![ServicePort {
-                name: Some("http".into()),
+                name: Some(port.into()),
                 port: PORT,
-                target_port: Some(IntOrString::String("http".into())),
+                target_port: Some(IntOrString::String(port.into())),
+                app_protocol: crate::tls::enabled(mm).then(|| "https".into()),
                 // NB: server-side apply of a Service needs `protocol` (a key of the ports list-map).
                 protocol: Some("TCP".into()),
                 ..ServicePort::default()
@@ -328,9 +335,10 @@ pub fn service(mm: &MockModel) -> Result<Service> {
     })
 }
 
-/// The URLs agents use, from the Service's cluster DNS name.
-pub fn endpoints(name: &str, namespace: &str) -> Endpoints {
-    let base = format!("http://{name}.{namespace}.svc:{PORT}");
+/// The URLs agents use, from the Service's cluster DNS name (`https://` with `spec.tls`).
+pub fn endpoints(name: &str, namespace: &str, tls: bool) -> Endpoints {
+    let scheme = if tls { "https" } else { "http" };
+    let base = format!("{scheme}://{name}.{namespace}.svc:{PORT}");
     Endpoints(
         mockmodel_server::routes::endpoints(&base)
             .into_iter()
@@ -518,7 +526,7 @@ mod tests {
 
     #[test]
     fn endpoints_use_the_service_dns_name() {
-        let e = endpoints("support-bot", "staging");
+        let e = endpoints("support-bot", "staging", false);
         assert_eq!(e.get("bedrock"), Some("http://support-bot.staging.svc:8080"));
         assert_eq!(e.get("sagemaker"), Some("http://support-bot.staging.svc:8080"));
         assert_eq!(e.get("openai"), Some("http://support-bot.staging.svc:8080/v1"));

@@ -95,7 +95,11 @@ pub fn compute(
     } else if !available {
         (false, avail_reason, avail_msg.clone())
     } else {
-        let e = endpoints(&mm.name_any(), mm.namespace().as_deref().unwrap_or_default());
+        let e = endpoints(
+            &mm.name_any(),
+            mm.namespace().as_deref().unwrap_or_default(),
+            crate::tls::enabled(mm),
+        );
         (
             true,
             REASON_READY,
@@ -133,7 +137,9 @@ pub fn compute(
             cond(FIXTURES_VALID, valid, valid_reason, valid_msg),
             cond(AVAILABLE, available, avail_reason, avail_msg),
         ],
-        endpoints: mm.namespace().map(|ns| endpoints(&mm.name_any(), &ns)),
+        endpoints: mm
+            .namespace()
+            .map(|ns| endpoints(&mm.name_any(), &ns, crate::tls::enabled(mm))),
     }
 }
 

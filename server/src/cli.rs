@@ -171,6 +171,18 @@ pub struct ServeArgs {
     /// `/healthz`, `/readyz`, `/metrics` and `/ping` stay open. See docs/auth.md.
     #[arg(long, value_name = "FILE", env = "MOCKMODEL_AUTH")]
     pub auth: Option<PathBuf>,
+    /// PEM certificate chain (server certificate first): serve HTTPS, offering h2 and HTTP/1.1 by
+    /// ALPN, on --port (or on --tls-port beside plain HTTP on --port). Needs --tls-key. SIGHUP
+    /// re-reads both files. boto3 sends a Bedrock API key (AWS_BEARER_TOKEN_BEDROCK) only over HTTPS.
+    #[arg(long, value_name = "FILE", env = "MOCKMODEL_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) of --tls-cert.
+    #[arg(long, value_name = "FILE", env = "MOCKMODEL_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Serve HTTPS on this port and keep plain HTTP on --port (default: HTTPS replaces plain HTTP
+    /// on --port).
+    #[arg(long, env = "MOCKMODEL_TLS_PORT", requires = "tls_cert")]
+    pub tls_port: Option<u16>,
 }
 
 fn rate(s: &str) -> Result<f64, String> {
@@ -193,6 +205,19 @@ impl ServeArgs {
                     self.host
                 )
             })
+    }
+
+    /// `--tls-cert`/`--tls-key` loaded, with `--tls-port`'s address if given; `None` for plain HTTP.
+    pub fn tls(&self) -> Result<Option<crate::serve::Tls>, String> {
+        let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) else {
+            return Ok(None);
+        };
+        let cert = crate::tls::ServerCert::load(cert, key)?;
+        let addr = self
+            .tls_port
+            .map(|p| self.addr().map(|a| SocketAddr::new(a.ip(), p)))
+            .transpose()?;
+        Ok(Some(crate::serve::Tls { addr, cert }))
     }
 
     /// Server settings from the flags.

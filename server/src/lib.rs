@@ -4,6 +4,7 @@
 //! The library exposes the fixture engine (also used by the operator to validate MockModels) and
 //! `app(state) -> Router`, so tests drive the server in-process.
 
+pub mod accept;
 pub mod app;
 pub mod auth;
 pub mod bpe;

@@ -1,4 +1,4 @@
-//! mockmodel-server binary: parse the CLI, load fixtures, serve until SIGTERM / Ctrl-C.
+//! mockmodel-server binary: parse the CLI, load fixtures, serve (`serve.rs`) until SIGTERM / Ctrl-C.
 
 use std::process::ExitCode;
 
@@ -30,6 +30,14 @@ async fn main() -> ExitCode {
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::from(2);
+        }
+    };
+    // Read before the fixtures, so a bad certificate fails at once.
+    let tls = match args.tls() {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::error!("cannot start: {e}");
+            return ExitCode::from(1);
         }
     };
     // Built while the fixtures load; joined before the port opens.
@@ -92,33 +100,20 @@ async fn main() -> ExitCode {
     if let Some(t) = tokenizer {
         let _ = tokio::task::spawn_blocking(move || t.join()).await;
     }
-    let listener = match tokio::net::TcpListener::bind(addr).await {
-        Ok(l) => l,
+    let bound = match mockmodel_server::serve::Bound::new(addr, tls).await {
+        Ok(b) => b,
         Err(e) => {
-            tracing::error!("cannot listen on {addr}: {e}");
+            tracing::error!("cannot start: {e}");
             return ExitCode::from(1);
         }
     };
-    let local = listener.local_addr().unwrap_or(addr);
     // Tests start the server on port 0 and read the real port from this line.
-    tracing::info!("mockmodel-server listening on http://{local} (HTTP/1.1 and h2c)");
-    // HTTP/1.1 and h2c on one port, TCP_NODELAY on every socket (see `serve`).
-    mockmodel_server::serve::run(listener, app(state), shutdown_signal()).await;
-    ExitCode::SUCCESS
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            s.recv().await;
+    tracing::info!("mockmodel-server listening on {}", bound.describe());
+    match bound.serve(app(state)).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("server error: {e}");
+            ExitCode::from(1)
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
-    tracing::info!("shutting down");
+    }
 }

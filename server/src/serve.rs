@@ -1,221 +1,154 @@
-//! The accept loop: HTTP/1.1 and HTTP/2 prior knowledge (h2c) on one port, as `axum::serve` did,
-//! with less memory held by each connection (issue 12: 10,000 live streams).
-//!
-//! `axum::serve` hands every socket to hyper-util's auto builder, which reads the first bytes to
-//! tell HTTP/2's preface from HTTP/1 and replays them to hyper. hyper's HTTP/1 reader then gets
-//! those 24 bytes alone, finds no complete request head, and grows its 8 KiB read buffer to 16 KiB
-//! for the rest: every connection kept a 16 KiB buffer, plus a task sized for an HTTP/2 connection.
-//! Here the preface is *peeked* (left in the socket), so hyper reads the whole head into its first
-//! 8 KiB buffer, and each connection's task holds only the protocol it speaks. Nothing else
-//! differs: TCP_NODELAY on every socket, hyper's defaults otherwise, and a graceful shutdown that
-//! stops accepting and waits for the open connections to finish.
+//! Listening: plain HTTP (HTTP/1.1 and h2c on one port), TLS (`--tls-cert`/`--tls-key`; h2 and
+//! HTTP/1.1 by ALPN), or both (`--tls-port`), all serving one router and stopping together on
+//! SIGTERM / Ctrl-C with in-flight requests finished.
 
-use std::future::Future;
 use std::io;
-use std::time::Duration;
+use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Body;
-use hyper::body::Incoming;
-use hyper::server::conn::{http1, http2};
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::service::TowerToHyperService;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tower::ServiceExt;
 
-/// What an HTTP/2 prior-knowledge client sends first (RFC 9113 §3.4).
-const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+use crate::tls::{ServerCert, TlsListener};
 
-/// Serves `app` on `listener` until `shutdown` resolves, then waits for open connections.
-pub async fn run(listener: TcpListener, app: Router, shutdown: impl Future<Output = ()>) {
-    // Connections hold a receiver each; `closed()` on the sender resolves when all are gone.
-    let (stop_tx, stop_rx) = watch::channel(());
-    let mut shutdown = std::pin::pin!(shutdown);
-    loop {
-        let tcp = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((tcp, _)) => tcp,
-                Err(e) => {
-                    accept_error(e).await;
-                    continue;
-                }
-            },
-            _ = &mut shutdown => break,
-        };
-        // Without TCP_NODELAY, Nagle holds a stream's second small frame until the client's
-        // delayed ACK (~40 ms): every stream after the first on a kept-alive connection (what every
-        // SDK's pool reuses) would stall for a gap no fixture asked for.
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!("cannot set TCP_NODELAY: {e}");
-        }
-        // The Router is one `Arc`: a clone per connection shares every route.
-        tokio::spawn(connection(tcp, app.clone(), stop_rx.clone()));
-    }
-    drop(listener);
-    drop(stop_rx);
-    // Every connection task sees the sender's `send` as its shutdown signal.
-    let _ = stop_tx.send(());
-    stop_tx.closed().await;
+/// The TLS settings: the certificate, and `--tls-port`'s address when TLS has a port of its own.
+pub struct Tls {
+    /// Where HTTPS listens beside plain HTTP; `None`: HTTPS replaces plain HTTP on `--port`.
+    pub addr: Option<SocketAddr>,
+    /// The certificate and key.
+    pub cert: Arc<ServerCert>,
 }
 
-/// Tells the protocol from the peeked preface and serves the connection in a task of its own size.
-async fn connection(tcp: TcpStream, app: Router, stop: watch::Receiver<()>) {
-    let h2 = match speaks_h2(&tcp).await {
-        Ok(h2) => h2,
-        Err(e) => {
-            tracing::trace!("connection closed before its first bytes: {e}");
-            return;
+/// The bound sockets, before serving (binding first lets `main` report a busy port and exit).
+pub struct Bound {
+    plain: Option<TcpListener>,
+    tls: Option<(TcpListener, Arc<ServerCert>)>,
+}
+
+impl Bound {
+    /// Binds `addr` for plain HTTP, or for TLS when `tls` is given without an address of its own;
+    /// with one (`--tls-port`), `addr` stays plain and TLS listens there too.
+    pub async fn new(addr: SocketAddr, tls: Option<Tls>) -> Result<Self, String> {
+        let bind = |a: SocketAddr| async move {
+            TcpListener::bind(a)
+                .await
+                .map_err(|e| format!("cannot listen on {a}: {e}"))
+        };
+        Ok(match tls {
+            None => Self {
+                plain: Some(bind(addr).await?),
+                tls: None,
+            },
+            Some(Tls { addr: None, cert }) => Self {
+                plain: None,
+                tls: Some((bind(addr).await?, cert)),
+            },
+            Some(Tls {
+                addr: Some(tls_addr),
+                cert,
+            }) => Self {
+                plain: Some(bind(addr).await?),
+                tls: Some((bind(tls_addr).await?, cert)),
+            },
+        })
+    }
+
+    /// The URLs served, for the start-up line (tests read the real ports from it).
+    pub fn describe(&self) -> String {
+        let url = |scheme: &str, l: &TcpListener| {
+            l.local_addr()
+                .map_or_else(|_| format!("{scheme}://?"), |a| format!("{scheme}://{a}"))
+        };
+        let plain = self
+            .plain
+            .as_ref()
+            .map(|l| format!("{} (HTTP/1.1 and h2c)", url("http", l)));
+        let tls = self
+            .tls
+            .as_ref()
+            .map(|(l, _)| format!("{} (TLS: h2 and HTTP/1.1)", url("https", l)));
+        plain.into_iter().chain(tls).collect::<Vec<_>>().join(" and ")
+    }
+
+    /// Serves `app` on every bound socket until SIGTERM or Ctrl-C; with TLS, SIGHUP re-reads the
+    /// certificate and key (new connections get the new pair; a bad pair keeps the old one).
+    pub async fn serve(self, app: Router) -> io::Result<()> {
+        let (stop, stopped) = watch::channel(false);
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            let _ = stop.send(true);
+        });
+        let until = |mut rx: watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
+        // Plain HTTP/1.1 and h2c on one port, TCP_NODELAY on every socket, and a connection
+        // footprint kept small for 10,000 live streams: see `accept`.
+        let plain = self
+            .plain
+            .map(|l| crate::accept::run(l, app.clone(), until(stopped.clone())));
+        let tls = match self.tls {
+            Some((l, cert)) => {
+                spawn_reload_on_hangup(cert.clone());
+                let config = cert.server_config().map_err(io::Error::other)?;
+                // Over TLS the client's ALPN choice shows in its first bytes (the h2 preface or
+                // an HTTP/1.1 request line), which the same auto builder reads.
+                Some(
+                    axum::serve(TlsListener::new(l, config)?, app.into_make_service())
+                        .with_graceful_shutdown(until(stopped.clone())),
+                )
+            }
+            None => None,
+        };
+        let plain = async move {
+            if let Some(s) = plain {
+                s.await;
+            }
+            io::Result::Ok(())
+        };
+        let tls = async move {
+            match tls {
+                Some(s) => s.await,
+                None => Ok(()),
+            }
+        };
+        let (a, b) = tokio::join!(plain, tls);
+        a.and(b)
+    }
+}
+
+#[cfg(unix)]
+fn spawn_reload_on_hangup(cert: Arc<ServerCert>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        tracing::warn!("cannot watch SIGHUP: the TLS certificate is read at start only");
+        return;
+    };
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            match cert.reload() {
+                Ok(()) => tracing::info!("SIGHUP: TLS certificate and key reloaded"),
+                Err(e) => tracing::warn!("SIGHUP: keeping the current TLS certificate: {e}"),
+            }
+        }
+    });
+}
+
+#[cfg(not(unix))]
+fn spawn_reload_on_hangup(_: Arc<ServerCert>) {}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
         }
     };
-    let service =
-        TowerToHyperService::new(app.map_request(|req: http::Request<Incoming>| req.map(Body::new)));
-    let io = TokioIo::new(tcp);
-    // A task per protocol: a task's allocation is its future's size, and an HTTP/2 connection's
-    // state is far larger than an HTTP/1 one's.
-    if h2 {
-        let mut builder = http2::Builder::new(TokioExecutor::new());
-        builder.enable_connect_protocol();
-        tokio::spawn(async move {
-            let conn = builder.serve_connection(io, service);
-            until_stopped(conn, stop, |c| c.graceful_shutdown()).await
-        });
-    } else {
-        tokio::spawn(async move {
-            let conn = http1::Builder::new().serve_connection(io, service);
-            until_stopped(conn, stop, |c| c.graceful_shutdown()).await
-        });
-    }
-}
-
-/// Drives `conn` to its end; once the server stops, asks it to finish what it is serving and close.
-async fn until_stopped<C, E>(
-    conn: C,
-    mut stop: watch::Receiver<()>,
-    graceful: impl FnOnce(std::pin::Pin<&mut C>),
-) where
-    C: Future<Output = Result<(), E>>,
-    E: std::fmt::Display,
-{
-    let mut conn = std::pin::pin!(conn);
-    let mut graceful = Some(graceful);
-    loop {
-        tokio::select! {
-            result = conn.as_mut() => {
-                if let Err(e) = result {
-                    tracing::trace!("connection ended with an error: {e}");
-                }
-                return;
-            }
-            // `changed` fails too once the sender is gone; either means "stop".
-            _ = stop.changed(), if graceful.is_some() => {
-                if let Some(g) = graceful.take() {
-                    g(conn.as_mut());
-                }
-            }
-        }
-    }
-}
-
-/// Whether the client opened with HTTP/2's preface, read without consuming it. A client that
-/// sends part of the preface gets 10 ms at a time, up to a second, for the rest; then it is HTTP/1
-/// (whose parser rejects a preface like any malformed request).
-async fn speaks_h2(tcp: &TcpStream) -> io::Result<bool> {
-    let mut buf = [0u8; H2_PREFACE.len()];
-    for _ in 0..100 {
-        let n = tcp.peek(&mut buf).await?;
-        if n == 0 || buf[..n] != H2_PREFACE[..n] {
-            return Ok(false);
-        }
-        if n == H2_PREFACE.len() {
-            return Ok(true);
-        }
-        // Peeking again at once would return the same bytes: wait for more to arrive.
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    Ok(false)
-}
-
-/// As hyper 0.14's server and `axum::serve` do: a reset during accept is the client's business;
-/// anything else (the process out of file descriptors, say) is logged and retried after 1 s.
-async fn accept_error(e: io::Error) {
-    if matches!(
-        e.kind(),
-        io::ErrorKind::ConnectionRefused | io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset
-    ) {
-        return;
-    }
-    tracing::error!("accept error: {e}");
-    tokio::time::sleep(Duration::from_secs(1)).await;
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use axum::routing::get;
-    use http_body_util::{BodyExt, Empty};
-    use hyper::body::Bytes;
-
-    async fn server() -> (
-        std::net::SocketAddr,
-        tokio::sync::oneshot::Sender<()>,
-        tokio::task::JoinHandle<()>,
-    ) {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let app = Router::new().route("/", get(|| async { "hi" }));
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let task = tokio::spawn(run(listener, app, async {
-            let _ = rx.await;
-        }));
-        (addr, tx, task)
-    }
-
-    #[tokio::test]
-    async fn one_port_answers_http1_and_h2_prior_knowledge() {
-        let (addr, stop, task) = server().await;
-        let tcp = TcpStream::connect(addr).await.expect("connect");
-        let (mut h1, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
-            .await
-            .expect("h1");
-        tokio::spawn(conn);
-        let res = h1
-            .send_request(
-                http::Request::get("/")
-                    .body(Empty::<Bytes>::new())
-                    .expect("request"),
-            )
-            .await
-            .expect("h1 answer");
-        assert_eq!(res.version(), http::Version::HTTP_11);
-        assert_eq!(res.into_body().collect().await.expect("body").to_bytes(), "hi");
-
-        let tcp = TcpStream::connect(addr).await.expect("connect");
-        let (mut h2, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
-            .await
-            .expect("h2");
-        tokio::spawn(conn);
-        let res = h2
-            .send_request(
-                http::Request::get("http://localhost/")
-                    .body(Empty::<Bytes>::new())
-                    .expect("request"),
-            )
-            .await
-            .expect("h2 answer");
-        assert_eq!(res.version(), http::Version::HTTP_2);
-        assert_eq!(res.into_body().collect().await.expect("body").to_bytes(), "hi");
-
-        stop.send(()).expect("server running");
-        drop((h1, h2));
-        task.await.expect("the server stops once its connections close");
-    }
-
-    #[tokio::test]
-    async fn a_client_that_closes_at_once_is_not_an_error() {
-        let (addr, stop, task) = server().await;
-        drop(TcpStream::connect(addr).await.expect("connect"));
-        stop.send(()).expect("server running");
-        task.await.expect("stops");
-    }
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down");
 }

@@ -18,8 +18,26 @@ def server_binary() -> str:
     return os.environ.get("MOCKMODEL_SERVER_BIN", str(ROOT / "target" / "debug" / "mockmodel-server"))
 
 
+def self_signed_cert(directory: Path, cn: str = "127.0.0.1") -> tuple[str, str]:
+    """A self-signed certificate and key (PEM, openssl CLI) for 127.0.0.1 and localhost, for the
+    server's --tls-cert/--tls-key; the certificate is also the clients' CA bundle."""
+    directory.mkdir(parents=True, exist_ok=True)
+    cert, key = str(directory / "cert.pem"), str(directory / "key.pem")
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+         "-keyout", key, "-out", cert, "-days", "1", "-subj", f"/CN={cn}",
+         "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+        check=True, capture_output=True,
+    )
+    return cert, key
+
+
 class Server:
-    def __init__(self, *args: str, env: dict | None = None):
+    """`url` is the first URL the server announces (plain HTTP, or HTTPS with --tls-cert alone);
+    `tls_url` the HTTPS one when it serves TLS; `cafile` verifies it for `get_text`/`get_json`."""
+
+    def __init__(self, *args: str, env: dict | None = None, cafile: str | None = None):
+        self.cafile = cafile
         self.proc = subprocess.Popen(
             [server_binary(), "--port", "0", "--log-format", "text", *args],
             stderr=subprocess.PIPE,
@@ -29,15 +47,18 @@ class Server:
         )
         deadline = time.time() + 20
         self.url = None
+        self.tls_url = None
         self.log = []
         while time.time() < deadline:
             line = self.proc.stderr.readline()
             if not line:
                 break
             self.log.append(line)
-            m = re.search(r"listening on (http://[0-9.]+:\d+)", line)
+            m = re.search(r"listening on (https?://[0-9.]+:\d+)", line)
             if m:
                 self.url = m.group(1)
+                tls = re.search(r"(https://[0-9.]+:\d+)", line)
+                self.tls_url = tls and tls.group(1)
                 break
         if self.url is None:
             self.proc.kill()
@@ -49,19 +70,25 @@ class Server:
         for line in self.proc.stderr:
             self.log.append(line)
 
+    def _open(self, req):
+        import ssl
+
+        ctx = ssl.create_default_context(cafile=self.cafile) if self.cafile else None
+        return urllib.request.urlopen(req, timeout=10, context=ctx)
+
     def get_text(self, path: str) -> str:
-        with urllib.request.urlopen(self.url + path, timeout=10) as r:
+        with self._open(self.url + path) as r:
             return r.read().decode()
 
     def get_json(self, path: str):
         import json
 
-        with urllib.request.urlopen(self.url + path, timeout=10) as r:
+        with self._open(self.url + path) as r:
             return json.loads(r.read())
 
     def reset(self):
         req = urllib.request.Request(self.url + "/__mockmodel/reset", method="POST")
-        urllib.request.urlopen(req, timeout=10).close()
+        self._open(req).close()
 
     def stop(self):
         self.proc.terminate()
@@ -87,9 +114,10 @@ def aws_client(service: str, url: str):
     )
 
 
-def run_node(script: str, url: str, *args: str) -> dict:
+def run_node(script: str, url: str, *args: str, env: dict | None = None) -> dict:
     """Runs one of tests/js/*.cjs (the JavaScript SDKs, installed by scripts/node-deps.sh) against the
-    server and returns the JSON it printed of what the SDK parsed."""
+    server and returns the JSON it printed of what the SDK parsed (`env`: e.g. NODE_EXTRA_CA_CERTS
+    for an https:// server)."""
     import json
 
     node_modules = subprocess.run(
@@ -100,7 +128,7 @@ def run_node(script: str, url: str, *args: str) -> dict:
         capture_output=True,
         text=True,
         timeout=120,
-        env={**os.environ, "NODE_PATH": node_modules},
+        env={**os.environ, "NODE_PATH": node_modules, **(env or {})},
     )
     assert run.returncode == 0, run.stderr
     return json.loads(run.stdout)

@@ -3,10 +3,7 @@ raises the exception its service's rejection maps to (botocore `ClientError` cod
 named exceptions, `openai.AuthenticationError`, `anthropic.AuthenticationError`)."""
 import datetime
 import json
-import socket
-import ssl
 import subprocess
-import threading
 import urllib.error
 import urllib.request
 
@@ -19,7 +16,7 @@ from botocore import UNSIGNED
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from conftest import FIXTURES, Server, run_node
+from conftest import FIXTURES, Server, run_node, self_signed_cert
 
 AKID, SECRET = "AKIAMOCKMODELTEST01", "mockmodel/secret+key/for+tests0000000000"
 BEDROCK_KEY = "ABSKbW9ja21vZGVsLXRlc3Qta2V5"
@@ -30,7 +27,14 @@ HELLO = [{"role": "user", "content": [{"text": "hello"}]}]
 
 
 @pytest.fixture(scope="module")
-def auth_server(tmp_path_factory):
+def cert(tmp_path_factory):
+    # botocore sends a Bedrock API key only over HTTPS ("Bearer authorization requires an HTTPS
+    # endpoint"): the server also listens with TLS (--tls-port), self-signed for 127.0.0.1.
+    return self_signed_cert(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture(scope="module")
+def auth_server(tmp_path_factory, cert):
     creds = tmp_path_factory.mktemp("auth") / "credentials.yaml"
     creds.write_text(
         json.dumps(
@@ -42,74 +46,12 @@ def auth_server(tmp_path_factory):
             }
         )
     )
-    s = Server("--fixtures", str(FIXTURES), "--auth", str(creds))
+    s = Server(
+        "--fixtures", str(FIXTURES), "--auth", str(creds), "--tls-cert", cert[0], "--tls-key", cert[1], "--tls-port", "0"
+    )
+    assert s.url.startswith("http://") and s.tls_url.startswith("https://")
     yield s
     s.stop()
-
-
-class TlsFront:
-    """A loopback TLS terminator in front of the server: botocore sends a Bedrock API key only over
-    HTTPS ("Bearer authorization requires an HTTPS endpoint"), and mockmodel-server speaks plain
-    HTTP. Bytes pass through unchanged; the certificate is self-signed for 127.0.0.1."""
-
-    def __init__(self, backend_url, tmp):
-        self.cafile = str(tmp / "cert.pem")
-        key = str(tmp / "key.pem")
-        subprocess.run(
-            ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-             "-keyout", key, "-out", self.cafile, "-days", "1", "-subj", "/CN=127.0.0.1",
-             "-addext", "subjectAltName=IP:127.0.0.1"],
-            check=True, capture_output=True,
-        )
-        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        self.ctx.load_cert_chain(self.cafile, key)
-        host, port = backend_url.removeprefix("http://").split(":")
-        self.backend = (host, int(port))
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.url = f"https://127.0.0.1:{self.sock.getsockname()[1]}"
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
-
-    def _serve(self, conn):
-        try:
-            tls = self.ctx.wrap_socket(conn, server_side=True)
-            up = socket.create_connection(self.backend)
-        except OSError:
-            conn.close()
-            return
-        threading.Thread(target=self._pipe, args=(up, tls), daemon=True).start()
-        self._pipe(tls, up)
-
-    @staticmethod
-    def _pipe(src, dst):
-        try:
-            while data := src.recv(65536):
-                dst.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for s in (src, dst):
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-
-    def close(self):
-        self.sock.close()
-
-
-@pytest.fixture(scope="module")
-def tls_front(auth_server, tmp_path_factory):
-    front = TlsFront(auth_server.url, tmp_path_factory.mktemp("tls"))
-    yield front
-    front.close()
 
 
 @pytest.fixture(autouse=True)
@@ -120,13 +62,14 @@ def _no_ambient_aws(monkeypatch):
         monkeypatch.delenv(var, raising=False)
 
 
-def client(server, service="bedrock-runtime", key=AKID, secret=SECRET, **kw):
+def client(server, service="bedrock-runtime", key=AKID, secret=SECRET, endpoint_url=None, verify=None, **kw):
     return boto3.client(
         service,
-        endpoint_url=server.url,
+        endpoint_url=endpoint_url or server.url,
         region_name="us-east-1",
         aws_access_key_id=key,
         aws_secret_access_key=secret,
+        verify=verify,
         config=Config(retries={"max_attempts": 1}, **kw),
     )
 
@@ -218,11 +161,23 @@ def test_an_unsigned_request_is_missing_its_token(auth_server):
     assert code_and_message(e) == ("MissingAuthenticationTokenException", "Missing Authentication Token", 403)
 
 
-def test_a_bedrock_api_key_from_aws_bearer_token_bedrock(tls_front, monkeypatch):
-    def bedrock():
-        return boto3.client(
-            "bedrock-runtime", endpoint_url=tls_front.url, region_name="us-east-1", verify=tls_front.cafile
+def test_sigv4_over_https_is_checked_as_over_http(auth_server, cert):
+    br = client(auth_server, endpoint_url=auth_server.tls_url, verify=cert[0])
+    r = br.converse(modelId=MODEL, messages=HELLO)
+    assert r["output"]["message"]["content"][0]["text"] == "Hello! How can I help you today?"
+    stream = br.converse_stream(modelId=MODEL, messages=HELLO)["stream"]
+    text = "".join(e["contentBlockDelta"]["delta"]["text"] for e in stream if "contentBlockDelta" in e)
+    assert text == "Hello! How can I help you today?"
+    with pytest.raises(ClientError) as e:
+        client(auth_server, secret=SECRET + "x", endpoint_url=auth_server.tls_url, verify=cert[0]).converse_stream(
+            modelId=MODEL, messages=HELLO
         )
+    assert code_and_message(e)[0] == "InvalidSignatureException"
+
+
+def test_a_bedrock_api_key_from_aws_bearer_token_bedrock(auth_server, cert, monkeypatch):
+    def bedrock():
+        return boto3.client("bedrock-runtime", endpoint_url=auth_server.tls_url, region_name="us-east-1", verify=cert[0])
 
     monkeypatch.setenv("AWS_BEARER_TOKEN_BEDROCK", BEDROCK_KEY)
     br = bedrock()
@@ -290,8 +245,13 @@ def test_probes_stay_open_and_the_journal_needs_a_key(auth_server):
         assert "entries" in json.loads(r.read())
 
 
-def test_the_aws_sdk_for_javascript_v3(auth_server):
-    out = run_node("auth_client.cjs", auth_server.url)
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_the_aws_sdk_for_javascript_v3(auth_server, cert, scheme):
+    # h2c on http://, h2 by ALPN on https://: the signed host is the :authority either way.
+    if scheme == "http":
+        out = run_node("auth_client.cjs", auth_server.url)
+    else:
+        out = run_node("auth_client.cjs", auth_server.tls_url, env={"NODE_EXTRA_CA_CERTS": cert[0]})
     assert out["converse"] == "Hello! How can I help you today?"
     assert out["stream"] == "Hello! How can I help you today?"
     assert out["wrongSecret"]["name"] == "InvalidSignatureException"
