@@ -70,6 +70,36 @@ pub struct MockModelSpec {
     /// credentials come from a Secret the pods mount; the operator never reads it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth: Option<AuthSpec>,
+    /// Translate mode (the server's `--upstream-openai`): Bedrock, SageMaker and Anthropic requests
+    /// no fixture matches are answered by this OpenAI-compatible model server (a vLLM or Ollama
+    /// Service), converted both ways with tools and streaming.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream_openai: Option<UpstreamOpenAiSpec>,
+}
+
+/// The OpenAI-compatible model server behind translate mode.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UpstreamOpenAiSpec {
+    /// Base URL as the OpenAI SDKs take it (`http://vllm.models.svc:8000/v1`); `/chat/completions`
+    /// is appended. No credentials in the URL (the server refuses them): use `apiKeySecret`.
+    pub url: String,
+    /// Model name sent upstream instead of each request's model id (or SageMaker endpoint name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// A Secret key holding the upstream's API key (sent as `Authorization: Bearer`); the pods read
+    /// it as an environment variable, the operator never reads it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key_secret: Option<SecretKey>,
+}
+
+/// A key of a Secret in the same namespace.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+pub struct SecretKey {
+    /// Secret name.
+    pub name: String,
+    /// Key within the Secret's `data`.
+    pub key: String,
 }
 
 /// Where the mock server's credentials file is (docs/auth.md describes its format).
