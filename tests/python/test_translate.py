@@ -246,6 +246,32 @@ def test_sagemaker_openai_container_whole_and_streamed(servers, translator):
     assert upstream_answers(servers) == [(3, False), (3, True)]
 
 
+def test_sagemaker_tgi_container_streamed_and_llama_invoke_model(servers, translator):
+    """The prompt-only formats: a TGI generate stream and a Llama 3 InvokeModel prompt (its system
+    header reaches the upstream as the system message)."""
+    sm = aws_client("sagemaker-runtime", translator.url)
+    tgi = {"inputs": "TGI stream: ramble on", "parameters": {"max_new_tokens": 64}}
+    r = sm.invoke_endpoint_with_response_stream(EndpointName="tgi", Body=json.dumps(tgi))
+    events = [json.loads(ev["PayloadPart"]["Bytes"].decode().removeprefix("data:")) for ev in r["Body"]]
+    assert "".join(e["token"]["text"] for e in events if not e["token"]["special"]) == "On and on and"
+    assert events[-1]["generated_text"] == "On and on and"
+    assert events[-1]["details"]["finish_reason"] == "length"
+    prompt = (
+        "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\n"
+        + SYSTEM
+        + "<|eot_id|><|start_header_id|>user<|end_header_id|>\n\ncapital of France?<|eot_id|>"
+        + "<|start_header_id|>assistant<|end_header_id|>\n\n"
+    )
+    r = aws_client("bedrock-runtime", translator.url).invoke_model(
+        modelId="meta.llama3-8b-instruct-v1:0", body=json.dumps({"prompt": prompt, "max_gen_len": 64})
+    )
+    body = json.loads(r["body"].read())
+    assert body["generation"] == CAPITAL
+    assert body["stop_reason"] == "stop"
+    assert (body["prompt_token_count"], body["generation_token_count"]) == (21, 7)
+    assert upstream_answers(servers) == [(4, True), (3, False)]
+
+
 def test_anthropic_sdk_unary_stream_and_tool_use(servers, translator):
     an = anthropic.Anthropic(base_url=translator.url, api_key="sk-ant-client", max_retries=0)
     m = an.messages.create(

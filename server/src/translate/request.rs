@@ -14,7 +14,21 @@ pub fn chat_request(c: &Conversation, model: &str) -> Value {
         .filter(|s| !s.is_empty())
         .map(|s| json!({"role": "system", "content": s}))
         .collect();
-    messages.extend(ordered(&c.messages).into_iter().map(message));
+    // A tool result answers a call of the assistant message before it; one that answers none (a
+    // Llama prompt's `ipython` turn has no call id) is sent as user text, which every server takes.
+    let mut open: Vec<&str> = Vec::new();
+    for m in ordered(&c.messages) {
+        match m.role {
+            Role::Assistant => open = m.tool_calls.iter().map(|t| t.id.as_str()).collect(),
+            Role::User => open.clear(),
+            Role::Tool if !m.tool_call_id.as_deref().is_some_and(|id| open.contains(&id)) => {
+                messages.push(json!({"role": "user", "content": m.text}));
+                continue;
+            }
+            Role::Tool => {}
+        }
+        messages.push(message(m));
+    }
     let mut body = Map::new();
     body.insert("model".into(), json!(model));
     body.insert("messages".into(), Value::Array(messages));
@@ -179,6 +193,15 @@ mod tests {
         );
         assert_eq!(body["messages"][3]["tool_call_id"], "t1");
         assert!(body.get("stream").is_none());
+    }
+
+    #[test]
+    fn a_tool_result_that_answers_no_call_is_user_text() {
+        let mut c = Conversation::new(Protocol::Bedrock, "meta.llama3-8b-instruct-v1:0");
+        c.messages.push(Message::text(Role::User, "what time is it?"));
+        c.messages.push(Message::tool_result("", "noon"));
+        let body = chat_request(&c, "m");
+        assert_eq!(body["messages"][1], json!({"role": "user", "content": "noon"}));
     }
 
     #[test]
