@@ -66,6 +66,11 @@ UPSTREAM_FIXTURES = {
             "response": {"content": "eventually"},
             "latency": 5000,
         },
+        {
+            # A reasoning model (vLLM's `reasoning_content`).
+            "match": {"userMessage": "think first"},
+            "response": {"reasoning": "France's capital city is Paris.", "content": CAPITAL},
+        },
     ]
 }
 SYSTEM = "You are a geography tutor."
@@ -178,6 +183,22 @@ def test_a_length_finish_is_max_tokens(servers, translator):
     r = aws_client("bedrock-runtime", translator.url).converse(modelId=MODEL, messages=user("ramble on"))
     assert r["stopReason"] == "max_tokens"
     assert r["output"]["message"]["content"] == [{"text": "On and on and"}]
+
+
+def test_reasoning_reaches_converse_and_its_stream(servers, translator):
+    br = aws_client("bedrock-runtime", translator.url)
+    r = br.converse(modelId=MODEL, messages=user("think first: capital of France?"))
+    assert r["output"]["message"]["content"] == [
+        {"reasoningContent": {"reasoningText": {"text": "France's capital city is Paris."}}},
+        {"text": CAPITAL},
+    ]
+    reasoning, text = "", ""
+    for ev in br.converse_stream(modelId=MODEL, messages=user("think first, streamed"))["stream"]:
+        delta = ev.get("contentBlockDelta", {}).get("delta", {})
+        reasoning += delta.get("reasoningContent", {}).get("text", "")
+        text += delta.get("text", "")
+    assert (reasoning, text) == ("France's capital city is Paris.", CAPITAL)
+    assert upstream_answers(servers) == [(6, False), (6, True)]
 
 
 def claude_body(text, **extra):
