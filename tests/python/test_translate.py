@@ -107,6 +107,8 @@ def servers(tmp_path_factory):
         "--upstream-openai-model", UPSTREAM_MODEL,
         "--upstream-openai-key", "sk-upstream-key",
         "--upstream-timeout", "2",
+        # OpenAI's own wire is relayed, not translated.
+        "--proxy-unmatched", f"openai={upstream.url}",
     )  # fmt: skip
     yield translator, upstream
     translator.stop()
@@ -354,6 +356,19 @@ def test_strands_agent_tool_round_trip(servers, translator):
     assert str(result).strip() == SUNNY
     assert result.stop_reason == "end_turn"
     assert upstream_answers(servers) == [(2, True), (1, True)]
+
+
+def test_the_openai_wire_is_relayed_beside_translation(servers, translator):
+    from openai import OpenAI
+
+    oa = OpenAI(base_url=translator.url + "/v1", api_key="sk-client", max_retries=0)
+    r = oa.chat.completions.create(
+        model=UPSTREAM_MODEL,
+        messages=[{"role": "system", "content": SYSTEM}, {"role": "user", "content": "capital of France?"}],
+    )
+    assert r.choices[0].message.content == CAPITAL
+    assert (r.usage.prompt_tokens, r.usage.completion_tokens) == (21, 7)
+    assert upstream_answers(servers) == [(3, False)]
 
 
 def test_upstream_errors_in_each_wires_shape(servers, translator):
