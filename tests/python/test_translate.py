@@ -12,7 +12,7 @@ import anthropic
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import Server, aws_client
+from conftest import Server, aws_client, run_node
 
 MODEL = "anthropic.claude-3-haiku-20240307-v1:0"
 UPSTREAM_MODEL = "small-model"
@@ -178,6 +178,18 @@ def test_converse_stream_tool_round_trip(servers, translator):
     assert stop == "end_turn"
     assert (usage["inputTokens"], usage["outputTokens"], usage["totalTokens"]) == (41, 9, 50)
     # The upstream was asked for streams (with the usage chunk, or usage would be estimated).
+    assert upstream_answers(servers) == [(2, True), (1, True)]
+
+
+def test_js_sdk_converse_stream_tool_round_trip_over_h2(servers, translator):
+    out = run_node("translate_client.cjs", translator.url)
+    assert out["handler"] == "NodeHttp2Handler"
+    assert out["call"]["toolUse"] == {"toolUseId": "call_weather_1", "name": "get_weather"}
+    assert json.loads(out["call"]["input"]) == {"city": "Paris"}
+    assert out["call"]["stopReason"] == "tool_use"
+    assert out["answer"]["text"] == SUNNY
+    assert out["answer"]["stopReason"] == "end_turn"
+    assert (out["answer"]["usage"]["inputTokens"], out["answer"]["usage"]["outputTokens"]) == (41, 9)
     assert upstream_answers(servers) == [(2, True), (1, True)]
 
 
