@@ -337,7 +337,13 @@ def test_anthropic_sdk_unary_stream_and_tool_use(servers, translator):
         final = stream.get_final_message()
     assert text == SUNNY
     assert (final.usage.input_tokens, final.usage.output_tokens) == (41, 9)
-    assert upstream_answers(servers) == [(3, False), (3, True), (2, False), (1, True)]
+    # Bedrock's Anthropic-compatible path is translated as well.
+    bedrock_an = anthropic.Anthropic(base_url=translator.url + "/anthropic", api_key="bedrock-api-key", max_retries=0)
+    m = bedrock_an.messages.create(
+        model=MODEL, max_tokens=100, system=SYSTEM, messages=[{"role": "user", "content": "capital of France?"}]
+    )
+    assert ([b.text for b in m.content], m.stop_reason) == ([CAPITAL], "end_turn")
+    assert upstream_answers(servers) == [(3, False), (3, True), (2, False), (1, True), (3, False)]
 
 
 def test_strands_agent_tool_round_trip(servers, translator):
