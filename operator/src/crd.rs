@@ -75,6 +75,11 @@ pub struct MockModelSpec {
     /// (`AWS_BEARER_TOKEN_BEDROCK`) only over HTTPS. The pods mount the Secret; the operator never reads it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsSpec>,
+    /// Translate mode (the server's `--upstream-openai`): Bedrock, SageMaker and Anthropic requests
+    /// no fixture matches are answered by this OpenAI-compatible model server (a vLLM or Ollama
+    /// Service), converted both ways with tools and streaming.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream_openai: Option<UpstreamOpenAiSpec>,
 }
 
 /// The mock server's certificate.
@@ -86,6 +91,31 @@ pub struct TlsSpec {
     /// secret tls`; the certificate should name `<name>.<namespace>.svc`. A renewed Secret reaches
     /// the pods' files, but the server reads them at start (or on SIGHUP): restart the pods.
     pub secret_name: String,
+}
+
+/// The OpenAI-compatible model server behind translate mode.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UpstreamOpenAiSpec {
+    /// Base URL as the OpenAI SDKs take it (`http://vllm.models.svc:8000/v1`); `/chat/completions`
+    /// is appended. No credentials in the URL (the server refuses them): use `apiKeySecret`.
+    pub url: String,
+    /// Model name sent upstream instead of each request's model id (or SageMaker endpoint name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// A Secret key holding the upstream's API key (sent as `Authorization: Bearer`); the pods read
+    /// it as an environment variable, the operator never reads it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key_secret: Option<SecretKey>,
+}
+
+/// A key of a Secret in the same namespace.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+pub struct SecretKey {
+    /// Secret name.
+    pub name: String,
+    /// Key within the Secret's `data`.
+    pub key: String,
 }
 
 /// Where the mock server's credentials file is (docs/auth.md describes its format).

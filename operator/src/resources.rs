@@ -7,9 +7,10 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::core::v1::{
-    Capabilities, ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EnvVar, HTTPGetAction,
-    KeyToPath, PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile,
-    SecretVolumeSource, SecurityContext, Service, ServicePort, ServiceSpec, Volume, VolumeMount,
+    Capabilities, ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EnvVar, EnvVarSource,
+    HTTPGetAction, KeyToPath, PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceRequirements,
+    SeccompProfile, SecretKeySelector, SecretVolumeSource, SecurityContext, Service, ServicePort,
+    ServiceSpec, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
@@ -117,6 +118,12 @@ pub fn server_args(mm: &MockModel) -> Vec<String> {
         args.extend(["--auth".to_string(), auth_file()]);
     }
     args.extend(crate::tls::server_args(mm));
+    if let Some(up) = &mm.spec.upstream_openai {
+        args.extend(["--upstream-openai".to_string(), up.url.clone()]);
+        if let Some(model) = &up.model {
+            args.extend(["--upstream-openai-model".to_string(), model.clone()]);
+        }
+    }
     if let Some(d) = &mm.spec.defaults {
         if let Some(n) = d.chunk_size {
             args.extend(["--chunk-size".to_string(), n.to_string()]);
@@ -141,6 +148,23 @@ pub fn server_args(mm: &MockModel) -> Vec<String> {
         }
     }
     args
+}
+
+/// The translate-mode upstream's API key, from its Secret (the kubelet reads it, not the operator).
+fn upstream_key_env(mm: &MockModel) -> Option<EnvVar> {
+    let secret = mm.spec.upstream_openai.as_ref()?.api_key_secret.as_ref()?;
+    Some(EnvVar {
+        name: "MOCKMODEL_UPSTREAM_OPENAI_KEY".into(),
+        value_from: Some(EnvVarSource {
+            secret_key_ref: Some(SecretKeySelector {
+                name: secret.name.clone(),
+                key: secret.key.clone(),
+                optional: Some(false),
+            }),
+            ..EnvVarSource::default()
+        }),
+        ..EnvVar::default()
+    })
 }
 
 /// The credentials file in the pod: the Secret's key is projected under one fixed name.
@@ -209,11 +233,15 @@ fn container(mm: &MockModel, settings: &Settings) -> Container {
         ),
         image_pull_policy: mm.spec.image_pull_policy.clone(),
         args: Some(server_args(mm)),
-        env: Some(vec![EnvVar {
-            name: "MOCKMODEL_LOG_FORMAT".into(),
-            value: Some("json".into()),
-            ..EnvVar::default()
-        }]),
+        env: Some(
+            std::iter::once(EnvVar {
+                name: "MOCKMODEL_LOG_FORMAT".into(),
+                value: Some("json".into()),
+                ..EnvVar::default()
+            })
+            .chain(upstream_key_env(mm))
+            .collect(),
+        ),
         ports: Some(vec![ContainerPort {
             name: Some(crate::tls::port_name(mm).into()),
             container_port: PORT,
@@ -482,6 +510,36 @@ mod tests {
             ),
             "{args}"
         );
+    }
+
+    #[test]
+    fn spec_upstream_openai_passes_the_flags_and_the_key_from_its_secret() {
+        let plain = container(&mm(), &Settings::default());
+        assert_eq!(plain.env.as_ref().expect("env").len(), 1);
+        let mut mm = mm();
+        mm.spec.upstream_openai = serde_json::from_value(serde_json::json!({
+            "url": "http://vllm.models.svc:8000/v1",
+            "model": "qwen2.5-0.5b",
+            "apiKeySecret": {"name": "vllm-key", "key": "token"},
+        }))
+        .expect("spec");
+        let c = container(&mm, &Settings::default());
+        let args = c.args.as_ref().expect("args").join(" ");
+        assert!(
+            args.contains(
+                "--upstream-openai http://vllm.models.svc:8000/v1 --upstream-openai-model qwen2.5-0.5b"
+            ),
+            "{args}"
+        );
+        let env = &c.env.as_ref().expect("env")[1];
+        assert_eq!(env.name, "MOCKMODEL_UPSTREAM_OPENAI_KEY");
+        assert!(env.value.is_none(), "the key is never in the spec");
+        let key = env
+            .value_from
+            .as_ref()
+            .and_then(|v| v.secret_key_ref.as_ref())
+            .expect("a Secret key ref");
+        assert_eq!((key.name.as_str(), key.key.as_str()), ("vllm-key", "token"));
     }
 
     #[test]

@@ -159,6 +159,47 @@ pub struct ServeArgs {
         requires = "record"
     )]
     pub record_dir: Option<PathBuf>,
+    /// Translate mode: answer Bedrock (Converse, ConverseStream, InvokeModel and its stream),
+    /// SageMaker (InvokeEndpoint and its stream) and Anthropic Messages requests that no fixture
+    /// matches with this OpenAI-compatible server (a vLLM, Ollama or OpenAI base URL such as
+    /// `http://127.0.0.1:8000/v1`; `/chat/completions` is appended). Each request is converted to
+    /// a chat completion (tools, tool calls and results included) and the answer back into the
+    /// client's wire. OpenAI-wire requests are not translated (--proxy-unmatched relays them).
+    #[arg(
+        long = "upstream-openai",
+        value_name = "URL",
+        env = "MOCKMODEL_UPSTREAM_OPENAI",
+        value_parser = crate::translate::parse_url
+    )]
+    pub upstream_openai: Option<String>,
+    /// API key sent to --upstream-openai as `Authorization: Bearer KEY` (none by default).
+    #[arg(
+        long = "upstream-openai-key",
+        value_name = "KEY",
+        env = "MOCKMODEL_UPSTREAM_OPENAI_KEY",
+        hide_env_values = true,
+        requires = "upstream_openai"
+    )]
+    pub upstream_openai_key: Option<String>,
+    /// Model name sent to --upstream-openai instead of each request's model id (or SageMaker
+    /// endpoint name).
+    #[arg(
+        long = "upstream-openai-model",
+        value_name = "NAME",
+        env = "MOCKMODEL_UPSTREAM_OPENAI_MODEL",
+        requires = "upstream_openai"
+    )]
+    pub upstream_openai_model: Option<String>,
+    /// Seconds --upstream-openai may take to answer a request whole (a stream included) before
+    /// the client gets the wire's timeout error.
+    #[arg(
+        long = "upstream-timeout",
+        value_name = "SECONDS",
+        env = "MOCKMODEL_UPSTREAM_TIMEOUT",
+        default_value_t = 120.0,
+        value_parser = seconds
+    )]
+    pub upstream_timeout: f64,
     /// S3-compatible endpoint (`http://127.0.0.1:9000`) where asynchronous invocations
     /// (StartAsyncInvoke, InvokeEndpointAsync) read inputs and write outputs; credentials come from
     /// the standard AWS chain (set AWS_EC2_METADATA_DISABLED=true off EC2). Without it those
@@ -183,6 +224,13 @@ pub struct ServeArgs {
     /// on --port).
     #[arg(long, env = "MOCKMODEL_TLS_PORT", requires = "tls_cert")]
     pub tls_port: Option<u16>,
+}
+
+fn seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v > 0.0 && v.is_finite() && v < 1e9 => Ok(v),
+        _ => Err(format!("{s:?} is not a positive number of seconds")),
+    }
 }
 
 fn rate(s: &str) -> Result<f64, String> {
@@ -241,6 +289,7 @@ impl ServeArgs {
             sagemaker_formats: self.sagemaker_formats.clone(),
             metrics: !self.no_metrics,
             upstream: None,
+            translate: None,
             s3_endpoint: self.s3_endpoint.clone(),
             auth: None,
         }
@@ -257,6 +306,20 @@ impl ServeArgs {
             return Ok(None);
         }
         crate::proxy::Upstream::new(targets, dir).await.map(Some)
+    }
+
+    /// The --upstream-openai translator, if one was given.
+    pub fn translator(&self) -> Result<Option<crate::translate::Translator>, String> {
+        let Some(url) = &self.upstream_openai else {
+            return Ok(None);
+        };
+        crate::translate::Translator::new(
+            url.clone(),
+            self.upstream_openai_key.clone(),
+            self.upstream_openai_model.clone(),
+            std::time::Duration::from_secs_f64(self.upstream_timeout),
+        )
+        .map(Some)
     }
 
     /// The `--auth` credentials, if given.

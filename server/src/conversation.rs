@@ -114,12 +114,41 @@ impl Message {
 }
 
 /// A tool call made earlier in the conversation.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ToolCallRef {
     /// Its id.
     pub id: String,
     /// The tool's name.
     pub name: String,
+    /// Its arguments as JSON text, where the request carried them (`""` when it did not); read
+    /// when the conversation is sent on to an upstream model (`--upstream-openai`).
+    pub arguments: String,
+}
+
+/// Which tool the model must call (`toolChoice`, `tool_choice`), where the request said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ToolChoice {
+    /// The model decides.
+    Auto,
+    /// Some tool must be called (Bedrock `any`, Anthropic `any`, OpenAI `required`).
+    Any,
+    /// No tool may be called.
+    None,
+    /// This tool must be called.
+    Tool(String),
+}
+
+/// The request's sampling options, kept so a translated request asks the upstream for the same.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Sampling {
+    /// The output token limit.
+    pub max_tokens: Option<u64>,
+    /// Sampling temperature.
+    pub temperature: Option<f64>,
+    /// Nucleus sampling.
+    pub top_p: Option<f64>,
+    /// Stop sequences.
+    pub stop: Vec<String>,
 }
 
 /// A request, normalised.
@@ -140,6 +169,12 @@ pub struct Conversation {
     /// The JSON Schema of each declared tool's input, by tool name, where the request gave one
     /// (read by the `toolArgsSchemaViolation` semantic fault).
     pub tool_schemas: BTreeMap<String, serde_json::Value>,
+    /// Each declared tool's description, by tool name, where the request gave one.
+    pub tool_descriptions: BTreeMap<String, String>,
+    /// The request's tool choice, if it made one.
+    pub tool_choice: Option<ToolChoice>,
+    /// Sampling options (max tokens, temperature, top-p, stop sequences).
+    pub sampling: Sampling,
     /// `response_format.type` (OpenAI), if any.
     pub response_format: Option<String>,
     /// Embedding input texts joined with `\n`.
@@ -168,6 +203,9 @@ impl Conversation {
             messages: Vec::new(),
             tools: Vec::new(),
             tool_schemas: BTreeMap::new(),
+            tool_descriptions: BTreeMap::new(),
+            tool_choice: None,
+            sampling: Sampling::default(),
             response_format: None,
             input_text: None,
             stream: false,
@@ -264,6 +302,7 @@ mod tests {
         assistant.tool_calls.push(ToolCallRef {
             id: "c1".into(),
             name: "get_weather".into(),
+            ..ToolCallRef::default()
         });
         let c = convo(vec![
             Message::text(Role::User, "weather?"),

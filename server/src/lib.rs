@@ -34,6 +34,7 @@ pub mod stream;
 pub mod telemetry;
 pub mod tls;
 pub mod tokens;
+pub mod translate;
 pub mod validate;
 pub mod wire;
 

@@ -72,6 +72,13 @@ async fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     }
+    match args.translator() {
+        Ok(t) => config.translate = t.map(std::sync::Arc::new),
+        Err(e) => {
+            tracing::error!("cannot start: {e}");
+            return ExitCode::from(1);
+        }
+    }
     config.auth = match args.load_auth() {
         Ok(a) => a,
         Err(e) => {

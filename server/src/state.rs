@@ -43,6 +43,9 @@ pub struct Config {
     /// Where requests no fixture matches go (`--proxy-unmatched`, `--record`); `None` answers them
     /// with the wire's no-match error.
     pub upstream: Option<Arc<crate::proxy::Upstream>>,
+    /// The OpenAI-compatible server that answers unmatched Bedrock, SageMaker and Anthropic chat
+    /// requests (`--upstream-openai`); it goes before `upstream` for the operations it serves.
+    pub translate: Option<Arc<crate::translate::Translator>>,
     /// The S3-compatible store asynchronous invocations use (`--s3-endpoint`); `None`: they are refused.
     pub s3_endpoint: Option<String>,
     /// Credentials every request must carry (`--auth FILE`); `None` accepts any request.
@@ -62,6 +65,7 @@ impl Default for Config {
             sagemaker_formats: Vec::new(),
             metrics: true,
             upstream: None,
+            translate: None,
             s3_endpoint: None,
             auth: None,
         }

@@ -73,7 +73,19 @@ pub fn parse_target(s: &str) -> Result<Target, String> {
     })
 }
 
-type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+/// The client every upstream request goes through (HTTP/1.1, plain or TLS with the system roots).
+pub type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// A client for upstreams (also translate mode's).
+pub fn https_client() -> Result<HttpsClient, String> {
+    let tls = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_provider_and_native_roots(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+        .map_err(|e| format!("cannot load the system's TLS roots: {e}"))?
+        .https_or_http()
+        .enable_http1()
+        .build();
+    Ok(Client::builder(TokioExecutor::new()).build(tls))
+}
 
 /// The upstreams and, when recording, where fixtures go.
 pub struct Upstream {
@@ -101,16 +113,10 @@ impl Upstream {
             std::fs::create_dir_all(dir)
                 .map_err(|e| format!("cannot create --record-dir {}: {e}", dir.display()))?;
         }
-        let tls = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_native_roots(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
-            .map_err(|e| format!("cannot load the system's TLS roots: {e}"))?
-            .https_or_http()
-            .enable_http1()
-            .build();
         Ok(Upstream {
             targets,
             record_dir,
-            client: Client::builder(TokioExecutor::new()).build(tls),
+            client: https_client()?,
             signer: sign::Signer::load().await,
         })
     }

@@ -164,15 +164,31 @@ pub async fn respond<W: Wire>(
         Ok(Outcome::Embedding(_)) => Err(wire.invalid(format!(
             "The matched fixture answers embeddings, not {operation} requests"
         ))),
-        // An upstream, when configured, answers what no fixture does (relayed, maybe recorded).
-        Err(n) => {
-            let up = state.config.upstream.as_deref();
-            match crate::proxy::forward(up, state.config.max_body_bytes, c, operation).await {
-                Some(Ok(res)) => Ok(res),
-                Some(Err(message)) => Err(wire.error(&bad_gateway(message), &c.model)),
-                None => Err(wire.no_match(n)),
+        // An OpenAI-compatible model, when configured, answers what no fixture does: its answer
+        // becomes a plan this wire encodes as it would a fixture's. Otherwise an upstream, when
+        // configured, answers it (relayed, maybe recorded).
+        Err(n) => match state
+            .config
+            .translate
+            .as_deref()
+            .filter(|t| t.serves(c, operation))
+        {
+            Some(t) => match t
+                .answer(c, state.config.max_body_bytes, &state.config.defaults)
+                .await
+            {
+                Ok(plan) => message(wire, c, &plan, encode).await,
+                Err(e) => Err(wire.error(&e, &c.model)),
+            },
+            None => {
+                let up = state.config.upstream.as_deref();
+                match crate::proxy::forward(up, state.config.max_body_bytes, c, operation).await {
+                    Some(Ok(res)) => Ok(res),
+                    Some(Err(message)) => Err(wire.error(&bad_gateway(message), &c.model)),
+                    None => Err(wire.no_match(n)),
+                }
             }
-        }
+        },
     };
     labelled(res.unwrap_or_else(IntoResponse::into_response), &c.model)
 }

@@ -15,7 +15,7 @@ mod serve;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::conversation::{Conversation, Message, Role, ToolCallRef};
+use crate::conversation::{Conversation, Message, Role, Sampling, ToolCallRef, ToolChoice};
 pub use error::AnthropicError;
 pub use serve::{Anthropic, SSE, count_tokens, create, unrouted};
 
@@ -27,6 +27,20 @@ pub struct Request {
     system: Option<Content>,
     #[serde(default)]
     tools: Vec<ToolDef>,
+    /// `{type: auto|any|tool|none, name?}`.
+    #[serde(default)]
+    tool_choice: Option<Value>,
+    // Sampling options, read again here (beside the envelope) because InvokeModel bodies carry
+    // them too; kept for a request sent on to an upstream model, read loosely (validation words a
+    // wrong type).
+    #[serde(default)]
+    max_tokens: Option<Value>,
+    #[serde(default)]
+    temperature: Option<Value>,
+    #[serde(default)]
+    top_p: Option<Value>,
+    #[serde(default)]
+    stop_sequences: Option<Value>,
 }
 
 /// What only the Messages API carries beside [`Request`].
@@ -49,6 +63,8 @@ pub struct Envelope {
 struct ToolDef {
     #[serde(default)]
     name: Option<String>,
+    #[serde(default)]
+    description: Option<String>,
     #[serde(default)]
     input_schema: Option<Value>,
 }
@@ -82,6 +98,9 @@ struct ABlock {
     tool_use_id: Option<String>,
     #[serde(default)]
     content: Option<Box<Content>>,
+    /// A `tool_use` block's arguments.
+    #[serde(default)]
+    input: Option<Value>,
 }
 
 impl Content {
@@ -146,7 +165,33 @@ pub fn decode(req: &Request, c: &mut Conversation) -> Result<(), BadRole> {
         if let (Some(name), Some(schema)) = (&t.name, &t.input_schema) {
             c.tool_schemas.insert(name.clone(), schema.clone());
         }
+        if let (Some(name), Some(d)) = (&t.name, &t.description) {
+            c.tool_descriptions.insert(name.clone(), d.clone());
+        }
     }
+    c.tool_choice = req
+        .tool_choice
+        .as_ref()
+        .and_then(|t| match t.get("type")?.as_str()? {
+            "auto" => Some(ToolChoice::Auto),
+            "any" => Some(ToolChoice::Any),
+            "none" => Some(ToolChoice::None),
+            "tool" => Some(ToolChoice::Tool(t.get("name")?.as_str()?.to_string())),
+            _ => None,
+        });
+    c.sampling = Sampling {
+        max_tokens: req.max_tokens.as_ref().and_then(Value::as_u64),
+        temperature: req.temperature.as_ref().and_then(Value::as_f64),
+        top_p: req.top_p.as_ref().and_then(Value::as_f64),
+        stop: req
+            .stop_sequences
+            .as_ref()
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s.as_str().map(str::to_string))
+            .collect(),
+    };
     for (i, m) in req.messages.iter().enumerate() {
         let text = m.content.text();
         match m.role.as_str() {
@@ -160,6 +205,7 @@ pub fn decode(req: &Request, c: &mut Conversation) -> Result<(), BadRole> {
                     .map(|b| ToolCallRef {
                         id: b.id.clone().unwrap_or_default(),
                         name: b.name.clone().unwrap_or_default(),
+                        arguments: b.input.as_ref().map(Value::to_string).unwrap_or_default(),
                     })
                     .collect();
                 c.messages.push(msg);

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::openai_error::{Checked, OpenAiError};
-use crate::conversation::{Conversation, Message, Role, ToolCallRef};
+use crate::conversation::{Conversation, Message, Role, Sampling, ToolCallRef, ToolChoice};
 use crate::validate::api::OpenAiSchema;
 
 /// A chat completions request (also what SageMaker's OpenAI-compatible containers accept).
@@ -34,6 +34,21 @@ pub struct ChatRequest {
     functions: Vec<FunctionDef>,
     #[serde(default)]
     response_format: Option<ResponseFormat>,
+    #[serde(default)]
+    tool_choice: Option<Value>,
+    // Sampling options, kept for a request sent on to an upstream model; read loosely (the schema
+    // check words a wrong type, and `--lenient` must not turn one into a new rejection).
+    #[serde(default)]
+    max_tokens: Option<Value>,
+    #[serde(default)]
+    max_completion_tokens: Option<Value>,
+    #[serde(default)]
+    temperature: Option<Value>,
+    #[serde(default)]
+    top_p: Option<Value>,
+    /// A string or a list of strings.
+    #[serde(default)]
+    stop: Option<Value>,
 }
 
 impl Checked for ChatRequest {
@@ -63,6 +78,11 @@ struct ToolDef {
 #[derive(Deserialize)]
 struct FunctionDef {
     name: String,
+    #[serde(default)]
+    description: Option<String>,
+    /// A call's arguments (JSON text).
+    #[serde(default)]
+    arguments: Option<String>,
     /// The input schema of a declared function (absent on a call).
     #[serde(default)]
     parameters: Option<Value>,
@@ -133,7 +153,30 @@ pub fn decode_into(mut c: Conversation, req: &ChatRequest) -> Result<Conversatio
         if let Some(schema) = &f.parameters {
             c.tool_schemas.insert(f.name.clone(), schema.clone());
         }
+        if let Some(d) = &f.description {
+            c.tool_descriptions.insert(f.name.clone(), d.clone());
+        }
     }
+    c.tool_choice = req.tool_choice.as_ref().and_then(|t| match t {
+        Value::String(s) if s == "auto" => Some(ToolChoice::Auto),
+        Value::String(s) if s == "required" => Some(ToolChoice::Any),
+        Value::String(s) if s == "none" => Some(ToolChoice::None),
+        other => Some(ToolChoice::Tool(
+            other.get("function")?.get("name")?.as_str()?.to_string(),
+        )),
+    });
+    c.sampling = Sampling {
+        max_tokens: [&req.max_completion_tokens, &req.max_tokens]
+            .into_iter()
+            .find_map(|v| v.as_ref()?.as_u64()),
+        temperature: req.temperature.as_ref().and_then(Value::as_f64),
+        top_p: req.top_p.as_ref().and_then(Value::as_f64),
+        stop: match &req.stop {
+            Some(Value::String(s)) => vec![s.clone()],
+            Some(Value::Array(a)) => a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect(),
+            _ => Vec::new(),
+        },
+    };
     for (i, m) in req.messages.iter().enumerate() {
         let text = content_text(&m.content);
         match m.role.as_str() {
@@ -147,6 +190,7 @@ pub fn decode_into(mut c: Conversation, req: &ChatRequest) -> Result<Conversatio
                     .map(|t| ToolCallRef {
                         id: t.id.clone(),
                         name: t.function.name.clone(),
+                        arguments: t.function.arguments.clone().unwrap_or_default(),
                     })
                     .collect();
                 c.messages.push(msg);

@@ -176,8 +176,8 @@ fn input_item(c: &mut Conversation, item: &Value, at: &str) -> Result<(), OpenAi
             let call = ToolCallRef {
                 id: required_str(item, "call_id", at)?.to_string(),
                 name: required_str(item, "name", at)?.to_string(),
+                arguments: required_str(item, "arguments", at)?.to_string(),
             };
-            required_str(item, "arguments", at)?;
             match c.messages.last_mut() {
                 Some(m) if m.role == Role::Assistant => m.tool_calls.push(call),
                 _ => {
@@ -218,9 +218,10 @@ pub fn answer_message(plan: &Plan) -> Message {
     for b in &plan.blocks {
         match b {
             Block::Text(t) => texts.push(t.as_str()),
-            Block::ToolCall { id, name, .. } => m.tool_calls.push(ToolCallRef {
+            Block::ToolCall { id, name, arguments } => m.tool_calls.push(ToolCallRef {
                 id: id.clone(),
                 name: name.clone(),
+                arguments: arguments.clone(),
             }),
             Block::Reasoning { .. } => {}
         }

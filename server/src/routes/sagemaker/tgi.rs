@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{Decoded, Payload, SageMakerError, from_value};
-use crate::conversation::{Conversation, Message, Role};
+use crate::conversation::{Conversation, Message, Role, Sampling};
 use crate::plan::{Block, Plan, StopReason, chunk_text};
 use crate::stream::Frame;
 
@@ -28,6 +28,16 @@ struct Parameters {
     details: bool,
     #[serde(default)]
     return_full_text: bool,
+    // Sampling options, kept for a request sent on to an upstream model; read loosely (any type
+    // the container would reject is not this mock's to word).
+    #[serde(default)]
+    max_new_tokens: Option<Value>,
+    #[serde(default)]
+    temperature: Option<Value>,
+    #[serde(default)]
+    top_p: Option<Value>,
+    #[serde(default)]
+    stop: Option<Value>,
 }
 
 /// What a TGI answer depends on besides the plan.
@@ -45,6 +55,20 @@ pub(super) fn decode(value: Value, mut conversation: Conversation) -> Result<Dec
     conversation
         .messages
         .push(Message::text(Role::User, req.inputs.clone()));
+    let p = &req.parameters;
+    conversation.sampling = Sampling {
+        max_tokens: p.max_new_tokens.as_ref().and_then(Value::as_u64),
+        temperature: p.temperature.as_ref().and_then(Value::as_f64),
+        top_p: p.top_p.as_ref().and_then(Value::as_f64),
+        stop: p
+            .stop
+            .as_ref()
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s.as_str().map(str::to_string))
+            .collect(),
+    };
     let options = Options {
         details: req.parameters.details,
         prefix: req.parameters.return_full_text.then_some(req.inputs),

@@ -4,7 +4,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::conversation::{Conversation, Message, Role, ToolCallRef};
+use crate::conversation::{Conversation, Message, Role, Sampling, ToolCallRef, ToolChoice};
 
 /// The Converse request members that matter for matching (others are accepted and ignored).
 #[derive(Deserialize)]
@@ -64,7 +64,7 @@ impl GuardContent {
     }
 }
 
-/// `inferenceConfig`: type-checked, not used by a mock.
+/// `inferenceConfig`: type-checked; kept for a request sent on to an upstream model.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct InferenceConfig {
@@ -128,6 +128,9 @@ pub struct ToolUse {
     pub tool_use_id: String,
     /// Tool name.
     pub name: String,
+    /// The call's arguments (a JSON document).
+    #[serde(default)]
+    pub input: Option<Value>,
 }
 
 /// `ToolResultBlock`.
@@ -168,6 +171,9 @@ pub struct SystemBlock {
 pub struct ToolConfig {
     /// Tools.
     pub tools: Vec<Tool>,
+    /// `ToolChoice` union: `{auto:{}}`, `{any:{}}` or `{tool:{name}}`.
+    #[serde(default, rename = "toolChoice")]
+    pub tool_choice: Option<Value>,
 }
 
 /// `Tool` union: only `toolSpec` defines a named tool.
@@ -185,6 +191,9 @@ pub struct Tool {
 pub struct ToolSpec {
     /// Tool name.
     pub name: String,
+    /// What the tool does (for a model that reads it).
+    #[serde(default)]
+    pub description: Option<String>,
     /// `ToolInputSchema`, a union whose `json` member is the JSON Schema document.
     #[serde(default)]
     pub input_schema: Option<ToolInputSchema>,
@@ -225,6 +234,31 @@ impl ConverseRequest {
             if let Some(schema) = spec.input_schema.as_ref().and_then(|s| s.json.clone()) {
                 c.tool_schemas.insert(spec.name.clone(), schema);
             }
+            if let Some(d) = &spec.description {
+                c.tool_descriptions.insert(spec.name.clone(), d.clone());
+            }
+        }
+        c.tool_choice = self
+            .tool_config
+            .as_ref()
+            .and_then(|t| t.tool_choice.as_ref())
+            .and_then(|choice| {
+                if choice.get("auto").is_some() {
+                    Some(ToolChoice::Auto)
+                } else if choice.get("any").is_some() {
+                    Some(ToolChoice::Any)
+                } else {
+                    let name = choice.get("tool")?.get("name")?.as_str()?;
+                    Some(ToolChoice::Tool(name.to_string()))
+                }
+            });
+        if let Some(i) = &self.inference_config {
+            c.sampling = Sampling {
+                max_tokens: i.max_tokens,
+                temperature: i.temperature,
+                top_p: i.top_p,
+                stop: i.stop_sequences.clone(),
+            };
         }
         for m in &self.messages {
             let text = m
@@ -243,6 +277,7 @@ impl ConverseRequest {
                         .map(|t| ToolCallRef {
                             id: t.tool_use_id.clone(),
                             name: t.name.clone(),
+                            arguments: t.input.as_ref().map(Value::to_string).unwrap_or_default(),
                         })
                         .collect();
                     c.messages.push(msg);
@@ -292,10 +327,14 @@ mod tests {
     fn a_tool_result_only_user_message_keeps_the_result_in_the_current_turn() {
         let c = decoded(json!({
             "system": [{"text": "be brief"}, {"cachePoint": {"type": "default"}}],
-            "toolConfig": {"tools": [{"toolSpec": {"name": "get_weather", "inputSchema": {"json": {}}}}]},
+            "toolConfig": {
+                "tools": [{"toolSpec": {"name": "get_weather", "description": "Weather", "inputSchema": {"json": {}}}}],
+                "toolChoice": {"tool": {"name": "get_weather"}},
+            },
+            "inferenceConfig": {"maxTokens": 50, "temperature": 0.2, "stopSequences": ["END"]},
             "messages": [
                 {"role": "user", "content": [{"text": "weather?"}, {"image": {"format": "png", "source": {"bytes": "AA=="}}}]},
-                {"role": "assistant", "content": [{"toolUse": {"toolUseId": "t1", "name": "get_weather", "input": {}}}]},
+                {"role": "assistant", "content": [{"toolUse": {"toolUseId": "t1", "name": "get_weather", "input": {"city": "Paris"}}}]},
                 {"role": "user", "content": [{"toolResult": {"toolUseId": "t1", "content": [{"json": {"sky": "clear"}}, {"text": "22C"}]}}]},
             ]
         }));
@@ -307,6 +346,19 @@ mod tests {
         assert_eq!(result.tool_call_id.as_deref(), Some("t1"));
         assert_eq!(result.text, "{\"sky\":\"clear\"}\n22C");
         assert_eq!(c.messages[1].tool_calls[0].name, "get_weather");
+        // Kept for a request translated to an upstream model (`--upstream-openai`).
+        assert_eq!(c.messages[1].tool_calls[0].arguments, r#"{"city":"Paris"}"#);
+        assert_eq!(c.tool_descriptions["get_weather"], "Weather");
+        assert_eq!(c.tool_choice, Some(ToolChoice::Tool("get_weather".into())));
+        assert_eq!(
+            c.sampling,
+            Sampling {
+                max_tokens: Some(50),
+                temperature: Some(0.2),
+                top_p: None,
+                stop: vec!["END".into()]
+            }
+        );
     }
 
     #[test]

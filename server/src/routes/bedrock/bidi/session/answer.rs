@@ -184,6 +184,7 @@ impl Session {
                     calls.push(ToolCallRef {
                         id: id.clone(),
                         name: name.clone(),
+                        arguments: arguments.clone(),
                     });
                 }
                 Block::Reasoning { .. } => {}
