@@ -17,6 +17,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::{Resource, ResourceExt};
 
 use crate::crd::{Endpoints, MockModel};
+use crate::recording;
 use crate::{Error, Result};
 
 /// The one field manager for every server-side apply.
@@ -139,6 +140,7 @@ pub fn server_args(mm: &MockModel) -> Vec<String> {
             args.extend(["--s3-endpoint".to_string(), url.clone()]);
         }
     }
+    args.extend(recording::args(mm));
     args
 }
 
@@ -211,6 +213,7 @@ fn container(mm: &MockModel, settings: &Settings) -> Container {
             value: Some("json".into()),
             ..EnvVar::default()
         }]),
+        env_from: recording::env_from(mm),
         ports: Some(vec![ContainerPort {
             name: Some("http".into()),
             container_port: PORT,
@@ -247,6 +250,7 @@ fn container(mm: &MockModel, settings: &Settings) -> Container {
                 read_only: Some(true),
                 ..VolumeMount::default()
             }))
+            .chain(recording::mount(mm))
             .collect(),
         ),
         ..Container::default()
@@ -297,6 +301,7 @@ pub fn deployment(mm: &MockModel, settings: &Settings) -> Result<Deployment> {
                             ..Volume::default()
                         })
                         .chain(auth_volume(mm))
+                        .chain(recording::volume(mm))
                         .collect(),
                     ),
                     ..PodSpec::default()

@@ -8,9 +8,12 @@
 
 mod capture;
 mod decode;
+mod invoke;
 mod record;
+mod responses;
 mod sagemaker;
 mod sign;
+mod upstream_error;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -27,6 +30,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
 use crate::conversation::{Conversation, Protocol};
+use crate::journal::Journal;
 
 pub use record::RecordKey;
 
@@ -120,6 +124,14 @@ impl Upstream {
         self.record_dir.is_some()
     }
 
+    /// Every fixture recorded so far as one fixture file; `None` when not recording.
+    pub async fn recorded(&self) -> Option<Result<serde_json::Value, String>> {
+        let dir = self.record_dir.clone()?;
+        // File reads stay off the async workers.
+        let read = tokio::task::spawn_blocking(move || record::read_all(&dir)).await;
+        Some(read.unwrap_or_else(|e| Err(e.to_string())))
+    }
+
     fn target(&self, p: Protocol) -> Option<&Target> {
         self.targets
             .iter()
@@ -170,6 +182,35 @@ pub async fn capture(State(limit): State<Option<usize>>, req: Request, next: Nex
     RAW.scope(raw, next.run(req)).await
 }
 
+/// The journal entry of a forwarded request, completed with the upstream that answered and the
+/// file its answer was recorded into.
+#[derive(Debug, Clone)]
+pub struct JournalMark {
+    journal: Arc<Journal>,
+    id: u64,
+}
+
+impl JournalMark {
+    /// Entry `id` of `journal`.
+    pub fn new(journal: &Arc<Journal>, id: u64) -> Self {
+        JournalMark {
+            journal: Arc::clone(journal),
+            id,
+        }
+    }
+
+    fn forwarded(&self, upstream: &str, outcome: String) {
+        self.journal.annotate(self.id, |e| {
+            e.upstream = Some(upstream.to_string());
+            e.outcome = outcome;
+        });
+    }
+
+    fn recorded(&self, file: String) {
+        self.journal.annotate(self.id, |e| e.recorded = Some(file));
+    }
+}
+
 /// Headers that belong to one connection, never forwarded either way (RFC 9110 §7.6.1).
 const HOP_BY_HOP: [&str; 9] = [
     "connection",
@@ -192,6 +233,7 @@ pub async fn forward(
     limit: usize,
     c: &Conversation,
     operation: &'static str,
+    mark: JournalMark,
 ) -> Option<Result<Response, String>> {
     let up = up?;
     let target = up.target(c.protocol)?;
@@ -213,7 +255,7 @@ pub async fn forward(
         .body(Full::new(raw.body.clone()))
     {
         Ok(r) => r,
-        Err(e) => return Some(Err(bad_gateway(&target.base, &e.to_string()))),
+        Err(e) => return Some(Err(bad_gateway(&target.base, &e.to_string(), &mark))),
     };
     *req.headers_mut() = headers;
     if aws
@@ -222,17 +264,18 @@ pub async fn forward(
             .sign(&mut req, c.protocol, &raw.headers, &raw.body)
             .await
     {
-        return Some(Err(bad_gateway(&target.base, &e)));
+        return Some(Err(bad_gateway(&target.base, &e, &mark)));
     }
     let sent = Instant::now();
     let res = match up.client.request(req).await {
         Ok(r) => r,
         Err(e) => {
             tracing::warn!(upstream = %target.base, "proxying an unmatched request failed: {e}");
-            return Some(Err(bad_gateway(&target.base, &e.to_string())));
+            return Some(Err(bad_gateway(&target.base, &e.to_string(), &mark)));
         }
     };
     tracing::info!(upstream = %target.base, status = res.status().as_u16(), operation, "proxied an unmatched request");
+    mark.forwarded(&target.base, format!("forwarded {}", res.status().as_u16()));
     let (mut parts, incoming) = res.into_parts();
     for h in HOP_BY_HOP {
         parts.headers.remove(h);
@@ -249,13 +292,15 @@ pub async fn forward(
             sent,
             target.base.clone(),
             expected,
+            mark,
         ))
     });
     let body = capture::relay(incoming, recorder);
     Some(Ok(Response::from_parts(parts, body)))
 }
 
-fn bad_gateway(upstream: &str, why: &str) -> String {
+fn bad_gateway(upstream: &str, why: &str, mark: &JournalMark) -> String {
+    mark.forwarded(upstream, "error 502".into());
     format!("mockmodel: the upstream {upstream} did not answer: {why}")
 }
 

@@ -167,7 +167,8 @@ pub async fn respond<W: Wire>(
         // An upstream, when configured, answers what no fixture does (relayed, maybe recorded).
         Err(n) => {
             let up = state.config.upstream.as_deref();
-            match crate::proxy::forward(up, state.config.max_body_bytes, c, operation).await {
+            let mark = crate::proxy::JournalMark::new(&state.journal, n.journal_id);
+            match crate::proxy::forward(up, state.config.max_body_bytes, c, operation, mark).await {
                 Some(Ok(res)) => Ok(res),
                 Some(Err(message)) => Err(wire.error(&bad_gateway(message), &c.model)),
                 None => Err(wire.no_match(n)),
