@@ -5,6 +5,7 @@ the same calls with the same parsed results. Timing is asserted on the recorded 
 against the upstream fixtures' declared profiles, never on the test's own clock."""
 import json
 import subprocess
+import urllib.error
 
 import anthropic
 import boto3
@@ -320,6 +321,16 @@ def test_proxy_unmatched_relays_without_recording(tmp_path):
                 model="gpt-4o", messages=[{"role": "user", "content": "capital of France?"}]
             )
         assert type(e.value).__name__ == "NotFoundError"
+        # The forwarded request is journalled as such; a relay-only server has no recorded set.
+        journal = proxy.get_json("/__mockmodel/journal")["entries"]
+        assert [(e["userMessage"], e["outcome"], e.get("upstream"), e.get("recorded")) for e in journal] == [
+            ("hello", "message", None, None),
+            ("capital of France?", "forwarded 200", upstream.url, None),
+            ("capital of France?", "no_match", None, None),
+        ]
+        with pytest.raises(urllib.error.HTTPError) as e:
+            proxy.get_json("/__mockmodel/recorded")
+        assert e.value.code == 404
     finally:
         proxy.stop()
         upstream.stop()

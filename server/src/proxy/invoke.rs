@@ -1,7 +1,8 @@
 //! InvokeModel and InvokeModelWithResponseStream answers, decoded for recording. The body is the
 //! model family's own JSON, told apart by its shape (the proxy reads no wire's code): a Claude
 //! `message`, a Nova Converse-shaped `output`, Titan `results`, Llama `generation`, Mistral
-//! `outputs` or chat `choices`. A stream is event-stream `chunk` messages whose payload is
+//! `outputs` or chat `choices`, Cohere Command R's `text` (its tool calls are not read). A body of
+//! none of these shapes is not recorded. A stream is event-stream `chunk` messages whose payload is
 //! `{"bytes": base64(the family's event JSON)}`; Bedrock adds `amazon-bedrock-invocationMetrics` to the
 //! last one, which gives the usage for every family.
 
@@ -24,7 +25,10 @@ pub(super) fn decode(
 ) -> Result<Decoded, String> {
     let mut d = Decoded::default();
     if framing != Framing::EventStream {
-        whole_body(&mut d, &whole(frames)?);
+        let body = whole(frames)?;
+        if !whole_body(&mut d, &body) {
+            return Err("an InvokeModel body of a model family recording does not read".into());
+        }
         if d.usage.is_none() {
             d.usage = header_usage.map(|(i, o)| json!({"inputTokens": i, "outputTokens": o}));
         }
@@ -52,8 +56,8 @@ pub(super) fn decode(
     Ok(d)
 }
 
-/// A whole InvokeModel body of any family the server speaks.
-fn whole_body(d: &mut Decoded, body: &Value) {
+/// A whole InvokeModel body of any family the server speaks; false for another shape.
+fn whole_body(d: &mut Decoded, body: &Value) -> bool {
     if body.get("content").is_some_and(Value::is_array) {
         messages_whole(d, body);
     } else if body["output"].get("message").is_some() {
@@ -71,7 +75,14 @@ fn whole_body(d: &mut Decoded, body: &Value) {
         text(d, o["text"].as_str());
     } else if body.get("choices").is_some() {
         chat_whole(d, body);
+    } else if let Some(t) = body["text"].as_str() {
+        text(d, Some(t));
+        let billed = &body["meta"]["billed_units"];
+        d.usage = usage(billed["input_tokens"].as_u64(), billed["output_tokens"].as_u64());
+    } else {
+        return false;
     }
+    true
 }
 
 /// One family event of a stream.
@@ -87,6 +98,12 @@ fn chunk_event(d: &mut Decoded, at: std::time::Instant, ev: &Value, input: &mut 
         .as_str()
         .or_else(|| ev["generation"].as_str())
         .or_else(|| ev["outputs"][0]["text"].as_str())
+        .or_else(|| {
+            // Cohere: only `text-generation` events carry text (`stream-end` repeats the whole).
+            (ev["event_type"] == "text-generation")
+                .then(|| ev["text"].as_str())
+                .flatten()
+        })
     {
         if !t.is_empty() {
             text(d, Some(t));
@@ -157,7 +174,8 @@ mod tests {
         let titan = json!({"inputTextTokenCount": 3, "results": [{"outputText": "Hi", "tokenCount": 1}]});
         let llama = json!({"generation": "Hi", "prompt_token_count": 3, "generation_token_count": 1});
         let mistral = json!({"outputs": [{"text": "Hi", "stop_reason": "stop"}]});
-        for b in [claude, nova, titan, llama, mistral] {
+        let cohere = json!({"text": "Hi", "meta": {"billed_units": {"input_tokens": 3, "output_tokens": 1}}});
+        for b in [claude, nova, titan, llama, mistral, cohere] {
             let d = decode(Framing::Whole, &body(b.clone()), Some((3, 1))).unwrap();
             assert_eq!(
                 response(&d),
@@ -165,6 +183,8 @@ mod tests {
                 "{b}"
             );
         }
+        // A shape no family has is not recorded as an empty answer.
+        assert!(decode(Framing::Whole, &body(json!({"images": []})), Some((3, 1))).is_err());
     }
 
     #[test]
