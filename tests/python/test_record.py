@@ -4,6 +4,7 @@ fixtures; the upstream is then stopped and a fresh server loading only the recor
 the same calls with the same parsed results. Timing is asserted on the recorded files' numbers
 against the upstream fixtures' declared profiles, never on the test's own clock."""
 import json
+import os
 import subprocess
 import urllib.error
 
@@ -626,3 +627,30 @@ def test_invoke_model_responses_and_errors_replay_with_the_upstream_stopped(reco
         assert more_calls(replay.url) == through_recorder
     finally:
         replay.stop()
+
+
+def test_a_recorder_of_plain_http_upstreams_needs_no_system_ca_certificates(tmp_path):
+    """A minimal image (the cluster tests' node images have no CA bundle) recording from another mock
+    over http: it starts, re-signs and records. An https upstream without roots is refused at start,
+    naming them."""
+    (tmp_path / "upstream.json").write_text(json.dumps(UPSTREAM_FIXTURES))
+    (tmp_path / "own.yaml").write_text("fixtures: [{match: {userMessage: never-asked}, response: {content: no}}]\n")
+    no_roots = {**RECORDER_ENV, "SSL_CERT_FILE": str(tmp_path / "none"), "SSL_CERT_DIR": str(tmp_path / "none")}
+    upstream = Server("--fixtures", str(tmp_path / "upstream.json"))
+    recorder = Server(
+        "--fixtures", str(tmp_path / "own.yaml"), "--record", upstream.url, "--record-dir", str(tmp_path / "rec"), env=no_roots
+    )  # fmt: skip
+    try:
+        r = bedrock(recorder.url).converse(modelId=MODEL, messages=user("capital of France?"))
+        assert r["output"]["message"]["content"] == [{"text": "The capital of France is Paris, on the Seine."}]
+        wait_for(lambda: recorder.get_json("/__mockmodel/recorded")["fixtures"], "the recording")
+    finally:
+        recorder.stop()
+        upstream.stop()
+    r = subprocess.run(
+        [server_binary(), "--port", "0", "--fixtures", str(tmp_path / "own.yaml"),
+         "--record", "https://127.0.0.1:9", "--record-dir", str(tmp_path / "rec2")],
+        capture_output=True, text=True, timeout=30, env={**os.environ, **no_roots},
+    )  # fmt: skip
+    assert r.returncode != 0
+    assert "cannot load the system's TLS roots" in r.stderr

@@ -106,28 +106,30 @@ impl Upstream {
                 .map_err(|e| format!("cannot create --record-dir {}: {e}", dir.display()))?;
         }
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let builder = hyper_rustls::HttpsConnectorBuilder::new();
-        let builder = if targets.iter().any(|t| t.base.starts_with("https:")) {
-            builder
-                .with_provider_and_native_roots(provider)
-                .map_err(|e| format!("cannot load the system's TLS roots: {e}"))?
-        } else {
-            // Plain-http upstreams only (another mock in the cluster, a local model server): an image
-            // without CA certificates must still start, so no roots are loaded or needed.
-            builder.with_tls_config(
+        let native =
+            hyper_rustls::HttpsConnectorBuilder::new().with_provider_and_native_roots(Arc::clone(&provider));
+        let native_roots = native.is_ok();
+        let builder = match native {
+            Ok(b) => b,
+            Err(e) if targets.iter().any(|t| t.base.starts_with("https:")) => {
+                return Err(format!("cannot load the system's TLS roots: {e}"));
+            }
+            // Plain-http upstreams only (another mock in the cluster, a local model server): an
+            // image without CA certificates must still start, so no roots are needed.
+            Err(_) => hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(
                 rustls::ClientConfig::builder_with_provider(provider)
                     .with_safe_default_protocol_versions()
                     .map_err(|e| format!("TLS setup: {e}"))?
                     .with_root_certificates(rustls::RootCertStore::empty())
                     .with_no_client_auth(),
-            )
+            ),
         };
         let tls = builder.https_or_http().enable_http1().build();
         Ok(Upstream {
             targets,
             record_dir,
             client: Client::builder(TokioExecutor::new()).build(tls),
-            signer: sign::Signer::load().await,
+            signer: sign::Signer::load(native_roots).await?,
         })
     }
 
