@@ -80,6 +80,12 @@ pub struct MockModelSpec {
     /// Service), converted both ways with tools and streaming.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upstream_openai: Option<UpstreamOpenAiSpec>,
+    /// Send requests no fixture answers to real upstreams and relay their answers (the server's
+    /// `--record` / `--proxy-unmatched`). In `record` mode each answer is also written as a fixture
+    /// into the pod (an `emptyDir`, lost with the pod), read back as one fixture file with `GET
+    /// /__mockmodel/recorded` or copied out with `kubectl cp`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record: Option<RecordSpec>,
 }
 
 /// The mock server's certificate.
@@ -116,6 +122,83 @@ pub struct SecretKey {
     pub name: String,
     /// Key within the Secret's `data`.
     pub key: String,
+}
+
+/// Where unmatched requests go, and whether their answers are recorded.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordSpec {
+    /// `record` (relay and write fixtures, the default) or `proxy` (relay only).
+    #[serde(default)]
+    pub mode: RecordMode,
+    /// The upstreams: one per protocol, or one without `protocol` for every protocol that has none
+    /// of its own.
+    #[schemars(length(min = 1))]
+    pub upstreams: Vec<UpstreamSpec>,
+    /// A Secret in the MockModel's namespace whose keys become the pods' environment
+    /// (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_REGION`): the
+    /// credentials Bedrock and SageMaker requests are re-signed with. Without it the standard AWS
+    /// chain applies (web identity, container or instance credentials). The operator never reads it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws_credentials_secret: Option<String>,
+}
+
+/// Whether relayed answers are written as fixtures.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RecordMode {
+    /// Relay and write each answer as a fixture (`--record`).
+    #[default]
+    Record,
+    /// Relay only (`--proxy-unmatched`).
+    Proxy,
+}
+
+/// One upstream.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UpstreamSpec {
+    /// `http://` or `https://` base URL; the request's own path is appended
+    /// (`https://bedrock-runtime.us-east-1.amazonaws.com`, `http://other-mock.ns.svc:8080`). No
+    /// credentials in it: clients' keys are passed on and AWS requests re-signed.
+    pub url: String,
+    /// The protocol it serves: `openai`, `anthropic`, `bedrock` or `sagemaker`; every protocol
+    /// without an upstream of its own when omitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<UpstreamProtocol>,
+}
+
+/// The protocol an upstream serves (`--record PROTOCOL=URL`): `openai`, `anthropic`, `bedrock` or
+/// `sagemaker`; every protocol without an upstream of its own when omitted.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum UpstreamProtocol {
+    /// OpenAI Chat Completions, Responses and embeddings (`/v1/*`).
+    Openai,
+    /// Anthropic Messages (`/v1/messages`).
+    Anthropic,
+    /// Bedrock Runtime (also its `/openai/v1` and `/anthropic/v1` paths).
+    Bedrock,
+    /// SageMaker Runtime.
+    Sagemaker,
+}
+
+impl UpstreamSpec {
+    /// The server's `[PROTOCOL=]URL` value.
+    pub fn flag_value(&self) -> String {
+        match self.protocol {
+            Some(p) => {
+                let name = match p {
+                    UpstreamProtocol::Openai => "openai",
+                    UpstreamProtocol::Anthropic => "anthropic",
+                    UpstreamProtocol::Bedrock => "bedrock",
+                    UpstreamProtocol::Sagemaker => "sagemaker",
+                };
+                format!("{name}={}", self.url)
+            }
+            None => self.url.clone(),
+        }
+    }
 }
 
 /// Where the mock server's credentials file is (docs/auth.md describes its format).

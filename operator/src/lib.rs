@@ -11,6 +11,7 @@ pub mod crd;
 pub mod fixtures;
 pub mod lease;
 pub mod metrics;
+pub mod recording;
 pub mod render;
 pub mod resources;
 pub mod status;

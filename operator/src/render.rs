@@ -45,6 +45,8 @@ pub struct Rendered {
 /// Validates and merges the fixtures; on failure returns every error, each with its field path
 /// (`spec.fixtures[3].response.chunkSize: must be at least 1`).
 pub fn render(spec: &MockModelSpec, sources: &[SourceDoc]) -> Result<Rendered, Vec<String>> {
+    // The rest of the spec the server would refuse to start with, reported the same way.
+    crate::recording::validate(spec)?;
     let inline = serde_json::json!({ "fixtures": spec.fixtures }).to_string();
     let named: Vec<(String, &str)> = std::iter::once((INLINE_NAME.to_string(), inline.as_str()))
         .chain(sources.iter().map(|s| (s.name(), s.text.as_str())))
@@ -125,6 +127,19 @@ mod tests {
     fn fixtures_of(r: &Rendered) -> Vec<Value> {
         let doc: Value = serde_json::from_str(&r.data[FIXTURES_KEY]).expect("json");
         doc["fixtures"].as_array().cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn a_bad_record_upstream_is_reported_like_a_bad_fixture() {
+        let s = spec("record: {upstreams: [{url: 'https://key:secret@api.openai.com'}]}\n");
+        let errors = render(&s, &[]).expect_err("invalid");
+        assert!(
+            errors[0].starts_with("spec.record.upstreams[0].url: "),
+            "{errors:?}"
+        );
+        let ok =
+            spec("record: {mode: proxy, upstreams: [{url: 'http://a.b.svc:8080', protocol: bedrock}]}\n");
+        assert!(render(&ok, &[]).is_ok());
     }
 
     #[test]

@@ -18,6 +18,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::{Resource, ResourceExt};
 
 use crate::crd::{Endpoints, MockModel};
+use crate::recording;
 use crate::{Error, Result};
 
 /// The one field manager for every server-side apply.
@@ -147,6 +148,7 @@ pub fn server_args(mm: &MockModel) -> Vec<String> {
             args.extend(["--s3-endpoint".to_string(), url.clone()]);
         }
     }
+    args.extend(recording::args(mm));
     args
 }
 
@@ -242,6 +244,7 @@ fn container(mm: &MockModel, settings: &Settings) -> Container {
             .chain(upstream_key_env(mm))
             .collect(),
         ),
+        env_from: recording::env_from(mm),
         ports: Some(vec![ContainerPort {
             name: Some(crate::tls::port_name(mm).into()),
             container_port: PORT,
@@ -279,6 +282,7 @@ fn container(mm: &MockModel, settings: &Settings) -> Container {
                 ..VolumeMount::default()
             }))
             .chain(crate::tls::mount(mm))
+            .chain(recording::mount(mm))
             .collect(),
         ),
         ..Container::default()
@@ -330,6 +334,7 @@ pub fn deployment(mm: &MockModel, settings: &Settings) -> Result<Deployment> {
                         })
                         .chain(auth_volume(mm))
                         .chain(crate::tls::volume(mm))
+                        .chain(recording::volume(mm))
                         .collect(),
                     ),
                     ..PodSpec::default()

@@ -159,6 +159,7 @@ fn admin_routes() -> Router<SharedState> {
         .route("/metrics", get(metrics))
         .route("/__mockmodel/journal", get(journal).delete(clear_journal))
         .route("/__mockmodel/fixtures", get(fixtures))
+        .route("/__mockmodel/recorded", get(recorded))
         .route("/__mockmodel/reset", axum::routing::post(reset))
 }
 
@@ -190,6 +191,30 @@ async fn journal(State(state): State<SharedState>, Query(q): Query<JournalQuery>
         entries.drain(..skip);
     }
     axum::Json(json!({"entries": entries})).into_response()
+}
+
+/// The fixtures `--record` has written, as one fixture file (`{"fixtures": […]}`): how a recording
+/// made in a pod is read back (`kubectl port-forward` + curl). 404 when not recording.
+async fn recorded(State(state): State<SharedState>) -> Response {
+    let read = match state.config.upstream.as_deref() {
+        Some(up) => up.recorded().await,
+        None => None,
+    };
+    match read {
+        Some(Ok(doc)) => axum::Json(doc).into_response(),
+        Some(Err(e)) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            axum::Json(json!({"message": format!("cannot read the recorded fixtures: {e}")})),
+        )
+            .into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            axum::Json(
+                json!({"message": "not recording: start the server with --record URL --record-dir DIR"}),
+            ),
+        )
+            .into_response(),
+    }
 }
 
 async fn clear_journal(State(state): State<SharedState>) -> StatusCode {

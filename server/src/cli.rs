@@ -139,9 +139,11 @@ pub struct ServeArgs {
     )]
     pub proxy_unmatched: Vec<crate::proxy::Target>,
     /// As --proxy-unmatched, and also write each relayed answer as a fixture file into
-    /// --record-dir (Chat Completions, Anthropic Messages, Bedrock Converse/ConverseStream and
-    /// SageMaker InvokeEndpoint(WithResponseStream) answers; others are relayed only). Files are
-    /// never overwritten; keys and signatures are never written.
+    /// --record-dir (Chat Completions, the Responses API, Anthropic Messages, Bedrock
+    /// Converse/ConverseStream and InvokeModel(WithResponseStream), SageMaker
+    /// InvokeEndpoint(WithResponseStream) answers, and their upstream errors; others are relayed
+    /// only). Files are never overwritten; keys and signatures are never written. The recorded set
+    /// is served as one fixture file at `GET /__mockmodel/recorded`.
     #[arg(
         long = "record",
         value_name = "[PROTOCOL=]URL",

@@ -86,8 +86,8 @@ pub struct AppState {
     pub config: Config,
     /// Metrics registry.
     pub metrics: Arc<Metrics>,
-    /// Recent requests.
-    pub journal: Journal,
+    /// Recent requests (shared with recordings that complete their entry later).
+    pub journal: Arc<Journal>,
     /// Answered turns later requests may name (Responses API `previous_response_id`).
     pub history: History,
     /// Whether fixtures have been loaded (`/readyz`).
@@ -108,6 +108,8 @@ pub struct NoMatch {
     pub strict: bool,
     /// A protocol-neutral explanation naming the request's last user message and the closest fixtures.
     pub message: String,
+    /// The request's journal entry, for a forwarded answer to complete.
+    pub journal_id: u64,
 }
 
 impl AppState {
@@ -120,7 +122,7 @@ impl AppState {
             counters: SequenceCounters::default(),
             fail_first: FailFirstCounters::default(),
             semantic_times: TimesCounters::default(),
-            journal: Journal::new(config.journal_size),
+            journal: Arc::new(Journal::new(config.journal_size)),
             history: History::default(),
             jobs: Jobs::default(),
             objects: ObjectStore::new(config.s3_endpoint.clone()),
@@ -170,7 +172,7 @@ impl AppState {
                 Err(self.no_match(&set, c))
             }
         };
-        self.journal.record(Entry {
+        let journal_id = self.journal.record(Entry {
             timestamp_ms: SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map(|d| d.as_millis())
@@ -188,9 +190,11 @@ impl AppState {
                 Ok(Outcome::Embedding(_)) => "embedding".into(),
                 Err(_) => "no_match".into(),
             },
+            upstream: None,
+            recorded: None,
             faults,
         });
-        result
+        result.map_err(|n| NoMatch { journal_id, ..n })
     }
 
     /// Plans the fixture's answer, then applies faults and timing rules that hold on every protocol;
@@ -255,6 +259,7 @@ impl AppState {
             format!("closest fixtures: {}", closest.join("; "))
         };
         NoMatch {
+            journal_id: 0,
             strict: self.config.strict,
             message: format!(
                 "No fixture matched the last user message {asked} (model {:?}); {hint}",

@@ -7,6 +7,7 @@ with the real client libraries from the cached venv, and prints what they parsed
     agent.py tool-round-trip BASE_URL        OpenAI tool call, then the tool result sent back
     agent.py spread BASE_URL N               N Converse calls, each on a new client (a new connection)
     agent.py journal POD_URL [clear]         a pod's /__mockmodel/journal (or clears it)
+    agent.py recorded BASE_URL               /__mockmodel/recorded: what a `spec.record` pod recorded
     agent.py netinfo -                       the pod's routes (/proc/net/route) and resolv.conf
 
 BASE_URL is the Service's ClusterIP (there is no cluster DNS). Static credentials and
@@ -88,6 +89,9 @@ def main(cmd, base_url, *rest):
         else:
             with urllib.request.urlopen(base_url + "/__mockmodel/journal", timeout=10) as r:
                 out = json.load(r)
+    elif cmd == "recorded":
+        with urllib.request.urlopen(base_url + "/__mockmodel/recorded", timeout=10) as r:
+            out = json.load(r)
     elif cmd == "netinfo":
         import ipaddress
         import socket

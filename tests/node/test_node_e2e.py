@@ -327,6 +327,61 @@ def test_scaling_to_three_replicas_spreads_requests_over_three_pods(env, model, 
     assert all(n > 0 for n in counts), f"every pod answered some of the 30 calls: {counts}"
 
 
+def ready_mockmodel(env, name):
+    def ready():
+        mm = get(env, "get", "mockmodel", name, "-n", NS)
+        c = condition(mm, "Ready")
+        return mm if c and c["status"] == "True" else None
+
+    return eventually(f"MockModel {name} Ready=True", ready)
+
+
+def test_a_recording_mockmodel_forwards_to_another_and_its_recording_reads_back(env, model, agent):
+    """`spec.record`: MockModel `recorder` has no fixture for "hello" and records from
+    `support-agent`'s Service (its ClusterIP: no cluster DNS here), re-signing Bedrock requests with
+    keys from a Secret (`awsCredentialsSecret`). Its pod answers with support-agent's fixture, and its
+    recording, read back through `/__mockmodel/recorded`, replays in a third MockModel."""
+    upstream, _ = service_url(env)
+    apply(env, {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "recorder-aws", "namespace": NS},
+                "stringData": {"AWS_ACCESS_KEY_ID": "recorder", "AWS_SECRET_ACCESS_KEY": "recorder-secret",
+                               "AWS_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true"}})
+    rec = mockmodel([{"match": {"userMessage": "never asked"}, "response": {"content": "no"}}])
+    rec["metadata"]["name"] = "recorder"
+    rec["spec"]["record"] = {"upstreams": [{"url": upstream}], "awsCredentialsSecret": "recorder-aws"}
+    apply(env, rec)
+    ready_mockmodel(env, "recorder")
+    deploy = get(env, "get", "deployment", "recorder", "-n", NS)
+    (container,) = deploy["spec"]["template"]["spec"]["containers"]
+    assert container["args"][-4:] == ["--record", upstream, "--record-dir", "/var/lib/mockmodel/recorded"]
+    svc = get(env, "get", "service", "recorder", "-n", NS)
+    url = f"http://{svc['spec']['clusterIP']}:8080"
+
+    assert agent("converse", url, "hello")["text"] == NEW_GREETING
+    assert agent("chat", url, "hello") == {"text": NEW_GREETING, "finish_reason": "stop"}
+    (pod,) = pods(env, NS, "app.kubernetes.io/instance=recorder")
+    pod_url = f"http://{pod['status']['podIP']}:8080"
+    entries = agent("journal", pod_url)["entries"]
+    assert [(e["operation"], e["outcome"], e["upstream"]) for e in entries] == [
+        ("Converse", "forwarded 200", upstream), ("chat.completions", "forwarded 200", upstream)]
+    recorded = eventually("two recorded fixtures", lambda: (lambda d: d if len(d["fixtures"]) == 2 else None)(
+        agent("recorded", url)))
+    ops = sorted((f["match"]["protocol"], f["match"]["operation"], f["response"]["content"])
+                 for f in recorded["fixtures"])
+    assert ops == [("bedrock", "Converse", NEW_GREETING), ("openai", "chat.completions", NEW_GREETING)]
+    assert all(f["metadata"]["recordedFrom"] == upstream for f in recorded["fixtures"])
+
+    replay = mockmodel(recorded["fixtures"])
+    replay["metadata"]["name"] = "replay"
+    apply(env, replay)
+    mm = ready_mockmodel(env, "replay")
+    assert condition(mm, "FixturesValid")["status"] == "True"
+    assert mm["status"]["fixtureCount"] == 2
+    svc = get(env, "get", "service", "replay", "-n", NS)
+    assert agent("converse", f"http://{svc['spec']['clusterIP']}:8080", "hello")["text"] == NEW_GREETING
+    for name in ("recorder", "replay"):
+        run(env, "kubectl", "delete", "mockmodel", name, "-n", NS, "--wait=true")
+
+
 def test_deleting_the_mockmodel_garbage_collects_its_children(env, model):
     uid = get(env, "get", "mockmodel", NAME, "-n", NS)["metadata"]["uid"]
     for kind in ("configmap", "deployment", "service"):

@@ -4,7 +4,9 @@ fixtures; the upstream is then stopped and a fresh server loading only the recor
 the same calls with the same parsed results. Timing is asserted on the recorded files' numbers
 against the upstream fixtures' declared profiles, never on the test's own clock."""
 import json
+import os
 import subprocess
+import urllib.error
 
 import anthropic
 import boto3
@@ -320,6 +322,16 @@ def test_proxy_unmatched_relays_without_recording(tmp_path):
                 model="gpt-4o", messages=[{"role": "user", "content": "capital of France?"}]
             )
         assert type(e.value).__name__ == "NotFoundError"
+        # The forwarded request is journalled as such; a relay-only server has no recorded set.
+        journal = proxy.get_json("/__mockmodel/journal")["entries"]
+        assert [(e["userMessage"], e["outcome"], e.get("upstream"), e.get("recorded")) for e in journal] == [
+            ("hello", "message", None, None),
+            ("capital of France?", "forwarded 200", upstream.url, None),
+            ("capital of France?", "no_match", None, None),
+        ]
+        with pytest.raises(urllib.error.HTTPError) as e:
+            proxy.get_json("/__mockmodel/recorded")
+        assert e.value.code == 404
     finally:
         proxy.stop()
         upstream.stop()
@@ -402,3 +414,243 @@ def test_the_upstream_verifies_the_recorders_sigv4_re_signing(tmp_path):
         for p in proxies:
             p.stop()
         upstream.stop()
+
+
+# InvokeModel (each model family's own body), the Responses API and upstream errors, recorded and
+# replayed; the recorder's journal names the upstream and the file of every forwarded request.
+NOVA = "amazon.nova-lite-v1:0"
+TITAN = "amazon.titan-text-express-v1"
+LLAMA = "meta.llama3-8b-instruct-v1:0"
+LLAMA_PROMPT = "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\n{}<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n"
+MORE_UPSTREAM_FIXTURES = {
+    "fixtures": [
+        {"match": {"userMessage": "throttle"}, "response": {"error": {"type": "ThrottlingException", "message": "Too many requests, please wait before trying again."}}},
+        {"match": {"userMessage": "rate limit"}, "response": {"error": {"type": "rate_limit_error", "message": "Slow down", "code": "rate_limit_exceeded"}, "status": 429}},
+        {"match": {"userMessage": "overload"}, "response": {"error": {"type": "overloaded_error", "message": "Overloaded"}, "status": 529}},
+        *UPSTREAM_FIXTURES["fixtures"],
+        {
+            "match": {"userMessage": "Paris"},
+            "response": {"content": "Paris is the capital of France.", "usage": {"inputTokens": 11, "outputTokens": 7}},
+            "streamingProfile": {"ttft": 600, "tps": 10},
+            "chunkSize": 6,
+        },
+    ]
+}
+RESPONSES_TOOL = {"type": "function", "name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}
+
+
+def more_calls(url):
+    """InvokeModel (Claude, Nova, Titan, Llama), its stream (Claude, Nova, Llama), Responses API unary
+    and stream (text and a tool call), reduced to what the clients parsed; and three upstream errors
+    as the exceptions the SDKs raised."""
+    out = {}
+    br = bedrock(url)
+
+    def invoke(model, body):
+        r = br.invoke_model(modelId=model, body=json.dumps(body))
+        h = r["ResponseMetadata"]["HTTPHeaders"]
+        return json.loads(r["body"].read()), (int(h["x-amzn-bedrock-input-token-count"]), int(h["x-amzn-bedrock-output-token-count"]))
+
+    def stream(model, body):
+        r = br.invoke_model_with_response_stream(modelId=model, body=json.dumps(body))
+        return [json.loads(e["chunk"]["bytes"]) for e in r["body"]]
+
+    claude = lambda text: {"anthropic_version": "bedrock-2023-05-31", "max_tokens": 100, "messages": [{"role": "user", "content": text}]}  # noqa: E731
+    nova = lambda text: {"messages": [{"role": "user", "content": [{"text": text}]}], "inferenceConfig": {"max_new_tokens": 100}}  # noqa: E731
+    body, usage = invoke(MODEL, claude("Claude: Paris?"))
+    out["invoke_claude"] = (body["content"], body["stop_reason"], body["usage"], usage)
+    body, usage = invoke(NOVA, nova("Nova: Paris?"))
+    out["invoke_nova"] = (body["output"]["message"]["content"], body["usage"]["inputTokens"], body["usage"]["outputTokens"], usage)
+    body, usage = invoke(TITAN, {"inputText": "Titan: Paris?"})
+    out["invoke_titan"] = (body["results"][0]["outputText"], body["results"][0]["tokenCount"], usage)
+    body, usage = invoke(LLAMA, {"prompt": LLAMA_PROMPT.format("Llama: Paris?")})
+    out["invoke_llama"] = (body["generation"], body["generation_token_count"], usage)
+
+    events = stream(MODEL, claude("Claude stream: Paris?"))
+    out["invoke_stream_claude"] = (
+        "".join(e["delta"].get("text", "") for e in events if e["type"] == "content_block_delta"),
+        events[-1]["amazon-bedrock-invocationMetrics"]["outputTokenCount"],
+    )
+    events = stream(NOVA, nova("Nova stream: Paris?"))
+    out["invoke_stream_nova"] = (
+        "".join(e["contentBlockDelta"]["delta"].get("text", "") for e in events if "contentBlockDelta" in e),
+        next(e["metadata"]["usage"] for e in events if "metadata" in e),
+    )
+    events = stream(LLAMA, {"prompt": LLAMA_PROMPT.format("Llama stream: Paris?")})
+    out["invoke_stream_llama"] = "".join(e["generation"] for e in events)
+
+    oa = openai(url)
+    r = oa.responses.create(model="gpt-4o", input="Responses: Paris?")
+    out["responses"] = (r.output_text, r.status, r.usage.input_tokens, r.usage.output_tokens)
+    text, final = "", None
+    for ev in oa.responses.create(model="gpt-4o", input="Responses stream: Paris?", stream=True):
+        if ev.type == "response.output_text.delta":
+            text += ev.delta
+        if ev.type == "response.completed":
+            final = ev.response
+    out["responses_stream"] = (text, final.output_text, final.usage.output_tokens)
+    args, final = "", None
+    for ev in oa.responses.create(model="gpt-4o", input="Responses: weather in Paris?", tools=[RESPONSES_TOOL], stream=True):
+        if ev.type == "response.function_call_arguments.delta":
+            args += ev.delta
+        if ev.type == "response.completed":
+            final = ev.response
+    call = final.output[0]
+    out["responses_stream_tool"] = (call.type, call.name, call.call_id, json.loads(call.arguments), json.loads(args))
+
+    with pytest.raises(ClientError) as e:
+        br.converse(modelId=MODEL, messages=user("throttle me"))
+    out["bedrock_error"] = (e.value.response["Error"], e.value.response["ResponseMetadata"]["HTTPStatusCode"])
+    with pytest.raises(Exception) as e:
+        oa.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "rate limit me"}])
+    out["openai_error"] = (type(e.value).__name__, e.value.status_code, e.value.body)
+    an = anthropic.Anthropic(base_url=url, api_key="sk-ant-client-key", max_retries=0)
+    with pytest.raises(Exception) as e:
+        an.messages.create(model="claude-sonnet-4-5", max_tokens=10, messages=[{"role": "user", "content": "overload"}])
+    # The request id is the answering server's own, fresh per answer.
+    body = {k: v for k, v in e.value.body.items() if k != "request_id"}
+    out["anthropic_error"] = (type(e.value).__name__, e.value.status_code, body)
+    return out
+
+
+def wait_for(check, what):
+    """Polls `check` until it holds (a recording is written once its body has ended, just after the
+    client has read it); fails naming `what` after a generous bound."""
+    import time
+
+    for _ in range(100):
+        if check():
+            return
+        time.sleep(0.1)
+    raise AssertionError(what)
+
+
+@pytest.fixture(scope="module")
+def recorded_more(tmp_path_factory):
+    """Records `more_calls` through a recorder; returns (parsed results, direct results, record dir,
+    the recorder's journal, its /__mockmodel/recorded document)."""
+    base = tmp_path_factory.mktemp("record-more")
+    (base / "upstream.json").write_text(json.dumps(MORE_UPSTREAM_FIXTURES))
+    (base / "own.yaml").write_text("fixtures: [{match: {userMessage: never-asked}, response: {content: no}}]\n")
+    rec_dir = base / "recorded"
+    upstream = Server("--fixtures", str(base / "upstream.json"), "--token-count", "estimate")
+    recorder = Server(
+        "--fixtures", str(base / "own.yaml"), "--token-count", "estimate",
+        "--record", upstream.url, "--record-dir", str(rec_dir), env=RECORDER_ENV,
+    )  # fmt: skip
+    try:
+        through_recorder = more_calls(recorder.url)
+        direct = more_calls(upstream.url)
+        entries = lambda: recorder.get_json("/__mockmodel/journal")["entries"]  # noqa: E731
+        wait_for(lambda: all(e.get("recorded") for e in entries()), "every forwarded request names its recording")
+        journal = entries()
+        recorded_doc = recorder.get_json("/__mockmodel/recorded")
+    finally:
+        recorder.stop()
+        upstream.stop()
+    return through_recorder, direct, rec_dir, journal, recorded_doc
+
+
+def test_invoke_model_responses_and_errors_are_relayed_unchanged(recorded_more):
+    through_recorder, direct, *_ = recorded_more
+    for key, value in direct.items():
+        if key in ("responses_stream_tool",):
+            continue
+        assert through_recorder[key] == value, key
+    assert through_recorder["invoke_claude"][0] == [{"type": "text", "text": "Paris is the capital of France."}]
+    assert through_recorder["invoke_titan"][:2] == ("Paris is the capital of France.", 7)
+    assert through_recorder["invoke_stream_llama"] == "Paris is the capital of France."
+    assert through_recorder["responses"][:2] == ("Paris is the capital of France.", "completed")
+    kind, name, _, args, streamed = through_recorder["responses_stream_tool"]
+    assert (kind, name, args, streamed) == ("function_call", "get_weather", {"city": "Paris"}, {"city": "Paris"})
+    assert through_recorder["bedrock_error"][0]["Code"] == "ThrottlingException"
+    assert through_recorder["openai_error"][:2] == ("RateLimitError", 429)
+    assert through_recorder["anthropic_error"][:2] == ("OverloadedError", 529)
+
+
+def test_invoke_model_responses_and_error_recordings_validate(recorded_more):
+    _, _, rec_dir, _, _ = recorded_more
+    names = sorted(f.name for f in rec_dir.iterdir())
+    assert sum(n.startswith("bedrock-InvokeModel-") for n in names) == 4, names
+    assert sum(n.startswith("bedrock-InvokeModelWithResponseStream-") for n in names) == 3, names
+    assert sum(n.startswith("openai-responses-") for n in names) == 3, names
+    assert len(names) == 13, names
+    r = subprocess.run([server_binary(), "validate", str(rec_dir)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "OK: 13 fixture(s) in 13 file(s)" in r.stdout
+    docs = {n: json.loads((rec_dir / n).read_text())["fixtures"][0] for n in names}
+    errors = {d["match"]["operation"]: d["response"]["error"] for d in docs.values() if "error" in d["response"]}
+    assert errors == {
+        "Converse": {"message": "Too many requests, please wait before trying again.", "type": "ThrottlingException", "status": 429},
+        "chat.completions": {"message": "Slow down", "type": "rate_limit_error", "code": "rate_limit_exceeded", "status": 429},
+        "messages": {"message": "Overloaded", "type": "overloaded_error", "status": 529},
+    }
+    # The streams' timing: the upstream declared ttft 600 ms and 10 chunks a second.
+    profiles = [d["streamingProfile"] for d in docs.values() if "streamingProfile" in d and "stream: Paris" in d["match"]["userMessage"]["regex"]]
+    assert len(profiles) == 4, profiles  # three InvokeModel streams and a Responses stream
+    for p in profiles:
+        assert 480 <= p["ttft"] <= 720, p
+        assert 8 <= p["tps"] <= 12, p
+    for text in (json.dumps(d) for d in docs.values()):
+        for secret in (CLIENT_SECRET, "sk-client-key", "sk-ant-client-key", "AKID", "Signature"):
+            assert secret not in text
+
+
+def test_the_journal_names_the_upstream_and_the_recording_of_each_forwarded_request(recorded_more):
+    _, _, rec_dir, journal, recorded_doc = recorded_more
+    assert len(journal) == 13
+    files = {f.name for f in rec_dir.iterdir()}
+    for e in journal:
+        assert e["fixture"] is None
+        assert e["upstream"].startswith("http://127.0.0.1:")
+        assert e["recorded"] in files, e
+    outcomes = {e["userMessage"]: e["outcome"] for e in journal}
+    assert outcomes["Claude: Paris?"] == "forwarded 200"
+    assert outcomes["throttle me"] == "forwarded 429"
+    assert outcomes["overload"] == "forwarded 529"
+    # GET /__mockmodel/recorded: every recorded fixture as one fixture file, each naming its file.
+    got = recorded_doc["fixtures"]
+    assert sorted(f["metadata"]["recordedFile"] for f in got) == sorted(files)
+
+
+def test_invoke_model_responses_and_errors_replay_with_the_upstream_stopped(recorded_more, tmp_path):
+    through_recorder, _, rec_dir, _, recorded_doc = recorded_more
+    replay = Server("--fixtures", str(rec_dir), "--token-count", "estimate")
+    try:
+        assert more_calls(replay.url) == through_recorder
+    finally:
+        replay.stop()
+    # The document /__mockmodel/recorded served is itself a fixture file that replays the same.
+    (tmp_path / "recorded.json").write_text(json.dumps(recorded_doc))
+    replay = Server("--fixtures", str(tmp_path / "recorded.json"), "--token-count", "estimate")
+    try:
+        assert more_calls(replay.url) == through_recorder
+    finally:
+        replay.stop()
+
+
+def test_a_recorder_of_plain_http_upstreams_needs_no_system_ca_certificates(tmp_path):
+    """A minimal image (the cluster tests' node images have no CA bundle) recording from another mock
+    over http: it starts, re-signs and records. An https upstream without roots is refused at start,
+    naming them."""
+    (tmp_path / "upstream.json").write_text(json.dumps(UPSTREAM_FIXTURES))
+    (tmp_path / "own.yaml").write_text("fixtures: [{match: {userMessage: never-asked}, response: {content: no}}]\n")
+    no_roots = {**RECORDER_ENV, "SSL_CERT_FILE": str(tmp_path / "none"), "SSL_CERT_DIR": str(tmp_path / "none")}
+    upstream = Server("--fixtures", str(tmp_path / "upstream.json"))
+    recorder = Server(
+        "--fixtures", str(tmp_path / "own.yaml"), "--record", upstream.url, "--record-dir", str(tmp_path / "rec"), env=no_roots
+    )  # fmt: skip
+    try:
+        r = bedrock(recorder.url).converse(modelId=MODEL, messages=user("capital of France?"))
+        assert r["output"]["message"]["content"] == [{"text": "The capital of France is Paris, on the Seine."}]
+        wait_for(lambda: recorder.get_json("/__mockmodel/recorded")["fixtures"], "the recording")
+    finally:
+        recorder.stop()
+        upstream.stop()
+    r = subprocess.run(
+        [server_binary(), "--port", "0", "--fixtures", str(tmp_path / "own.yaml"),
+         "--record", "https://127.0.0.1:9", "--record-dir", str(tmp_path / "rec2")],
+        capture_output=True, text=True, timeout=30, env={**os.environ, **no_roots},
+    )  # fmt: skip
+    assert r.returncode != 0
+    assert "cannot load the system's TLS roots" in r.stderr

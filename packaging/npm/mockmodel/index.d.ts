@@ -48,7 +48,14 @@ export interface JournalEntry {
   testId: string | null;
   /** `file#index` of the fixture that answered, or null when none matched. */
   fixture: string | null;
+  /** `message`, `error <status>`, `embedding`, `no_match`, or `forwarded <status>` (an upstream answered). */
   outcome: string;
+  /** The upstream an unmatched request was forwarded to (`--proxy-unmatched`, `--record`). */
+  upstream?: string;
+  /** The fixture file its answer was recorded into (`--record`), once written. */
+  recorded?: string;
+  /** Faults injected into the answer. */
+  faults?: string[];
 }
 
 export interface MockModelEnv {

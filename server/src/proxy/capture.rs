@@ -10,6 +10,7 @@ use futures::StreamExt;
 use http_body_util::BodyDataStream;
 use hyper::body::Incoming;
 
+use super::JournalMark;
 use super::record::{self, RecordKey};
 
 /// How the upstream's body divides into frames.
@@ -43,6 +44,8 @@ pub struct Recorder {
     /// of such a body is seen by counting, not by the stream ending.
     expected: Option<usize>,
     received: usize,
+    /// The request's journal entry, told the file once it is written.
+    mark: JournalMark,
 }
 
 impl Recorder {
@@ -53,6 +56,7 @@ impl Recorder {
         sent: Instant,
         upstream: String,
         expected: Option<usize>,
+        mark: JournalMark,
     ) -> Self {
         Recorder {
             dir,
@@ -64,6 +68,7 @@ impl Recorder {
             broken: false,
             expected,
             received: 0,
+            mark,
         }
     }
 
@@ -94,7 +99,11 @@ impl Recorder {
         }
         let done = record::write(&self.dir, &self.key, self.sent, &self.frames, &self.upstream);
         match done {
-            Ok(path) => tracing::info!(file = %path.display(), "recorded a fixture"),
+            Ok(path) => {
+                tracing::info!(file = %path.display(), "recorded a fixture");
+                let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+                self.mark.recorded(name.unwrap_or_default());
+            }
             Err(e) => tracing::warn!("cannot record the upstream's answer: {e}"),
         }
     }

@@ -132,71 +132,80 @@ fn chat_usage(u: &Value) -> Option<Value> {
 pub(super) fn converse(framing: Framing, frames: &[Arrived]) -> Result<Decoded, String> {
     let mut d = Decoded::default();
     if framing == Framing::Whole {
-        let body: Value = whole(frames)?;
-        for (i, b) in body["output"]["message"]["content"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .enumerate()
-        {
-            if let Some(t) = b["text"].as_str() {
-                d.block((0, i), Kind::Text).text.push_str(t);
-            } else if let Some(r) = b.get("reasoningContent") {
-                let blk = d.block((0, i), Kind::Reasoning);
-                blk.text
-                    .push_str(r["reasoningText"]["text"].as_str().unwrap_or(""));
-                blk.signature = r["reasoningText"]["signature"].as_str().map(str::to_string);
-            } else if let Some(t) = b.get("toolUse") {
-                let blk = d.block((0, i), Kind::Tool);
-                blk.id = t["toolUseId"].as_str().map(str::to_string);
-                blk.name = t["name"].as_str().unwrap_or("").to_string();
-                blk.text = t["input"].to_string();
-            }
-        }
-        d.usage = converse_usage(&body["usage"]);
+        converse_whole(&mut d, &whole(frames)?);
         return Ok(d);
     }
     for f in frames {
         let (event, payload) = event_message(&f.bytes)?;
-        let i = payload["contentBlockIndex"].as_u64().unwrap_or(0) as usize;
-        match event.as_str() {
-            "contentBlockStart" => {
-                if let Some(t) = payload["start"].get("toolUse") {
-                    let blk = d.block((0, i), Kind::Tool);
-                    blk.id = t["toolUseId"].as_str().map(str::to_string);
-                    blk.name = t["name"].as_str().unwrap_or("").to_string();
-                }
-            }
-            "contentBlockDelta" => {
-                let delta = &payload["delta"];
-                let chars = if let Some(t) = delta["text"].as_str() {
-                    d.block((0, i), Kind::Text).text.push_str(t);
-                    t.chars().count()
-                } else if let Some(t) = delta["toolUse"]["input"].as_str() {
-                    d.block((0, i), Kind::Tool).text.push_str(t);
-                    t.chars().count()
-                } else if let Some(r) = delta.get("reasoningContent") {
-                    let blk = d.block((0, i), Kind::Reasoning);
-                    if let Some(s) = r["signature"].as_str() {
-                        blk.signature = Some(s.to_string());
-                        0
-                    } else {
-                        let t = r["text"].as_str().unwrap_or("");
-                        blk.text.push_str(t);
-                        t.chars().count()
-                    }
-                } else {
-                    0
-                };
-                if chars > 0 {
-                    d.content_frames.push((f.at, chars));
-                }
-            }
-            "metadata" => d.usage = converse_usage(&payload["usage"]),
-            _ => {}
-        }
+        converse_event(&mut d, f.at, &event, &payload);
     }
     Ok(d)
+}
+
+/// A whole Converse answer (also Nova's InvokeModel body, which has the same shape).
+pub(super) fn converse_whole(d: &mut Decoded, body: &Value) {
+    for (i, b) in body["output"]["message"]["content"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        if let Some(t) = b["text"].as_str() {
+            d.block((0, i), Kind::Text).text.push_str(t);
+        } else if let Some(r) = b.get("reasoningContent") {
+            let blk = d.block((0, i), Kind::Reasoning);
+            blk.text
+                .push_str(r["reasoningText"]["text"].as_str().unwrap_or(""));
+            blk.signature = r["reasoningText"]["signature"].as_str().map(str::to_string);
+        } else if let Some(t) = b.get("toolUse") {
+            let blk = d.block((0, i), Kind::Tool);
+            blk.id = t["toolUseId"].as_str().map(str::to_string);
+            blk.name = t["name"].as_str().unwrap_or("").to_string();
+            blk.text = t["input"].to_string();
+        }
+    }
+    d.usage = converse_usage(&body["usage"]);
+}
+
+/// One ConverseStream event (also a Nova InvokeModelWithResponseStream chunk, `{event: payload}`).
+pub(super) fn converse_event(d: &mut Decoded, at: Instant, event: &str, payload: &Value) {
+    let i = payload["contentBlockIndex"].as_u64().unwrap_or(0) as usize;
+    match event {
+        "contentBlockStart" => {
+            if let Some(t) = payload["start"].get("toolUse") {
+                let blk = d.block((0, i), Kind::Tool);
+                blk.id = t["toolUseId"].as_str().map(str::to_string);
+                blk.name = t["name"].as_str().unwrap_or("").to_string();
+            }
+        }
+        "contentBlockDelta" => {
+            let delta = &payload["delta"];
+            let chars = if let Some(t) = delta["text"].as_str() {
+                d.block((0, i), Kind::Text).text.push_str(t);
+                t.chars().count()
+            } else if let Some(t) = delta["toolUse"]["input"].as_str() {
+                d.block((0, i), Kind::Tool).text.push_str(t);
+                t.chars().count()
+            } else if let Some(r) = delta.get("reasoningContent") {
+                let blk = d.block((0, i), Kind::Reasoning);
+                if let Some(s) = r["signature"].as_str() {
+                    blk.signature = Some(s.to_string());
+                    0
+                } else {
+                    let t = r["text"].as_str().unwrap_or("");
+                    blk.text.push_str(t);
+                    t.chars().count()
+                }
+            } else {
+                0
+            };
+            if chars > 0 {
+                d.content_frames.push((at, chars));
+            }
+        }
+        "metadata" => d.usage = converse_usage(&payload["usage"]),
+        _ => {}
+    }
 }
 
 fn converse_usage(u: &Value) -> Option<Value> {
@@ -210,45 +219,55 @@ fn converse_usage(u: &Value) -> Option<Value> {
 pub(super) fn messages(framing: Framing, frames: &[Arrived]) -> Result<Decoded, String> {
     let mut d = Decoded::default();
     if framing == Framing::Whole {
-        let body = whole(frames)?;
-        for (i, b) in body["content"].as_array().into_iter().flatten().enumerate() {
-            messages_block(&mut d, i, b);
-        }
-        d.usage = messages_usage(body["usage"]["input_tokens"].as_u64(), &body["usage"]);
+        messages_whole(&mut d, &whole(frames)?);
         return Ok(d);
     }
     let mut input = None;
     for f in frames {
         for ev in sse_data(&f.bytes)? {
-            let i = ev["index"].as_u64().unwrap_or(0) as usize;
-            match ev["type"].as_str().unwrap_or("") {
-                "message_start" => input = ev["message"]["usage"]["input_tokens"].as_u64(),
-                "content_block_start" => messages_block(&mut d, i, &ev["content_block"]),
-                "content_block_delta" => {
-                    let delta = &ev["delta"];
-                    let (kind, text) = match delta["type"].as_str().unwrap_or("") {
-                        "text_delta" => (Kind::Text, &delta["text"]),
-                        "input_json_delta" => (Kind::Tool, &delta["partial_json"]),
-                        "thinking_delta" => (Kind::Reasoning, &delta["thinking"]),
-                        "signature_delta" => {
-                            d.block((0, i), Kind::Reasoning).signature =
-                                delta["signature"].as_str().map(str::to_string);
-                            continue;
-                        }
-                        _ => continue,
-                    };
-                    let t = text.as_str().unwrap_or("");
-                    d.block((0, i), kind).text.push_str(t);
-                    if !t.is_empty() {
-                        d.content_frames.push((f.at, t.chars().count()));
-                    }
-                }
-                "message_delta" => d.usage = messages_usage(input, &ev["usage"]),
-                _ => {}
-            }
+            messages_event(&mut d, f.at, &ev, &mut input);
         }
     }
     Ok(d)
+}
+
+/// A whole `message` (also Claude's InvokeModel body).
+pub(super) fn messages_whole(d: &mut Decoded, body: &Value) {
+    for (i, b) in body["content"].as_array().into_iter().flatten().enumerate() {
+        messages_block(d, i, b);
+    }
+    d.usage = messages_usage(body["usage"]["input_tokens"].as_u64(), &body["usage"]);
+}
+
+/// One Messages stream event (an SSE event, or a Claude InvokeModelWithResponseStream chunk);
+/// `input` keeps `message_start`'s input tokens for the usage `message_delta` completes.
+pub(super) fn messages_event(d: &mut Decoded, at: Instant, ev: &Value, input: &mut Option<u64>) {
+    let i = ev["index"].as_u64().unwrap_or(0) as usize;
+    match ev["type"].as_str().unwrap_or("") {
+        "message_start" => *input = ev["message"]["usage"]["input_tokens"].as_u64(),
+        "content_block_start" => messages_block(d, i, &ev["content_block"]),
+        "content_block_delta" => {
+            let delta = &ev["delta"];
+            let (kind, text) = match delta["type"].as_str().unwrap_or("") {
+                "text_delta" => (Kind::Text, &delta["text"]),
+                "input_json_delta" => (Kind::Tool, &delta["partial_json"]),
+                "thinking_delta" => (Kind::Reasoning, &delta["thinking"]),
+                "signature_delta" => {
+                    d.block((0, i), Kind::Reasoning).signature =
+                        delta["signature"].as_str().map(str::to_string);
+                    return;
+                }
+                _ => return,
+            };
+            let t = text.as_str().unwrap_or("");
+            d.block((0, i), kind).text.push_str(t);
+            if !t.is_empty() {
+                d.content_frames.push((at, t.chars().count()));
+            }
+        }
+        "message_delta" => d.usage = messages_usage(*input, &ev["usage"]),
+        _ => {}
+    }
 }
 
 /// A content block as `message` or `content_block_start` gives it (a streamed tool call's input
@@ -299,7 +318,7 @@ pub(super) fn whole(frames: &[Arrived]) -> Result<Value, String> {
 }
 
 /// An event-stream message's `:event-type` and JSON payload (an exception is an error).
-fn event_message(frame: &[u8]) -> Result<(String, Value), String> {
+pub(super) fn event_message(frame: &[u8]) -> Result<(String, Value), String> {
     let (event, payload) = event_frame(frame)?;
     let value = if payload.is_empty() {
         Value::Null

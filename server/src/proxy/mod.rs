@@ -8,9 +8,12 @@
 
 mod capture;
 mod decode;
+mod invoke;
 mod record;
+mod responses;
 mod sagemaker;
 mod sign;
+mod upstream_error;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -27,6 +30,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
 use crate::conversation::{Conversation, Protocol};
+use crate::journal::Journal;
 
 pub use record::RecordKey;
 
@@ -76,15 +80,27 @@ pub fn parse_target(s: &str) -> Result<Target, String> {
 /// The client every upstream request goes through (HTTP/1.1, plain or TLS with the system roots).
 pub type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
 
-/// A client for upstreams (also translate mode's).
-pub fn https_client() -> Result<HttpsClient, String> {
-    let tls = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_provider_and_native_roots(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
-        .map_err(|e| format!("cannot load the system's TLS roots: {e}"))?
-        .https_or_http()
-        .enable_http1()
-        .build();
-    Ok(Client::builder(TokioExecutor::new()).build(tls))
+/// A client for upstreams (also translate mode's), and whether it has the system's TLS roots.
+/// `https` says an upstream needs them: without, missing roots are fine (an image without CA
+/// certificates talking to another mock or a local model server over plain http must still start).
+pub fn https_client(https: bool) -> Result<(HttpsClient, bool), String> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let native =
+        hyper_rustls::HttpsConnectorBuilder::new().with_provider_and_native_roots(Arc::clone(&provider));
+    let native_roots = native.is_ok();
+    let builder = match native {
+        Ok(b) => b,
+        Err(e) if https => return Err(format!("cannot load the system's TLS roots: {e}")),
+        Err(_) => hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(
+            rustls::ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .map_err(|e| format!("TLS setup: {e}"))?
+                .with_root_certificates(rustls::RootCertStore::empty())
+                .with_no_client_auth(),
+        ),
+    };
+    let tls = builder.https_or_http().enable_http1().build();
+    Ok((Client::builder(TokioExecutor::new()).build(tls), native_roots))
 }
 
 /// The upstreams and, when recording, where fixtures go.
@@ -113,17 +129,27 @@ impl Upstream {
             std::fs::create_dir_all(dir)
                 .map_err(|e| format!("cannot create --record-dir {}: {e}", dir.display()))?;
         }
+        let https = targets.iter().any(|t| t.base.starts_with("https:"));
+        let (client, native_roots) = https_client(https)?;
         Ok(Upstream {
             targets,
             record_dir,
-            client: https_client()?,
-            signer: sign::Signer::load().await,
+            client,
+            signer: sign::Signer::load(native_roots).await?,
         })
     }
 
     /// Whether answers are written as fixtures.
     pub fn recording(&self) -> bool {
         self.record_dir.is_some()
+    }
+
+    /// Every fixture recorded so far as one fixture file; `None` when not recording.
+    pub async fn recorded(&self) -> Option<Result<serde_json::Value, String>> {
+        let dir = self.record_dir.clone()?;
+        // File reads stay off the async workers.
+        let read = tokio::task::spawn_blocking(move || record::read_all(&dir)).await;
+        Some(read.unwrap_or_else(|e| Err(e.to_string())))
     }
 
     fn target(&self, p: Protocol) -> Option<&Target> {
@@ -176,6 +202,35 @@ pub async fn capture(State(limit): State<Option<usize>>, req: Request, next: Nex
     RAW.scope(raw, next.run(req)).await
 }
 
+/// The journal entry of a forwarded request, completed with the upstream that answered and the
+/// file its answer was recorded into.
+#[derive(Debug, Clone)]
+pub struct JournalMark {
+    journal: Arc<Journal>,
+    id: u64,
+}
+
+impl JournalMark {
+    /// Entry `id` of `journal`.
+    pub fn new(journal: &Arc<Journal>, id: u64) -> Self {
+        JournalMark {
+            journal: Arc::clone(journal),
+            id,
+        }
+    }
+
+    fn forwarded(&self, upstream: &str, outcome: String) {
+        self.journal.annotate(self.id, |e| {
+            e.upstream = Some(upstream.to_string());
+            e.outcome = outcome;
+        });
+    }
+
+    fn recorded(&self, file: String) {
+        self.journal.annotate(self.id, |e| e.recorded = Some(file));
+    }
+}
+
 /// Headers that belong to one connection, never forwarded either way (RFC 9110 §7.6.1).
 const HOP_BY_HOP: [&str; 9] = [
     "connection",
@@ -198,6 +253,7 @@ pub async fn forward(
     limit: usize,
     c: &Conversation,
     operation: &'static str,
+    mark: JournalMark,
 ) -> Option<Result<Response, String>> {
     let up = up?;
     let target = up.target(c.protocol)?;
@@ -219,7 +275,7 @@ pub async fn forward(
         .body(Full::new(raw.body.clone()))
     {
         Ok(r) => r,
-        Err(e) => return Some(Err(bad_gateway(&target.base, &e.to_string()))),
+        Err(e) => return Some(Err(bad_gateway(&target.base, &e.to_string(), &mark))),
     };
     *req.headers_mut() = headers;
     if aws
@@ -228,17 +284,18 @@ pub async fn forward(
             .sign(&mut req, c.protocol, &raw.headers, &raw.body)
             .await
     {
-        return Some(Err(bad_gateway(&target.base, &e)));
+        return Some(Err(bad_gateway(&target.base, &e, &mark)));
     }
     let sent = Instant::now();
     let res = match up.client.request(req).await {
         Ok(r) => r,
         Err(e) => {
             tracing::warn!(upstream = %target.base, "proxying an unmatched request failed: {e}");
-            return Some(Err(bad_gateway(&target.base, &e.to_string())));
+            return Some(Err(bad_gateway(&target.base, &e.to_string(), &mark)));
         }
     };
     tracing::info!(upstream = %target.base, status = res.status().as_u16(), operation, "proxied an unmatched request");
+    mark.forwarded(&target.base, format!("forwarded {}", res.status().as_u16()));
     let (mut parts, incoming) = res.into_parts();
     for h in HOP_BY_HOP {
         parts.headers.remove(h);
@@ -255,13 +312,15 @@ pub async fn forward(
             sent,
             target.base.clone(),
             expected,
+            mark,
         ))
     });
     let body = capture::relay(incoming, recorder);
     Some(Ok(Response::from_parts(parts, body)))
 }
 
-fn bad_gateway(upstream: &str, why: &str) -> String {
+fn bad_gateway(upstream: &str, why: &str, mark: &JournalMark) -> String {
+    mark.forwarded(upstream, "error 502".into());
     format!("mockmodel: the upstream {upstream} did not answer: {why}")
 }
 

@@ -13,6 +13,7 @@ use serde_json::{Map, Value, json};
 
 use super::capture::{Arrived, Framing};
 use super::decode::{Block, Decoded, Kind, chat_completions, converse, messages};
+use super::upstream_error::{self, ErrorHead};
 use crate::conversation::Conversation;
 
 /// The answer's wire, as far as recording reads it.
@@ -22,6 +23,9 @@ enum Codec {
     Converse,
     Messages,
     SageMaker,
+    /// InvokeModel / InvokeModelWithResponseStream: the model family's own body.
+    Invoke,
+    Responses,
 }
 
 /// What a recording knows of its request, taken before the request is forwarded.
@@ -35,11 +39,15 @@ pub struct RecordKey {
     user: Option<String>,
     has_tool_result: bool,
     tool_call_id: Option<String>,
+    /// An error answer's status and headers: recorded as `response.error`.
+    error: Option<ErrorHead>,
+    /// InvokeModel's token-count headers (families whose body has no usage).
+    header_usage: Option<(u64, u64)>,
 }
 
 impl RecordKey {
-    /// The key of a successful answer in a wire recording understands; `None` (logged) otherwise:
-    /// such answers are relayed but not recorded.
+    /// The key of an answer in a wire recording understands (a success, or an error, which is
+    /// recorded as `response.error`); `None` (logged) otherwise: such answers are relayed only.
     pub fn new(
         c: &Conversation,
         operation: &'static str,
@@ -54,6 +62,10 @@ impl RecordKey {
             Codec::Messages
         } else if operation.starts_with("InvokeEndpoint") {
             Codec::SageMaker
+        } else if operation.starts_with("InvokeModel") {
+            Codec::Invoke
+        } else if operation.ends_with("responses") {
+            Codec::Responses
         } else {
             tracing::warn!(
                 operation,
@@ -61,24 +73,26 @@ impl RecordKey {
             );
             return None;
         };
-        if !status.is_success() {
-            tracing::info!(
-                status = status.as_u16(),
-                "the upstream answered an error: relayed, not recorded"
-            );
-            return None;
-        }
-        let content_type = headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        let framing = if content_type.starts_with("text/event-stream") {
+        let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        let error = (!status.is_success()).then(|| ErrorHead {
+            status: status.as_u16(),
+            aws_type: text("x-amzn-errortype").map(|t| t.split(':').next().unwrap_or(t).to_string()),
+            retry_after: text("retry-after").and_then(|s| s.trim().parse().ok()),
+        });
+        let content_type = text(header::CONTENT_TYPE.as_str()).unwrap_or("");
+        let framing = if error.is_some() {
+            // An error is one document, whatever the request asked for.
+            Framing::Whole
+        } else if content_type.starts_with("text/event-stream") {
             Framing::Sse
         } else if content_type.starts_with("application/vnd.amazon.eventstream") {
             Framing::EventStream
         } else {
             Framing::Whole
         };
+        let count = |name: &str| text(name).and_then(|s| s.parse().ok());
+        let header_usage =
+            count("x-amzn-bedrock-input-token-count").zip(count("x-amzn-bedrock-output-token-count"));
         Some(RecordKey {
             codec,
             framing,
@@ -88,6 +102,8 @@ impl RecordKey {
             user: c.last_user_text().map(str::to_string),
             has_tool_result: c.has_tool_result(),
             tool_call_id: c.last_tool_result().and_then(|m| m.tool_call_id.clone()),
+            error,
+            header_usage,
         })
     }
 
@@ -119,16 +135,23 @@ pub fn write(
     frames: &[Arrived],
     upstream: &str,
 ) -> Result<PathBuf, String> {
-    let d = match key.codec {
-        Codec::ChatCompletions => chat_completions(key.framing, frames)?,
-        Codec::Converse => converse(key.framing, frames)?,
-        Codec::Messages => messages(key.framing, frames)?,
-        Codec::SageMaker => super::sagemaker::decode(key.framing, frames)?,
-    };
     let mut fixture = Map::new();
     fixture.insert("match".into(), key.match_());
-    fixture.insert("response".into(), response(&d));
-    timing(&mut fixture, key.framing, sent, &d, frames);
+    if let Some(head) = &key.error {
+        let body: Vec<u8> = frames.iter().flat_map(|f| f.bytes.iter().copied()).collect();
+        fixture.insert("response".into(), upstream_error::response(head, &body));
+    } else {
+        let d = match key.codec {
+            Codec::ChatCompletions => chat_completions(key.framing, frames)?,
+            Codec::Converse => converse(key.framing, frames)?,
+            Codec::Messages => messages(key.framing, frames)?,
+            Codec::SageMaker => super::sagemaker::decode(key.framing, frames)?,
+            Codec::Invoke => super::invoke::decode(key.framing, frames, key.header_usage)?,
+            Codec::Responses => super::responses::decode(key.framing, frames)?,
+        };
+        fixture.insert("response".into(), response(&d));
+        timing(&mut fixture, key.framing, sent, &d, frames);
+    }
     let recorded_at = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
@@ -145,6 +168,37 @@ pub fn write(
         fnv1a(key.match_().to_string().as_bytes())
     );
     create_new(dir, &stem, text.as_bytes())
+}
+
+/// Every fixture recorded into `dir`, in file-name order, as one fixture file (`{"fixtures": […]}`)
+/// that loads like any other; each fixture's `metadata.recordedFile` names its file.
+pub fn read_all(dir: &Path) -> Result<Value, String> {
+    let mut names: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    names.sort();
+    let mut all = Vec::new();
+    for path in names {
+        // A file being written right now is skipped, not an error: it is complete on the next read.
+        let Ok(doc) = std::fs::read(&path).map(|b| serde_json::from_slice::<Value>(&b)) else {
+            continue;
+        };
+        let Ok(Value::Object(mut doc)) = doc else {
+            continue;
+        };
+        let file = path.file_name().map(|n| n.to_string_lossy().into_owned());
+        if let Some(Value::Array(list)) = doc.remove("fixtures") {
+            for mut f in list {
+                if let Some(m) = f.get_mut("metadata").and_then(Value::as_object_mut) {
+                    m.insert("recordedFile".into(), json!(file));
+                }
+                all.push(f);
+            }
+        }
+    }
+    Ok(json!({"fixtures": all}))
 }
 
 /// Writes `stem.json`, or `stem-2.json`, `stem-3.json`… if taken: a recording never overwrites.
@@ -278,5 +332,23 @@ mod tests {
         let b = create_new(dir.path(), "x", b"2").unwrap();
         assert!(a.ends_with("x.json") && b.ends_with("x-2.json"));
         assert_eq!(std::fs::read(a).unwrap(), b"1");
+    }
+
+    #[test]
+    fn the_recorded_set_reads_back_as_one_fixture_file_in_name_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let doc = |text: &str| {
+            json!({"fixtures": [{"match": {"userMessage": text}, "response": {"content": text},
+                "metadata": {"model": "m"}}]})
+            .to_string()
+        };
+        std::fs::write(dir.path().join("b.json"), doc("b")).unwrap();
+        std::fs::write(dir.path().join("a.json"), doc("a")).unwrap();
+        std::fs::write(dir.path().join("half.json"), "{\"fixt").unwrap();
+        let all = read_all(dir.path()).unwrap();
+        let list = all["fixtures"].as_array().unwrap();
+        assert_eq!(list.len(), 2);
+        assert_eq!(list[0]["response"]["content"], "a");
+        assert_eq!(list[1]["metadata"]["recordedFile"], "b.json");
     }
 }

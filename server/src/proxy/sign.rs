@@ -4,11 +4,14 @@
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
+use aws_config::Region;
 use aws_config::default_provider::{credentials::DefaultCredentialsChain, region::DefaultRegionChain};
+use aws_config::provider_config::ProviderConfig;
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::ProvideCredentials;
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
 use aws_sigv4::sign::v4;
+use aws_smithy_http_client::tls;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, header};
 use http_body_util::Full;
@@ -31,14 +34,38 @@ pub struct Signer {
 }
 
 impl Signer {
-    /// The default credential and region chains (nothing is fetched yet).
-    pub async fn load() -> Self {
-        let region = DefaultRegionChain::builder().build().region().await;
-        Signer {
-            chain: DefaultCredentialsChain::builder().build().await,
-            region: region.map(|r| r.to_string()),
-            cached: Mutex::new(None),
+    /// The default credential and region chains (nothing is fetched yet). Without the system's CA
+    /// certificates (`native_roots` false: a minimal image recording from plain-http upstreams) the
+    /// chain's own HTTPS clients (STS, SSO) get an empty trust store, where the SDK's default one
+    /// would assert that roots exist, and the region comes from the environment only.
+    pub async fn load(native_roots: bool) -> Result<Self, String> {
+        if native_roots {
+            let region = DefaultRegionChain::builder().build().region().await;
+            return Ok(Signer {
+                chain: DefaultCredentialsChain::builder().build().await,
+                region: region.map(|r| r.to_string()),
+                cached: Mutex::new(None),
+            });
         }
+        let trust = tls::TlsContext::builder()
+            .with_trust_store(tls::TrustStore::empty())
+            .build()
+            .map_err(|e| format!("TLS setup: {e}"))?;
+        let http = aws_smithy_http_client::Builder::new()
+            .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::AwsLc))
+            .tls_context(trust)
+            .build_https();
+        let region = ["AWS_REGION", "AWS_DEFAULT_REGION"]
+            .into_iter()
+            .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()));
+        let conf = ProviderConfig::without_region()
+            .with_http_client(http)
+            .with_region(region.clone().map(Region::new));
+        Ok(Signer {
+            chain: DefaultCredentialsChain::builder().configure(conf).build().await,
+            region,
+            cached: Mutex::new(None),
+        })
     }
 
     async fn credentials(&self) -> Result<Credentials, String> {

@@ -84,12 +84,13 @@ impl Translator {
         model: Option<String>,
         timeout: Duration,
     ) -> Result<Self, String> {
+        let (client, _) = crate::proxy::https_client(base.starts_with("https:"))?;
         Ok(Translator {
             base,
             key: key.filter(|k| !k.is_empty()),
             model: model.filter(|m| !m.is_empty()),
             timeout,
-            client: crate::proxy::https_client()?,
+            client,
         })
     }
 

@@ -166,7 +166,7 @@ pub async fn respond<W: Wire>(
         ))),
         // An OpenAI-compatible model, when configured, answers what no fixture does: its answer
         // becomes a plan this wire encodes as it would a fixture's. Otherwise an upstream, when
-        // configured, answers it (relayed, maybe recorded).
+        // configured, answers it (relayed, maybe recorded, marked in the journal).
         Err(n) => match state
             .config
             .translate
@@ -182,7 +182,8 @@ pub async fn respond<W: Wire>(
             },
             None => {
                 let up = state.config.upstream.as_deref();
-                match crate::proxy::forward(up, state.config.max_body_bytes, c, operation).await {
+                let mark = crate::proxy::JournalMark::new(&state.journal, n.journal_id);
+                match crate::proxy::forward(up, state.config.max_body_bytes, c, operation, mark).await {
                     Some(Ok(res)) => Ok(res),
                     Some(Err(message)) => Err(wire.error(&bad_gateway(message), &c.model)),
                     None => Err(wire.no_match(n)),

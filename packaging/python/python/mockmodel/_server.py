@@ -192,7 +192,9 @@ class _Endpoints:
     def journal(self, *, unmatched: bool = False, all_tests: bool = False) -> List[Dict[str, Any]]:
         """Requests the server answered, oldest first (``GET /__mockmodel/journal``): each has
         ``protocol``, ``operation``, ``model``, ``stream``, ``userMessage``, ``testId``, ``fixture``
-        (``file#index`` or None) and ``outcome``. A handle with a test id sees only its own requests
+        (``file#index`` or None) and ``outcome``; a request forwarded to an upstream (``--record``,
+        ``--proxy-unmatched``) also has ``upstream`` and, once written, ``recorded`` (the fixture
+        file). A handle with a test id sees only its own requests
         unless ``all_tests``; ``unmatched`` keeps those no fixture answered."""
         entries = json.loads(self._admin("GET", "/__mockmodel/journal"))["entries"]
         if self.test_id and self._filter_journal and not all_tests:

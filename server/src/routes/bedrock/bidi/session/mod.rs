@@ -191,6 +191,8 @@ impl Session {
             test_id: self.convo.headers.get(TEST_ID_HEADER).cloned(),
             fixture: None,
             outcome: format!("session {} (turns: {})", ended.label(), self.turns),
+            upstream: None,
+            recorded: None,
             // Each turn's own entry names the faults injected into it.
             faults: Vec::new(),
         });
