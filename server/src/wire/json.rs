@@ -29,13 +29,19 @@ impl JsonError {
 
 /// Parses bytes into `T`.
 pub fn from_slice<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, JsonError> {
-    let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(JsonError::from_path)
+    // Plain serde first: tracking the path allocates a string per key read, on every request
+    // (issue 12's hot path). Only a body that fails is read again to name the field that broke;
+    // the same deserializer fails at the same place.
+    serde_json::from_slice(bytes).or_else(|_| {
+        let de = &mut serde_json::Deserializer::from_slice(bytes);
+        serde_path_to_error::deserialize(de).map_err(JsonError::from_path)
+    })
 }
 
 /// Reads a JSON value already parsed (InvokeModel bodies are read once, then by family).
 pub fn from_value<T: DeserializeOwned>(value: &Value) -> Result<T, JsonError> {
-    serde_path_to_error::deserialize(value).map_err(JsonError::from_path)
+    // As in `from_slice`: the path is tracked only to explain a failure.
+    T::deserialize(value).or_else(|_| serde_path_to_error::deserialize(value).map_err(JsonError::from_path))
 }
 
 #[cfg(test)]

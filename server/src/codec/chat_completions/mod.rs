@@ -6,7 +6,7 @@
 mod encode;
 mod serve;
 
-pub use encode::{completion, completion_chunks, finish_reason};
+pub use encode::{Completion, completion, completion_body, completion_chunks, finish_reason};
 pub use serve::{SSE, serve};
 
 use serde::Deserialize;

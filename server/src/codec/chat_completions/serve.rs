@@ -5,7 +5,7 @@
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 
-use super::{ChatRequest, completion, completion_chunks, decode};
+use super::{ChatRequest, completion_body, completion_chunks, decode};
 use crate::codec::openai_error::OpenAi;
 use crate::conversation::{Conversation, Protocol};
 use crate::state::SharedState;
@@ -33,7 +33,7 @@ pub async fn serve(
             Reply::stream(completion_chunks(plan, include_usage), SSE)
                 .header("cache-control", HeaderValue::from_static("no-cache"))
         } else {
-            Reply::json(completion(plan))
+            Reply::json(completion_body(plan))
         })
     })
     .await
