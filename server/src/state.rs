@@ -159,9 +159,7 @@ impl AppState {
         let result = match found {
             Some(f) => {
                 if let Some(m) = self.recorder() {
-                    m.fixture_matches
-                        .with_label_values(&[&format!("{}#{}", f.file, f.index)])
-                        .inc();
+                    m.fixture_matches.with_label_values(&[f.key.as_str()]).inc();
                 }
                 Ok(self.plan(f, c, &mut faults))
             }
@@ -183,7 +181,7 @@ impl AppState {
             stream: c.stream,
             user_message: c.last_user_text().map(str::to_string),
             test_id: c.headers.get(TEST_ID_HEADER).cloned(),
-            fixture: found.map(|f| format!("{}#{}", f.file, f.index)),
+            fixture: found.map(|f| f.key.clone()),
             outcome: match &result {
                 Ok(Outcome::Message(_)) => "message".into(),
                 Ok(Outcome::Error(e)) => format!("error {}", e.status),
@@ -224,9 +222,8 @@ impl AppState {
         }
         if let Outcome::Message(p) = &mut outcome {
             // Model misbehaviour changes the neutral plan, so every wire encodes it in its own words.
-            let key = format!("{}#{}", f.file, f.index);
             let sources = semantic::Sources {
-                fixture: f.fixture.semantic_fault.as_ref().map(|s| (key.as_str(), s)),
+                fixture: f.fixture.semantic_fault.as_ref().map(|s| (f.key.as_str(), s)),
                 defaults: &self.config.semantic_faults,
             };
             if let Some(kind) = semantic::apply(p, c, sources, &self.semantic_times, ctx::seed()) {

@@ -111,12 +111,55 @@ pub fn fits(ty: &str, v: &Value) -> bool {
     }
 }
 
+/// The keywords of one schema node, read in one pass over its few keys: looking each of ten
+/// keywords up by name was most of the walk's cost on every request (issue 12's hot path).
+#[derive(Default)]
+struct Keywords<'a> {
+    any_of: Option<&'a [Value]>,
+    types: Option<Types<'a>>,
+    minimum: Option<f64>,
+    maximum: Option<f64>,
+    enum_: Option<&'a Vec<Value>>,
+    min_items: Option<u64>,
+    required: Option<&'a [Value]>,
+    properties: Option<&'a serde_json::Map<String, Value>>,
+    variants: Option<&'a Value>,
+    items: Option<&'a Value>,
+}
+
+impl<'a> Keywords<'a> {
+    fn of(schema: &'a Value) -> Self {
+        let mut k = Keywords::default();
+        let Value::Object(node) = schema else {
+            return k;
+        };
+        for (name, value) in node {
+            match (name.as_str(), value) {
+                ("anyOf", Value::Array(b)) => k.any_of = Some(b),
+                ("type", Value::String(t)) => k.types = Some(Types::One(t)),
+                ("type", Value::Array(ts)) => k.types = Some(Types::Many(ts)),
+                ("minimum", x) => k.minimum = x.as_f64(),
+                ("maximum", x) => k.maximum = x.as_f64(),
+                ("enum", Value::Array(allowed)) => k.enum_ = Some(allowed),
+                ("minItems", x) => k.min_items = x.as_u64(),
+                ("required", Value::Array(r)) => k.required = Some(r),
+                ("properties", Value::Object(p)) => k.properties = Some(p),
+                ("x-variants", x) => k.variants = Some(x),
+                ("items", x) => k.items = Some(x),
+                _ => {}
+            }
+        }
+        k
+    }
+}
+
 fn walk(schema: &Value, v: &Value, path: &mut Vec<Seg>, out: &mut Vec<Violation>) {
-    if let Some(Value::Array(branches)) = schema.get("anyOf") {
+    let kw = Keywords::of(schema);
+    if let Some(branches) = kw.any_of {
         any_of(branches, v, path, out);
         return;
     }
-    let ts = types(schema);
+    let ts = kw.types.unwrap_or(Types::Many(&[]));
     let integer = ts.iter().any(|t| t == "integer");
     let mut push = |path: &Vec<Seg>, kind| {
         out.push(Violation {
@@ -135,40 +178,35 @@ fn walk(schema: &Value, v: &Value, path: &mut Vec<Seg>, out: &mut Vec<Violation>
         );
         return;
     }
-    if let (Some(min), Some(x)) = (schema.get("minimum").and_then(Value::as_f64), v.as_f64())
+    if let (Some(min), Some(x)) = (kw.minimum, v.as_f64())
         && x < min
     {
         push(path, Kind::Minimum(min));
     }
-    if let (Some(max), Some(x)) = (schema.get("maximum").and_then(Value::as_f64), v.as_f64())
+    if let (Some(max), Some(x)) = (kw.maximum, v.as_f64())
         && x > max
     {
         push(path, Kind::Maximum(max));
     }
-    if let Some(Value::Array(allowed)) = schema.get("enum")
+    if let Some(allowed) = kw.enum_
         && !allowed.contains(v)
     {
         push(path, Kind::Enum(allowed.clone()));
     }
-    if let (Value::Array(items), Some(min)) = (v, schema.get("minItems").and_then(Value::as_u64))
+    if let (Value::Array(items), Some(min)) = (v, kw.min_items)
         && (items.len() as u64) < min
     {
         push(path, Kind::MinItems(min));
     }
     if let Value::Object(obj) = v {
-        for key in schema
-            .get("required")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
+        for key in kw.required.into_iter().flatten() {
             if let Some(k) = key.as_str()
                 && !obj.contains_key(k)
             {
                 push(path, Kind::Required(k.to_string()));
             }
         }
-        if let Some(Value::Object(props)) = schema.get("properties") {
+        if let Some(props) = kw.properties {
             // The request's few keys looked up among the schema's many (not the other way round);
             // both maps iterate in key order, so violations come out in the same order.
             for (k, child) in obj {
@@ -179,7 +217,7 @@ fn walk(schema: &Value, v: &Value, path: &mut Vec<Seg>, out: &mut Vec<Violation>
                 }
             }
         }
-        if let Some(variants) = schema.get("x-variants")
+        if let Some(variants) = kw.variants
             && let (Some(by), Some(Value::Object(cases))) =
                 (variants.get("by").and_then(Value::as_str), variants.get("cases"))
             && let Some(case) = obj.get(by).and_then(Value::as_str).and_then(|t| cases.get(t))
@@ -187,7 +225,7 @@ fn walk(schema: &Value, v: &Value, path: &mut Vec<Seg>, out: &mut Vec<Violation>
             walk(case, v, path, out);
         }
     }
-    if let (Value::Array(items), Some(item)) = (v, schema.get("items")) {
+    if let (Value::Array(items), Some(item)) = (v, kw.items) {
         for (i, child) in items.iter().enumerate() {
             path.push(Seg::Index(i));
             walk(item, child, path, out);
