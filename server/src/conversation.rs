@@ -151,6 +151,31 @@ pub struct Sampling {
     pub stop: Vec<String>,
 }
 
+impl Sampling {
+    /// From a JSON body's loosely read fields (a wrongly typed one is left out: the wire's
+    /// validation words it, and `--lenient` must not turn it into a rejection). `stop` is a string
+    /// or a list of strings.
+    pub fn from_json(
+        max_tokens: Option<&serde_json::Value>,
+        temperature: Option<&serde_json::Value>,
+        top_p: Option<&serde_json::Value>,
+        stop: Option<&serde_json::Value>,
+    ) -> Self {
+        Sampling {
+            max_tokens: max_tokens.and_then(serde_json::Value::as_u64),
+            temperature: temperature.and_then(serde_json::Value::as_f64),
+            top_p: top_p.and_then(serde_json::Value::as_f64),
+            stop: match stop {
+                Some(serde_json::Value::String(s)) => vec![s.clone()],
+                Some(serde_json::Value::Array(a)) => {
+                    a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect()
+                }
+                _ => Vec::new(),
+            },
+        }
+    }
+}
+
 /// A request, normalised.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Conversation {

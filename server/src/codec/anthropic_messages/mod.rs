@@ -179,19 +179,12 @@ pub fn decode(req: &Request, c: &mut Conversation) -> Result<(), BadRole> {
             "tool" => Some(ToolChoice::Tool(t.get("name")?.as_str()?.to_string())),
             _ => None,
         });
-    c.sampling = Sampling {
-        max_tokens: req.max_tokens.as_ref().and_then(Value::as_u64),
-        temperature: req.temperature.as_ref().and_then(Value::as_f64),
-        top_p: req.top_p.as_ref().and_then(Value::as_f64),
-        stop: req
-            .stop_sequences
-            .as_ref()
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(|s| s.as_str().map(str::to_string))
-            .collect(),
-    };
+    c.sampling = Sampling::from_json(
+        req.max_tokens.as_ref(),
+        req.temperature.as_ref(),
+        req.top_p.as_ref(),
+        req.stop_sequences.as_ref(),
+    );
     for (i, m) in req.messages.iter().enumerate() {
         let text = m.content.text();
         match m.role.as_str() {

@@ -165,18 +165,14 @@ pub fn decode_into(mut c: Conversation, req: &ChatRequest) -> Result<Conversatio
             other.get("function")?.get("name")?.as_str()?.to_string(),
         )),
     });
-    c.sampling = Sampling {
-        max_tokens: [&req.max_completion_tokens, &req.max_tokens]
+    c.sampling = Sampling::from_json(
+        [&req.max_completion_tokens, &req.max_tokens]
             .into_iter()
-            .find_map(|v| v.as_ref()?.as_u64()),
-        temperature: req.temperature.as_ref().and_then(Value::as_f64),
-        top_p: req.top_p.as_ref().and_then(Value::as_f64),
-        stop: match &req.stop {
-            Some(Value::String(s)) => vec![s.clone()],
-            Some(Value::Array(a)) => a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect(),
-            _ => Vec::new(),
-        },
-    };
+            .find_map(Option::as_ref),
+        req.temperature.as_ref(),
+        req.top_p.as_ref(),
+        req.stop.as_ref(),
+    );
     for (i, m) in req.messages.iter().enumerate() {
         let text = content_text(&m.content);
         match m.role.as_str() {

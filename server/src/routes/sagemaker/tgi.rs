@@ -56,19 +56,12 @@ pub(super) fn decode(value: Value, mut conversation: Conversation) -> Result<Dec
         .messages
         .push(Message::text(Role::User, req.inputs.clone()));
     let p = &req.parameters;
-    conversation.sampling = Sampling {
-        max_tokens: p.max_new_tokens.as_ref().and_then(Value::as_u64),
-        temperature: p.temperature.as_ref().and_then(Value::as_f64),
-        top_p: p.top_p.as_ref().and_then(Value::as_f64),
-        stop: p
-            .stop
-            .as_ref()
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(|s| s.as_str().map(str::to_string))
-            .collect(),
-    };
+    conversation.sampling = Sampling::from_json(
+        p.max_new_tokens.as_ref(),
+        p.temperature.as_ref(),
+        p.top_p.as_ref(),
+        p.stop.as_ref(),
+    );
     let options = Options {
         details: req.parameters.details,
         prefix: req.parameters.return_full_text.then_some(req.inputs),
