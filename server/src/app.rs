@@ -24,17 +24,22 @@ use crate::wire::{ModelLabel, RequestIdStyle};
 /// The whole server as a router (no listener: tests call it with `oneshot`).
 pub fn app(state: SharedState) -> Router {
     let limit = state.config.max_body_bytes;
-    Router::new()
+    let mut router = Router::new()
         .merge(routes::router())
         .merge(admin_routes())
         .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
-        .layer(middleware::from_fn_with_state(
-            state.config.upstream.as_ref().map(|_| limit),
-            crate::proxy::capture,
-        ))
-        .layer(DefaultBodyLimit::max(limit))
-        .layer(middleware::from_fn_with_state(state.clone(), authenticate))
+        .method_not_allowed_fallback(method_not_allowed);
+    // The capture and auth layers only where configured: each `from_fn` layer clones the service
+    // below it and boxes a future on every request, even when it passes the request straight on
+    // (issue 12's hot path). Both pass requests untouched when their option is off.
+    if state.config.upstream.is_some() {
+        router = router.layer(middleware::from_fn_with_state(Some(limit), crate::proxy::capture));
+    }
+    router = router.layer(DefaultBodyLimit::max(limit));
+    if state.config.auth.is_some() {
+        router = router.layer(middleware::from_fn_with_state(state.clone(), authenticate));
+    }
+    router
         .layer(middleware::from_fn_with_state(state.clone(), track))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             let route = req
