@@ -11,25 +11,8 @@ use http_body_util::BodyDataStream;
 use hyper::body::Incoming;
 
 use super::JournalMark;
+use super::frames::{Arrived, Framing};
 use super::record::{self, RecordKey};
-
-/// How the upstream's body divides into frames.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Framing {
-    /// One JSON document.
-    Whole,
-    /// `text/event-stream`: events end with a blank line.
-    Sse,
-    /// `application/vnd.amazon.eventstream`: length-prefixed messages.
-    EventStream,
-}
-
-/// One complete frame and when its last byte arrived.
-#[derive(Debug)]
-pub struct Arrived {
-    pub at: Instant,
-    pub bytes: Bytes,
-}
 
 /// What is written when the body has arrived whole.
 pub struct Recorder {

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use serde_json::{Value, json};
 
-use super::capture::{Arrived, Framing};
+use super::frames::{Arrived, Framing};
 
 /// One content block of the answer, in order.
 #[derive(Debug, Default, Clone)]

@@ -9,11 +9,11 @@
 use base64::Engine as _;
 use serde_json::{Value, json};
 
-use super::capture::{Arrived, Framing};
 use super::decode::{
     Decoded, Kind, chat_chunk, chat_whole, converse_event, converse_whole, event_frame, messages_event,
     messages_whole, whole,
 };
+use super::frames::{Arrived, Framing};
 
 /// Decodes an InvokeModel body, or an InvokeModelWithResponseStream's chunks. `header_usage` is
 /// the `x-amzn-bedrock-{input,output}-token-count` pair of a whole answer, the usage of families

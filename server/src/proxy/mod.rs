@@ -8,6 +8,7 @@
 
 mod capture;
 mod decode;
+mod frames;
 mod invoke;
 mod record;
 mod responses;

@@ -11,8 +11,8 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use axum::http::{HeaderMap, StatusCode, header};
 use serde_json::{Map, Value, json};
 
-use super::capture::{Arrived, Framing};
 use super::decode::{Block, Decoded, Kind, chat_completions, converse, messages};
+use super::frames::{Arrived, Framing};
 use super::upstream_error::{self, ErrorHead};
 use crate::conversation::Conversation;
 

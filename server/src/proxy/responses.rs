@@ -4,8 +4,8 @@
 
 use serde_json::{Value, json};
 
-use super::capture::{Arrived, Framing};
 use super::decode::{Decoded, Kind, sse_data, whole};
+use super::frames::{Arrived, Framing};
 
 /// The events whose `delta` is generated content (text, reasoning summary, tool-call arguments).
 const CONTENT_DELTAS: [&str; 4] = [

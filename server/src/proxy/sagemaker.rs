@@ -5,8 +5,8 @@
 
 use serde_json::Value;
 
-use super::capture::{Arrived, Framing};
 use super::decode::{Decoded, Kind, chat_chunk, chat_whole, event_frame, sse_data, whole};
+use super::frames::{Arrived, Framing};
 
 /// The answer in an InvokeEndpoint or InvokeEndpointWithResponseStream body.
 pub(super) fn decode(framing: Framing, frames: &[Arrived]) -> Result<Decoded, String> {
