@@ -141,6 +141,15 @@ def server():
     s.stop()
 
 
+@pytest.fixture
+def no_ambient_aws(monkeypatch):
+    """Static credentials only: nothing from the environment (a Bedrock API key, a profile, a session
+    token) and nothing from 169.254.169.254."""
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    for var in ("AWS_BEARER_TOKEN_BEDROCK", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(var, raising=False)
+
+
 # Static keys for every AWS client that talks to the S3 server below, the mock server's own S3 client
 # included; with the metadata service disabled nothing ever asks 169.254.169.254.
 S3_ENV = {

@@ -54,12 +54,8 @@ def auth_server(tmp_path_factory, cert):
     s.stop()
 
 
-@pytest.fixture(autouse=True)
-def _no_ambient_aws(monkeypatch):
-    # Static credentials only, nothing from the environment or 169.254.169.254.
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    for var in ("AWS_BEARER_TOKEN_BEDROCK", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
-        monkeypatch.delenv(var, raising=False)
+# Every test: static credentials only (conftest's `no_ambient_aws`).
+pytestmark = pytest.mark.usefixtures("no_ambient_aws")
 
 
 def client(server, service="bedrock-runtime", key=AKID, secret=SECRET, endpoint_url=None, verify=None, **kw):

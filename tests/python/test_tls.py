@@ -42,11 +42,8 @@ def tls_server(cert):
     s.stop()
 
 
-@pytest.fixture(autouse=True)
-def _no_ambient_aws(monkeypatch):
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    for var in ("AWS_BEARER_TOKEN_BEDROCK", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
-        monkeypatch.delenv(var, raising=False)
+# Every test: static credentials only (conftest's `no_ambient_aws`).
+pytestmark = pytest.mark.usefixtures("no_ambient_aws")
 
 
 def bedrock(url, cafile):
