@@ -2,12 +2,10 @@
 //! (`/healthz`, `/readyz`, `/metrics`, `/__mockmodel/*`), request metrics and body limits.
 
 use std::sync::atomic::Ordering;
-use std::time::Instant;
 
 use axum::Router;
-use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Query, Request, State};
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -16,10 +14,8 @@ use serde_json::json;
 use tower_http::trace::TraceLayer;
 
 use crate::auth;
-use crate::ctx::{BodyFault, RequestCtx};
 use crate::routes;
 use crate::state::SharedState;
-use crate::wire::{ModelLabel, RequestIdStyle};
 
 /// The whole server as a router (no listener: tests call it with `oneshot`).
 pub fn app(state: SharedState) -> Router {
@@ -40,7 +36,7 @@ pub fn app(state: SharedState) -> Router {
         router = router.layer(middleware::from_fn_with_state(state.clone(), authenticate));
     }
     router
-        .layer(middleware::from_fn_with_state(state.clone(), track))
+        .layer(crate::track::TrackLayer::new(state.clone()))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             let route = req
                 .extensions()
@@ -50,55 +46,6 @@ pub fn app(state: SharedState) -> Router {
             tracing::debug_span!("request", method = %req.method(), route, uri = %req.uri())
         }))
         .with_state(state)
-}
-
-/// Header carrying a seed for reproducible jitter and chaos decisions.
-pub const SEED_HEADER: &str = "x-mockmodel-seed";
-
-/// Counts and times every request by matched route (never the raw URI: model ids would explode
-/// label cardinality), installs the request context (`ctx`), applies body faults to answers that
-/// were not streamed, and gives every response the request id its service sends (`x-amzn-RequestId`
-/// on AWS paths, `x-request-id` on OpenAI's, `request-id` on Anthropic's).
-async fn track(State(state): State<SharedState>, req: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let route = req.extensions().get::<MatchedPath>().cloned();
-    let method = req.method().clone();
-    let seed = req
-        .headers()
-        .get(SEED_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse().ok());
-    let request_id = routes::owner(req.uri().path()).map_or(RequestIdStyle::Aws, |w| w.request_id);
-    let ctx = RequestCtx::new(state.recorder_handle(), seed);
-    let mut res = ctx.clone().scope(next.run(req)).await;
-    if let Some(fault) = ctx.finish_unary() {
-        res = faulty_body(res, fault).await;
-    }
-    let model = res
-        .extensions()
-        .get::<ModelLabel>()
-        .map(|m| m.0.clone())
-        .unwrap_or_default();
-    if let Some(m) = state.recorder() {
-        m.requests
-            .with_label_values(&[
-                route_label(&route),
-                method.as_str(),
-                &model,
-                res.status().as_str(),
-            ])
-            .inc();
-        m.duration
-            .with_label_values(&[route_label(&route)])
-            .observe(started.elapsed().as_secs_f64());
-    }
-    let headers = res.headers_mut();
-    if !headers.contains_key(request_id.header())
-        && let Ok(v) = HeaderValue::from_str(&request_id.value())
-    {
-        headers.insert(request_id.header(), v);
-    }
-    res
 }
 
 /// `--auth`: the owning wire's scheme (`WireSpec::auth`) for protocol routes, any API key for the
@@ -130,31 +77,6 @@ async fn authenticate(State(state): State<SharedState>, req: Request, next: Next
         Ok(req) => next.run(req).await,
         Err(res) => *res,
     }
-}
-
-fn route_label(route: &Option<MatchedPath>) -> &str {
-    route.as_ref().map_or("unmatched", MatchedPath::as_str)
-}
-
-/// A non-streamed body with a fault: cut in half (malformed), or half then a dropped connection.
-async fn faulty_body(res: Response, fault: BodyFault) -> Response {
-    let (mut parts, body) = res.into_parts();
-    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
-        return Response::from_parts(parts, Body::empty());
-    };
-    let half = bytes.slice(..bytes.len() / 2);
-    parts.headers.remove(header::CONTENT_LENGTH);
-    let body = match fault {
-        BodyFault::Malformed => Body::from(half),
-        BodyFault::Disconnect => Body::from_stream(futures::stream::iter([
-            Ok(half),
-            Err(std::io::Error::new(
-                std::io::ErrorKind::ConnectionAborted,
-                "injected disconnect",
-            )),
-        ])),
-    };
-    Response::from_parts(parts, body)
 }
 
 fn admin_routes() -> Router<SharedState> {

@@ -206,10 +206,68 @@ pub struct Conversation {
     pub input_text: Option<String>,
     /// Whether the client asked for a stream.
     pub stream: bool,
-    /// Request headers, names lower-cased (only those worth matching or journaling).
-    pub headers: BTreeMap<String, String>,
+    /// The request headers (read by `match.headers`, the control headers and the journal).
+    pub headers: Headers,
     /// The Bedrock guardrail the request names (`match.guardrailId`), if any.
     pub guardrail: Option<String>,
+}
+
+/// A request's headers as matching reads them: by name in any case, UTF-8 values only, the last
+/// value of a repeated header.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Headers(http::HeaderMap);
+
+impl Headers {
+    /// The value of `name` (in any case), if present and UTF-8. A scan of the request's few
+    /// headers: `HeaderMap::get(&str)` parses and hashes the name on every call, and a request
+    /// asks for several names (issue 12's hot path).
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .filter(|(n, _)| n.as_str().eq_ignore_ascii_case(name))
+            .last()?
+            .1
+            .to_str()
+            .ok()
+    }
+
+    /// Sets `name` to `value` (fixtures' tests and the bidirectional stream's event headers); a
+    /// name or value HTTP cannot carry is left out.
+    pub fn insert(&mut self, name: impl AsRef<str>, value: impl AsRef<str>) {
+        if let (Ok(n), Ok(v)) = (
+            http::HeaderName::from_bytes(name.as_ref().to_ascii_lowercase().as_bytes()),
+            http::HeaderValue::from_str(value.as_ref()),
+        ) {
+            self.0.insert(n, v);
+        }
+    }
+
+    /// The header names, lower-case.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.0.keys().map(http::HeaderName::as_str)
+    }
+}
+
+impl From<http::HeaderMap> for Headers {
+    fn from(map: http::HeaderMap) -> Self {
+        Headers(map)
+    }
+}
+
+impl From<&http::HeaderMap> for Headers {
+    fn from(map: &http::HeaderMap) -> Self {
+        Headers(map.clone())
+    }
+}
+
+impl<K: AsRef<str>, V: AsRef<str>> FromIterator<(K, V)> for Headers {
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(pairs: I) -> Self {
+        let mut h = Headers::default();
+        for (k, v) in pairs {
+            h.insert(k, v);
+        }
+        h
+    }
 }
 
 /// Header that scopes `sequenceIndex` counters.
@@ -234,19 +292,15 @@ impl Conversation {
             response_format: None,
             input_text: None,
             stream: false,
-            headers: BTreeMap::new(),
+            headers: Headers::default(),
             guardrail: None,
         }
     }
 
-    /// Copies the request headers (lower-cased names, UTF-8 values only).
-    pub fn with_headers(mut self, headers: &http::HeaderMap) -> Self {
-        for (name, value) in headers {
-            if let Ok(v) = value.to_str() {
-                self.headers
-                    .insert(name.as_str().to_ascii_lowercase(), v.to_string());
-            }
-        }
+    /// Keeps the request headers: the map itself, or a clone whose values share the request's
+    /// bytes (copying each into a `String` pair was a measurable share of a request, issue 12).
+    pub fn with_headers(mut self, headers: impl Into<Headers>) -> Self {
+        self.headers = headers.into();
         self
     }
 
@@ -284,10 +338,7 @@ impl Conversation {
 
     /// Value of the `X-Test-Id` header, or aimock's default scope.
     pub fn test_id(&self) -> &str {
-        self.headers
-            .get(TEST_ID_HEADER)
-            .map(String::as_str)
-            .unwrap_or("__default__")
+        self.headers.get(TEST_ID_HEADER).unwrap_or("__default__")
     }
 
     /// All text the client sent, for token estimates.

@@ -41,6 +41,8 @@ struct Inner {
     message: Option<(String, u64)>,
     fault: Option<BodyFault>,
     streamed: bool,
+    /// The model the response answered (success or error), for the request metrics.
+    label: Option<String>,
 }
 
 /// What the middleware and the stream scheduler share for one request.
@@ -96,6 +98,19 @@ impl RequestCtx {
         }
         inner.fault
     }
+}
+
+impl RequestCtx {
+    /// The model the response was labelled with (`wire::labelled`), if any.
+    pub fn take_label(&self) -> Option<String> {
+        self.inner().label.take()
+    }
+}
+
+/// Labels this request's response with the model it answered, for the request metrics. Kept here,
+/// not in the response's extensions: the first extension allocates a map per response.
+pub fn label(model: &str) {
+    let _ = CTX.try_with(|c| c.inner().label = Some(model.to_string()));
 }
 
 /// Called by `resolve` when a message is planned: counts prompt tokens and a running request.

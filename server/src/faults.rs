@@ -9,11 +9,12 @@
 //! handed to `ctx` for the stream scheduler or the middleware. Model misbehaviour (the semantic
 //! kinds of `X-Mockmodel-Fault`) is `semantic.rs`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Mutex;
 
-use rand::{Rng, SeedableRng, rngs::StdRng};
+use rand::Rng;
 
+use crate::conversation::Headers;
 use crate::ctx::{self, BodyFault};
 use crate::fixture::schema::Chaos;
 use crate::plan::{ErrorPlan, Outcome};
@@ -41,7 +42,15 @@ impl ChaosRates {
     }
 
     /// Overlays per-request header rates (ours or aimock's); unparsable values are ignored.
-    pub fn with_headers(mut self, h: &BTreeMap<String, String>) -> Self {
+    pub fn with_headers(mut self, h: &Headers) -> Self {
+        // One pass over the few headers first: most requests carry no chaos header, and six
+        // lookups by long names ran on every matched request (issue 12's hot path).
+        if !h
+            .names()
+            .any(|k| k.starts_with("x-mockmodel-chaos-") || k.starts_with("x-aimock-chaos-"))
+        {
+            return self;
+        }
         // Names spelled out rather than formatted: this runs on every matched request.
         for (field, names) in [
             (&mut self.drop, ["x-mockmodel-chaos-drop", "x-aimock-chaos-drop"]),
@@ -121,7 +130,7 @@ fn named_error(kind: &str) -> Outcome {
 pub fn apply(
     outcome: Outcome,
     rates: ChaosRates,
-    headers: &BTreeMap<String, String>,
+    headers: &Headers,
     test_id: &str,
     counters: &FailFirstCounters,
     seed: Option<u64>,
@@ -131,9 +140,7 @@ pub fn apply(
         .and_then(|v| v.trim().parse::<u32>().ok())
         && counters.should_fail(test_id, n)
     {
-        let with = headers
-            .get("x-mockmodel-fail-with")
-            .map_or("throttle", String::as_str);
+        let with = headers.get("x-mockmodel-fail-with").unwrap_or("throttle");
         return (named_error(with), Some("fail_first"));
     }
     if let Some(kind) = headers.get("x-mockmodel-fault") {
@@ -150,10 +157,7 @@ pub fn apply(
     if rates == ChaosRates::default() {
         return (outcome, None);
     }
-    let mut rng = match seed {
-        Some(s) => StdRng::seed_from_u64(s),
-        None => StdRng::from_os_rng(),
-    };
+    let mut rng = crate::ids::rng(seed);
     if rng.random_bool(rates.drop.clamp(0.0, 1.0)) {
         return (named_error("drop"), Some("drop"));
     }
@@ -193,7 +197,7 @@ mod tests {
         Outcome::Embedding(vec![1.0])
     }
 
-    fn headers(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    fn headers(pairs: &[(&str, &str)]) -> Headers {
         pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))

@@ -379,7 +379,7 @@ fn tool_call(name: &str, arguments: &Value, id: Option<&str>) -> Block {
 
 /// A fresh tool call id in the `call_` + 24 alphanumerics style the OpenAI API uses.
 pub fn new_tool_call_id() -> String {
-    format!("call_{}", &uuid::Uuid::new_v4().simple().to_string()[..24])
+    format!("call_{}", &crate::ids::uuid().simple().to_string()[..24])
 }
 
 fn usage_of(r: &Response, request: &Conversation, blocks: &[Block]) -> Usage {

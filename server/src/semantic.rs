@@ -17,7 +17,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use rand::{Rng, SeedableRng, rngs::StdRng};
+use rand::Rng;
 use serde_json::{Map, Value, json};
 
 use crate::conversation::Conversation;
@@ -171,10 +171,7 @@ pub fn apply(
     if candidates.is_empty() {
         return None;
     }
-    let mut rng = match seed {
-        Some(s) => StdRng::seed_from_u64(s ^ SEED_SALT),
-        None => StdRng::from_os_rng(),
-    };
+    let mut rng = crate::ids::rng(seed.map(|s| s ^ SEED_SALT));
     for (key, f) in candidates {
         let drawn = rng.random_bool(f.rate.unwrap_or(1.0).clamp(0.0, 1.0));
         if drawn && counters.within(&key, f.times, || inject(f.kind, plan, c)) {
@@ -508,9 +505,7 @@ mod tests {
         assert_eq!(run(&c), Some(SemanticFaultKind::EmptyResponse));
         assert_eq!(run(&c), None);
         let mut with_header = c.clone();
-        with_header
-            .headers
-            .insert("x-mockmodel-fault".into(), "refusal".into());
+        with_header.headers.insert("x-mockmodel-fault", "refusal");
         assert_eq!(run(&with_header), Some(SemanticFaultKind::Refusal));
         counters.clear();
         assert_eq!(run(&c), Some(SemanticFaultKind::EmptyResponse));

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures::Stream;
-use rand::{Rng, SeedableRng, rngs::StdRng};
+use rand::Rng;
 use tokio::time::Instant;
 
 use crate::ctx::{self, BodyFault};
@@ -59,10 +59,7 @@ pub fn cut_after_content(frames: &mut Vec<Frame>, n: u32) {
 
 /// Offsets from the start of the response at which each frame is due.
 pub fn schedule(frames: &[Frame], timing: &Timing, seed: Option<u64>) -> Vec<Duration> {
-    let mut rng = match seed {
-        Some(s) => StdRng::seed_from_u64(s),
-        None => StdRng::from_os_rng(),
-    };
+    let mut rng = crate::ids::rng(seed);
     let profile = timing.streaming_profile.as_ref();
     let ttft_ms = profile.and_then(|p| p.ttft).unwrap_or(0.0);
     let gap_ms = profile.and_then(|p| p.tps).map_or(0.0, |tps| 1000.0 / tps);

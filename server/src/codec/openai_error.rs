@@ -184,7 +184,7 @@ impl<T: serde::de::DeserializeOwned + Checked> FromRequest<SharedState> for Open
         if !state.config.lenient {
             api::openai(T::SCHEMA, &value).map_err(OpenAiError::from)?;
         }
-        Ok(OpenAiJson(json::from_value(&value)?))
+        Ok(OpenAiJson(json::from_owned(value, &bytes)?))
     }
 }
 

@@ -31,14 +31,7 @@ async fn chat_completions(
     headers: HeaderMap,
     OpenAiJson(req): OpenAiJson<ChatRequest>,
 ) -> Response {
-    serve(
-        &state,
-        &headers,
-        req,
-        Protocol::Bedrock,
-        "openai.chat.completions",
-    )
-    .await
+    serve(&state, headers, req, Protocol::Bedrock, "openai.chat.completions").await
 }
 
 async fn create_response(

@@ -10,13 +10,16 @@ use std::sync::LazyLock;
 
 use serde_json::{Map, Value};
 
-use super::schema::{self, Kind, Violation, joined, number};
+use super::schema::{self, Kind, Schema, Violation, joined, number};
 
-static SCHEMAS: LazyLock<HashMap<String, Value>> = LazyLock::new(|| {
+static SCHEMAS: LazyLock<HashMap<String, Schema>> = LazyLock::new(|| {
     // Shipped inside the binary and loaded by a test: a broken file is a build bug.
     let all: Map<String, Value> =
         serde_json::from_str(include_str!("../../data/bedrock-model-bodies.json")).expect("valid JSON");
-    all.into_iter().filter(|(k, _)| !k.starts_with('$')).collect()
+    all.iter()
+        .filter(|(k, _)| !k.starts_with('$'))
+        .map(|(k, v)| (k.clone(), Schema::compile(v)))
+        .collect()
 });
 
 /// Checks `body` against the schema of `family` (`anthropic`, `nova`, `titan`, `llama`, `mistral`,

@@ -8,6 +8,8 @@
 //! `oneOf` of `const`s whose errors would name every branch. No recursion beyond the schema's own
 //! depth: a deeply nested body costs no more than the schema.
 
+use std::collections::BTreeMap;
+
 use serde_json::Value;
 
 /// One step of a path into the body.
@@ -54,180 +56,233 @@ pub struct Violation {
     pub integer: bool,
 }
 
+/// A schema read once into typed keywords (at start, by `compile`): a request's walk then never
+/// matches keyword names nor parses `type` lists, which was most of its cost on every request
+/// (issue 12's hot path).
+#[derive(Debug, Clone, Default)]
+pub struct Schema {
+    /// `anyOf`: when present, the node's other keywords are not read.
+    any_of: Option<Vec<Schema>>,
+    /// `type`'s names in the schema's order (empty: any type).
+    types: Vec<String>,
+    /// `types` as a set of [`TypeMask`] bits (every bit for an unknown name).
+    mask: TypeMask,
+    /// The node asks for an integer.
+    integer: bool,
+    /// This node's types as a union branch names them (`array:string`; see `branch_types`).
+    branch_types: Vec<String>,
+    minimum: Option<f64>,
+    maximum: Option<f64>,
+    enum_: Option<Vec<Value>>,
+    min_items: Option<u64>,
+    required: Vec<String>,
+    properties: Option<BTreeMap<String, Schema>>,
+    /// `x-variants`: the discriminating key and the schema of each of its values.
+    variants: Option<(String, BTreeMap<String, Schema>)>,
+    items: Option<Box<Schema>>,
+}
+
+/// JSON types as bits, so a node's `type` list is checked with one `&`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct TypeMask(u8);
+
+impl TypeMask {
+    const ANY: TypeMask = TypeMask(u8::MAX);
+
+    /// The bit of schema type `ty`; every bit for a name JSON Schema does not have (it accepts
+    /// anything, as `fits` does).
+    fn of_name(ty: &str) -> TypeMask {
+        TypeMask(match ty {
+            "null" => 1,
+            "boolean" => 2,
+            "integer" => 4,
+            "number" => 8,
+            "string" => 16,
+            "array" => 32,
+            "object" => 64,
+            _ => u8::MAX,
+        })
+    }
+
+    /// The bits `v` satisfies: an integer is also a number; an integer beyond 64 bits parses as a
+    /// float and is only a number.
+    fn of_value(v: &Value) -> TypeMask {
+        TypeMask(match v {
+            Value::Null => 1,
+            Value::Bool(_) => 2,
+            Value::Number(n) if n.is_i64() || n.is_u64() => 4 | 8,
+            Value::Number(_) => 8,
+            Value::String(_) => 16,
+            Value::Array(_) => 32,
+            Value::Object(_) => 64,
+        })
+    }
+}
+
+impl Schema {
+    /// Reads a JSON Schema node and everything below it.
+    pub fn compile(schema: &Value) -> Schema {
+        let mut s = Schema {
+            mask: TypeMask::ANY,
+            ..Schema::default()
+        };
+        let Value::Object(node) = schema else {
+            return s;
+        };
+        for (name, value) in node {
+            match (name.as_str(), value) {
+                ("anyOf", Value::Array(b)) => s.any_of = Some(b.iter().map(Schema::compile).collect()),
+                ("type", Value::String(t)) => s.types = vec![t.clone()],
+                ("type", Value::Array(ts)) => {
+                    s.types = ts.iter().filter_map(Value::as_str).map(str::to_string).collect()
+                }
+                ("minimum", x) => s.minimum = x.as_f64(),
+                ("maximum", x) => s.maximum = x.as_f64(),
+                ("enum", Value::Array(allowed)) => s.enum_ = Some(allowed.clone()),
+                ("minItems", x) => s.min_items = x.as_u64(),
+                ("required", Value::Array(r)) => {
+                    s.required = r.iter().filter_map(Value::as_str).map(str::to_string).collect()
+                }
+                ("properties", Value::Object(p)) => {
+                    s.properties = Some(p.iter().map(|(k, v)| (k.clone(), Schema::compile(v))).collect())
+                }
+                ("x-variants", x) => {
+                    if let (Some(by), Some(Value::Object(cases))) =
+                        (x.get("by").and_then(Value::as_str), x.get("cases"))
+                    {
+                        let cases = cases
+                            .iter()
+                            .map(|(k, v)| (k.clone(), Schema::compile(v)))
+                            .collect();
+                        s.variants = Some((by.to_string(), cases));
+                    }
+                }
+                ("items", x) => s.items = Some(Box::new(Schema::compile(x))),
+                _ => {}
+            }
+        }
+        s.mask = if s.types.is_empty() {
+            TypeMask::ANY
+        } else {
+            TypeMask(s.types.iter().fold(0, |m, t| m | TypeMask::of_name(t).0))
+        };
+        s.integer = s.types.iter().any(|t| t == "integer");
+        let item = s.items.as_ref().and_then(|i| i.types.first().cloned());
+        s.branch_types = s
+            .types
+            .iter()
+            .map(|t| match (t.as_str(), &item) {
+                ("array", Some(i)) => format!("array:{i}"),
+                _ => t.clone(),
+            })
+            .collect();
+        s
+    }
+
+    /// Whether `v` is of one of this node's types (any, when it names none).
+    fn fits(&self, v: &Value) -> bool {
+        self.mask.0 & TypeMask::of_value(v).0 != 0
+    }
+}
+
+/// A step of the path the walk is at, borrowed from the body: it becomes a [`Seg`] only in a
+/// violation (a `String` per member visited was a measurable share of a valid request).
+#[derive(Clone, Copy)]
+enum At<'v> {
+    Key(&'v str),
+    Index(usize),
+}
+
+fn owned(path: &[At<'_>]) -> Vec<Seg> {
+    path.iter()
+        .map(|a| match *a {
+            At::Key(k) => Seg::Key(k.to_string()),
+            At::Index(i) => Seg::Index(i),
+        })
+        .collect()
+}
+
 /// Every violation of `schema` in `v`, in document order.
-pub fn check(schema: &Value, v: &Value) -> Vec<Violation> {
+pub fn check(schema: &Schema, v: &Value) -> Vec<Violation> {
     let mut out = Vec::new();
     walk(schema, v, &mut Vec::new(), &mut out);
     out
 }
 
-/// The JSON type names of a schema's `type`.
-fn types(schema: &Value) -> Types<'_> {
-    match schema.get("type") {
-        Some(Value::String(t)) => Types::One(t),
-        Some(Value::Array(ts)) => Types::Many(ts),
-        _ => Types::Many(&[]),
-    }
-}
-
-/// A schema's `type` list, borrowed: walking a request visits every node, and a `Vec` per node
-/// was a measurable share of a request's cost (issue 12).
-#[derive(Clone, Copy)]
-enum Types<'a> {
-    One(&'a str),
-    Many(&'a [Value]),
-}
-
-impl<'a> Types<'a> {
-    fn iter(self) -> impl Iterator<Item = &'a str> {
-        let (one, many) = match self {
-            Types::One(t) => (Some(t), &[][..]),
-            Types::Many(ts) => (None, ts),
-        };
-        one.into_iter().chain(many.iter().filter_map(Value::as_str))
-    }
-
-    fn is_empty(self) -> bool {
-        self.iter().next().is_none()
-    }
-
-    fn fit(self, v: &Value) -> bool {
-        self.iter().any(|t| fits(t, v))
-    }
-}
-
 /// Whether `v` is of schema type `ty`.
 pub fn fits(ty: &str, v: &Value) -> bool {
-    match ty {
-        "object" => v.is_object(),
-        "array" => v.is_array(),
-        "string" => v.is_string(),
-        "boolean" => v.is_boolean(),
-        "number" => v.is_number(),
-        "null" => v.is_null(),
-        // An integer beyond 64 bits parses as a float here; `integer` rejects it.
-        "integer" => v.is_i64() || v.is_u64(),
-        _ => true,
-    }
+    TypeMask::of_name(ty).0 & TypeMask::of_value(v).0 != 0
 }
 
-/// The keywords of one schema node, read in one pass over its few keys: looking each of ten
-/// keywords up by name was most of the walk's cost on every request (issue 12's hot path).
-#[derive(Default)]
-struct Keywords<'a> {
-    any_of: Option<&'a [Value]>,
-    types: Option<Types<'a>>,
-    minimum: Option<f64>,
-    maximum: Option<f64>,
-    enum_: Option<&'a Vec<Value>>,
-    min_items: Option<u64>,
-    required: Option<&'a [Value]>,
-    properties: Option<&'a serde_json::Map<String, Value>>,
-    variants: Option<&'a Value>,
-    items: Option<&'a Value>,
-}
-
-impl<'a> Keywords<'a> {
-    fn of(schema: &'a Value) -> Self {
-        let mut k = Keywords::default();
-        let Value::Object(node) = schema else {
-            return k;
-        };
-        for (name, value) in node {
-            match (name.as_str(), value) {
-                ("anyOf", Value::Array(b)) => k.any_of = Some(b),
-                ("type", Value::String(t)) => k.types = Some(Types::One(t)),
-                ("type", Value::Array(ts)) => k.types = Some(Types::Many(ts)),
-                ("minimum", x) => k.minimum = x.as_f64(),
-                ("maximum", x) => k.maximum = x.as_f64(),
-                ("enum", Value::Array(allowed)) => k.enum_ = Some(allowed),
-                ("minItems", x) => k.min_items = x.as_u64(),
-                ("required", Value::Array(r)) => k.required = Some(r),
-                ("properties", Value::Object(p)) => k.properties = Some(p),
-                ("x-variants", x) => k.variants = Some(x),
-                ("items", x) => k.items = Some(x),
-                _ => {}
-            }
-        }
-        k
-    }
-}
-
-fn walk(schema: &Value, v: &Value, path: &mut Vec<Seg>, out: &mut Vec<Violation>) {
-    let kw = Keywords::of(schema);
-    if let Some(branches) = kw.any_of {
+fn walk<'v>(schema: &Schema, v: &'v Value, path: &mut Vec<At<'v>>, out: &mut Vec<Violation>) {
+    if let Some(branches) = &schema.any_of {
         any_of(branches, v, path, out);
         return;
     }
-    let ts = kw.types.unwrap_or(Types::Many(&[]));
-    let integer = ts.iter().any(|t| t == "integer");
-    let mut push = |path: &Vec<Seg>, kind| {
+    let integer = schema.integer;
+    let mut push = |path: &Vec<At<'v>>, kind| {
         out.push(Violation {
-            path: path.clone(),
+            path: owned(path),
             kind,
             value: v.clone(),
             integer,
         })
     };
-    if !ts.is_empty() && !ts.fit(v) {
+    if !schema.fits(v) {
         push(
             path,
             Kind::Type {
-                expected: ts.iter().map(|t| t.to_string()).collect(),
+                expected: schema.types.clone(),
             },
         );
         return;
     }
-    if let (Some(min), Some(x)) = (kw.minimum, v.as_f64())
+    if let (Some(min), Some(x)) = (schema.minimum, v.as_f64())
         && x < min
     {
         push(path, Kind::Minimum(min));
     }
-    if let (Some(max), Some(x)) = (kw.maximum, v.as_f64())
+    if let (Some(max), Some(x)) = (schema.maximum, v.as_f64())
         && x > max
     {
         push(path, Kind::Maximum(max));
     }
-    if let Some(allowed) = kw.enum_
+    if let Some(allowed) = &schema.enum_
         && !allowed.contains(v)
     {
         push(path, Kind::Enum(allowed.clone()));
     }
-    if let (Value::Array(items), Some(min)) = (v, kw.min_items)
+    if let (Value::Array(items), Some(min)) = (v, schema.min_items)
         && (items.len() as u64) < min
     {
         push(path, Kind::MinItems(min));
     }
     if let Value::Object(obj) = v {
-        for key in kw.required.into_iter().flatten() {
-            if let Some(k) = key.as_str()
-                && !obj.contains_key(k)
-            {
-                push(path, Kind::Required(k.to_string()));
+        for k in &schema.required {
+            if !obj.contains_key(k) {
+                push(path, Kind::Required(k.clone()));
             }
         }
-        if let Some(props) = kw.properties {
+        if let Some(props) = &schema.properties {
             // The request's few keys looked up among the schema's many (not the other way round);
             // both maps iterate in key order, so violations come out in the same order.
             for (k, child) in obj {
                 if let Some(sub) = props.get(k) {
-                    path.push(Seg::Key(k.clone()));
+                    path.push(At::Key(k));
                     walk(sub, child, path, out);
                     path.pop();
                 }
             }
         }
-        if let Some(variants) = kw.variants
-            && let (Some(by), Some(Value::Object(cases))) =
-                (variants.get("by").and_then(Value::as_str), variants.get("cases"))
+        if let Some((by, cases)) = &schema.variants
             && let Some(case) = obj.get(by).and_then(Value::as_str).and_then(|t| cases.get(t))
         {
             walk(case, v, path, out);
         }
     }
-    if let (Value::Array(items), Some(item)) = (v, kw.items) {
+    if let (Value::Array(items), Some(item)) = (v, &schema.items) {
         for (i, child) in items.iter().enumerate() {
-            path.push(Seg::Index(i));
+            path.push(At::Index(i));
             walk(item, child, path, out);
             path.pop();
         }
@@ -236,8 +291,9 @@ fn walk(schema: &Value, v: &Value, path: &mut Vec<Seg>, out: &mut Vec<Violation>
 
 /// `anyOf`: nothing if a branch accepts `v`; else the violations of the first branch whose type
 /// fits (a list of wrong parts is reported inside the list), else one type violation naming every
-/// branch's types.
-fn any_of(branches: &[Value], v: &Value, path: &mut Vec<Seg>, out: &mut Vec<Violation>) {
+/// branch's types (an array branch with its items' type, `array:string`: OpenAI names a union's
+/// array branch by what it holds, "one of a string or array of objects").
+fn any_of<'v>(branches: &[Schema], v: &'v Value, path: &mut Vec<At<'v>>, out: &mut Vec<Violation>) {
     let mut fitting = None;
     for b in branches {
         let mut found = Vec::new();
@@ -245,37 +301,24 @@ fn any_of(branches: &[Value], v: &Value, path: &mut Vec<Seg>, out: &mut Vec<Viol
         if found.is_empty() {
             return;
         }
-        let ts = types(b);
-        if fitting.is_none() && (ts.is_empty() || ts.fit(v)) {
+        if fitting.is_none() && b.fits(v) {
             fitting = Some(found);
         }
     }
     match fitting {
         Some(found) => out.extend(found),
         None => out.push(Violation {
-            path: path.clone(),
+            path: owned(path),
             kind: Kind::Type {
-                expected: branches.iter().flat_map(branch_types).collect(),
+                expected: branches
+                    .iter()
+                    .flat_map(|b| b.branch_types.iter().cloned())
+                    .collect(),
             },
             value: v.clone(),
             integer: false,
         }),
     }
-}
-
-/// A branch's types, an array's with its items' type (`array:string`): OpenAI names a union's
-/// array branch by what it holds ("one of a string or array of objects").
-fn branch_types(b: &Value) -> Vec<String> {
-    let item = b
-        .get("items")
-        .and_then(|i| types(i).iter().next().map(|t| t.to_string()));
-    types(b)
-        .iter()
-        .map(|t| match (t, &item) {
-            ("array", Some(i)) => format!("array:{i}"),
-            _ => t.to_string(),
-        })
-        .collect()
 }
 
 /// `a.b[0].c`: OpenAI's spelling of a path (its `param`).
@@ -325,8 +368,8 @@ mod tests {
             "t": {"type": ["number", "null"], "maximum": 2},
             "l": {"type": "array", "minItems": 1, "items": {"type": "object",
                 "properties": {"r": {"enum": ["a", "b"]}}}}}});
-        assert!(check(&schema, &json!({"m": 1, "t": null})).is_empty());
-        let v = check(&schema, &json!({"t": 5, "l": [{"r": "c"}]}));
+        assert!(check(&Schema::compile(&schema), &json!({"m": 1, "t": null})).is_empty());
+        let v = check(&Schema::compile(&schema), &json!({"t": 5, "l": [{"r": "c"}]}));
         assert_eq!(v.len(), 3);
         assert_eq!(v[0].kind, Kind::Required("m".into()));
         // Members in the schema's (sorted) key order.
@@ -343,11 +386,17 @@ mod tests {
     fn any_of_reports_the_fitting_branch_or_every_type() {
         let schema = json!({"anyOf": [{"type": "string", "enum": ["auto", "none"]},
             {"type": "object", "required": ["type"]}]});
-        assert!(check(&schema, &json!("auto")).is_empty());
-        assert!(matches!(check(&schema, &json!("x"))[0].kind, Kind::Enum(_)));
-        assert_eq!(check(&schema, &json!({}))[0].kind, Kind::Required("type".into()));
+        assert!(check(&Schema::compile(&schema), &json!("auto")).is_empty());
+        assert!(matches!(
+            check(&Schema::compile(&schema), &json!("x"))[0].kind,
+            Kind::Enum(_)
+        ));
         assert_eq!(
-            check(&schema, &json!(5))[0].kind,
+            check(&Schema::compile(&schema), &json!({}))[0].kind,
+            Kind::Required("type".into())
+        );
+        assert_eq!(
+            check(&Schema::compile(&schema), &json!(5))[0].kind,
             Kind::Type {
                 expected: vec!["string".into(), "object".into()]
             }
@@ -358,9 +407,9 @@ mod tests {
     fn variants_apply_the_case_their_key_names() {
         let schema = json!({"type": "object", "x-variants": {"by": "role",
             "cases": {"tool": {"required": ["tool_call_id"]}}}});
-        assert!(check(&schema, &json!({"role": "user"})).is_empty());
+        assert!(check(&Schema::compile(&schema), &json!({"role": "user"})).is_empty());
         assert_eq!(
-            check(&schema, &json!({"role": "tool"}))[0].kind,
+            check(&Schema::compile(&schema), &json!({"role": "tool"}))[0].kind,
             Kind::Required("tool_call_id".into())
         );
     }

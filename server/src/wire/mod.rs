@@ -33,13 +33,10 @@ fn schedule_header(frames: &[Frame], timing: &Timing, seed: u64) -> HeaderValue 
     HeaderValue::from_str(&offsets.join(",")).unwrap_or(HeaderValue::from_static(""))
 }
 
-/// The model a response answered, put in response extensions for the request metrics.
-#[derive(Clone, Debug)]
-pub struct ModelLabel(pub String);
-
-/// Marks a response with the model it answered (success or error), for the request metrics.
-pub fn labelled(mut res: Response, model: &str) -> Response {
-    res.extensions_mut().insert(ModelLabel(model.to_string()));
+/// Marks a response with the model it answered (success or error), for the request metrics
+/// (`ctx::label`).
+pub fn labelled(res: Response, model: &str) -> Response {
+    ctx::label(model);
     res
 }
 
@@ -56,22 +53,28 @@ pub enum RequestIdStyle {
 }
 
 impl RequestIdStyle {
-    /// The header name.
-    pub fn header(self) -> &'static str {
+    /// The header name (a constant: naming a header by `&str` parses and copies it per response).
+    pub fn header(self) -> HeaderName {
         match self {
-            RequestIdStyle::Aws => "x-amzn-requestid",
-            RequestIdStyle::OpenAi => "x-request-id",
-            RequestIdStyle::Anthropic => "request-id",
+            RequestIdStyle::Aws => HeaderName::from_static("x-amzn-requestid"),
+            RequestIdStyle::OpenAi => HeaderName::from_static("x-request-id"),
+            RequestIdStyle::Anthropic => HeaderName::from_static("request-id"),
         }
     }
 
-    /// A fresh id in the service's style, from the thread-local RNG (no system call per response).
-    pub fn value(self) -> String {
-        let id = uuid::Builder::from_random_bytes(rand::random()).into_uuid();
-        match self {
-            RequestIdStyle::Aws => id.to_string(),
-            RequestIdStyle::OpenAi | RequestIdStyle::Anthropic => format!("req_{}", id.simple()),
-        }
+    /// A fresh id in the service's style, written into one header value.
+    pub fn value(self) -> HeaderValue {
+        let id = crate::ids::uuid();
+        let mut buf = [0u8; 4 + uuid::fmt::Hyphenated::LENGTH];
+        let text: &str = match self {
+            RequestIdStyle::Aws => id.hyphenated().encode_lower(&mut buf),
+            RequestIdStyle::OpenAi | RequestIdStyle::Anthropic => {
+                buf[..4].copy_from_slice(b"req_");
+                id.simple().encode_lower(&mut buf[4..]);
+                std::str::from_utf8(&buf[..4 + uuid::fmt::Simple::LENGTH]).unwrap_or_default()
+            }
+        };
+        HeaderValue::from_str(text).unwrap_or(HeaderValue::from_static(""))
     }
 }
 
@@ -180,9 +183,9 @@ pub async fn respond<W: Wire>(
             .as_deref()
             .filter(|t| t.serves(c, operation))
         {
-            Some(t) => match t
-                .answer(c, state.config.max_body_bytes, &state.config.defaults)
-                .await
+            // Boxed, as the relay below: these rare paths' futures are large, and inline they
+            // made every request's future as large, moved (memcpy) several times per request.
+            Some(t) => match Box::pin(t.answer(c, state.config.max_body_bytes, &state.config.defaults)).await
             {
                 Ok(plan) => message(wire, c, &plan, encode).await,
                 Err(e) => Err(wire.error(&e, &c.model)),
@@ -190,7 +193,15 @@ pub async fn respond<W: Wire>(
             None => {
                 let up = state.config.upstream.as_deref();
                 let mark = crate::proxy::JournalMark::new(&state.journal, n.journal_id);
-                match crate::proxy::forward(up, state.config.max_body_bytes, c, operation, mark).await {
+                match Box::pin(crate::proxy::forward(
+                    up,
+                    state.config.max_body_bytes,
+                    c,
+                    operation,
+                    mark,
+                ))
+                .await
+                {
                     Some(Ok(res)) => Ok(res),
                     Some(Err(message)) => Err(wire.error(&bad_gateway(message), &c.model)),
                     None => Err(wire.no_match(n)),
@@ -268,5 +279,23 @@ impl Reply {
         };
         res.headers_mut().extend(self.headers);
         res
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RequestIdStyle;
+
+    #[test]
+    fn request_ids_are_in_each_services_style() {
+        let aws = RequestIdStyle::Aws.value();
+        let aws = aws.to_str().unwrap();
+        assert_eq!(uuid::Uuid::parse_str(aws).unwrap().hyphenated().to_string(), aws);
+        for style in [RequestIdStyle::OpenAi, RequestIdStyle::Anthropic] {
+            let v = style.value();
+            let hex = v.to_str().unwrap().strip_prefix("req_").unwrap();
+            assert!(hex.len() == 32 && uuid::Uuid::parse_str(hex).is_ok());
+        }
+        assert_eq!(RequestIdStyle::Aws.header().as_str(), "x-amzn-requestid");
     }
 }

@@ -76,7 +76,7 @@ fn message_id(plan: &Plan, d: Dialect) -> String {
         format!(
             "{}{}",
             d.id_prefix,
-            &uuid::Uuid::new_v4().simple().to_string()[..24]
+            &crate::ids::uuid().simple().to_string()[..24]
         )
     })
 }

@@ -100,7 +100,7 @@ impl AnthropicError {
 /// A request id in Anthropic's style (`req_` + 24 characters), sent as the `request-id` header and
 /// the error body's `request_id`, which the SDKs expose as `request_id` / `_request_id`.
 pub fn request_id() -> String {
-    format!("req_011C{}", &uuid::Uuid::new_v4().simple().to_string()[..20])
+    format!("req_011C{}", &crate::ids::uuid().simple().to_string()[..20])
 }
 
 impl IntoResponse for AnthropicError {

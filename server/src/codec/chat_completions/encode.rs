@@ -30,25 +30,60 @@ fn now_secs() -> i64 {
 fn completion_id(plan: &Plan) -> String {
     plan.id
         .clone()
-        .unwrap_or_else(|| format!("chatcmpl-{}", uuid::Uuid::new_v4().simple()))
+        .unwrap_or_else(|| crate::ids::hex32_after("chatcmpl-"))
 }
 
 fn usage_json(plan: &Plan) -> Value {
+    serde_json::to_value(usage(plan)).unwrap_or(Value::Null)
+}
+
+/// `usage` (openai-python `CompletionUsage`), fields in key order. The details objects, in the
+/// shape OpenAI sends them, come when a fixture states cached or reasoning tokens;
+/// OpenAI-compatible servers (vLLM, SageMaker containers) that have no cache omit them, as the
+/// plain answer does.
+fn usage(plan: &Plan) -> Usage {
     let u = &plan.usage;
-    let mut v = json!({
-        "prompt_tokens": u.input,
-        "completion_tokens": u.output,
-        "total_tokens": u.total,
-    });
-    // The details objects, in the shape OpenAI sends them (openai-python `CompletionUsage`), when
-    // a fixture states cached or reasoning tokens; OpenAI-compatible servers (vLLM, SageMaker
-    // containers) that have no cache omit them, as the plain answer does.
-    if u.cache_read > 0 || u.reasoning > 0 {
-        v["prompt_tokens_details"] = json!({"cached_tokens": u.cache_read, "audio_tokens": 0});
-        v["completion_tokens_details"] = json!({"reasoning_tokens": u.reasoning, "audio_tokens": 0,
-            "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0});
+    let details = u.cache_read > 0 || u.reasoning > 0;
+    Usage {
+        completion_tokens: u.output,
+        completion_tokens_details: details.then_some(CompletionDetails {
+            accepted_prediction_tokens: 0,
+            audio_tokens: 0,
+            reasoning_tokens: u.reasoning,
+            rejected_prediction_tokens: 0,
+        }),
+        prompt_tokens: u.input,
+        prompt_tokens_details: details.then_some(PromptDetails {
+            audio_tokens: 0,
+            cached_tokens: u.cache_read,
+        }),
+        total_tokens: u.total,
     }
-    v
+}
+
+#[derive(serde::Serialize)]
+struct Usage {
+    completion_tokens: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    completion_tokens_details: Option<CompletionDetails>,
+    prompt_tokens: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    prompt_tokens_details: Option<PromptDetails>,
+    total_tokens: u64,
+}
+
+#[derive(serde::Serialize)]
+struct CompletionDetails {
+    accepted_prediction_tokens: u64,
+    audio_tokens: u64,
+    reasoning_tokens: u64,
+    rejected_prediction_tokens: u64,
+}
+
+#[derive(serde::Serialize)]
+struct PromptDetails {
+    audio_tokens: u64,
+    cached_tokens: u64,
 }
 
 /// A `chat.completion` body.
@@ -105,7 +140,7 @@ pub fn completion_body(plan: &Plan) -> Completion<'_> {
         model: &plan.model,
         object: "chat.completion",
         system_fingerprint: plan.system_fingerprint.as_deref(),
-        usage: usage_json(plan),
+        usage: usage(plan),
     }
 }
 
@@ -118,7 +153,7 @@ pub struct Completion<'a> {
     model: &'a str,
     object: &'static str,
     system_fingerprint: Option<&'a str>,
-    usage: Value,
+    usage: Usage,
 }
 
 #[derive(serde::Serialize)]
@@ -339,5 +374,20 @@ mod tests {
             json!({"id": "a", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}})
         );
         assert_eq!(calls["choices"][0]["finish_reason"], "tool_calls");
+        // Usage with reasoning tokens carries both details objects, as openai-python's
+        // `CompletionUsage` reads them; without cache or reasoning counts, neither.
+        assert_eq!(
+            calls["usage"],
+            json!({"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7,
+                "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+                "completion_tokens_details": {"reasoning_tokens": 2, "audio_tokens": 0,
+                    "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0}})
+        );
+        let mut plain = plan(vec![], StopReason::EndTurn, None);
+        plain.usage.reasoning = 0;
+        assert_eq!(
+            completion(&plain)["usage"],
+            json!({"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7})
+        );
     }
 }

@@ -17,7 +17,7 @@ pub const SSE: &str = "text/event-stream; charset=utf-8";
 /// Decodes `req` as a `protocol` conversation and answers it as `operation`.
 pub async fn serve(
     state: &SharedState,
-    headers: &HeaderMap,
+    headers: HeaderMap,
     req: ChatRequest,
     protocol: Protocol,
     operation: &'static str,

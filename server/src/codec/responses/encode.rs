@@ -17,8 +17,8 @@ use crate::stream::Frame;
 
 /// An id in the API's style: a prefix (`resp`, `msg`, `fc`, `rs`) and 48 hex digits.
 fn new_id(prefix: &str) -> String {
-    let a = uuid::Uuid::new_v4().simple().to_string();
-    let b = uuid::Uuid::new_v4().simple().to_string();
+    let a = crate::ids::uuid().simple().to_string();
+    let b = crate::ids::uuid().simple().to_string();
     format!("{prefix}_{a}{}", &b[..16])
 }
 

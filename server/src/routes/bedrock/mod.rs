@@ -246,6 +246,11 @@ pub fn from_value<T: DeserializeOwned>(value: &Value) -> Result<T, BedrockError>
     Ok(json::from_value(value)?)
 }
 
+/// Like [`from_value`], moving the value parsed from `bytes` into `T` (see `json::from_owned`).
+pub fn from_owned<T: DeserializeOwned>(value: Value, bytes: &[u8]) -> Result<T, BedrockError> {
+    Ok(json::from_owned(value, bytes)?)
+}
+
 impl From<JsonError> for BedrockError {
     fn from(e: JsonError) -> Self {
         if e.syntax {

@@ -14,5 +14,5 @@ pub(super) async fn chat_completions(
     headers: HeaderMap,
     OpenAiJson(req): OpenAiJson<ChatRequest>,
 ) -> Response {
-    serve(&state, &headers, req, Protocol::OpenAi, "chat.completions").await
+    serve(&state, headers, req, Protocol::OpenAi, "chat.completions").await
 }

@@ -67,7 +67,7 @@ async fn accept(
         .get(INFERENCE_ID)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        .unwrap_or_else(|| crate::ids::uuid().to_string());
     let bucket = S3Location {
         bucket: input.bucket.clone(),
         key: String::new(),

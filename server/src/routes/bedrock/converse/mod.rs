@@ -37,7 +37,7 @@ fn decode(
     let body = super::body_bytes(body)?;
     let value: serde_json::Value = super::parse_json(&body)?;
     super::validate(state, operation, model, headers, Some(&value))?;
-    let req: ConverseRequest = super::from_value(&value)?;
+    let req: ConverseRequest = super::from_owned(value, &body)?;
     if req.messages.is_empty() {
         return Err(BedrockError::validation(
             "1 validation error detected: Value at 'messages' failed to satisfy constraint: Member must not be empty",

@@ -99,12 +99,9 @@ fn tool_calls(plan: &Plan) -> Vec<Value> {
 
 /// The InvokeModel response body.
 pub fn body(plan: &Plan) -> Value {
-    let id = plan
-        .id
-        .clone()
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let id = plan.id.clone().unwrap_or_else(|| crate::ids::uuid().to_string());
     let mut out = json!({
-        "response_id": id, "generation_id": uuid::Uuid::new_v4().to_string(),
+        "response_id": id, "generation_id": crate::ids::uuid().to_string(),
         "text": plan_text(plan), "finish_reason": finish_reason(plan.stop), "chat_history": [],
         "meta": {"billed_units": {"input_tokens": plan.usage.input, "output_tokens": plan.usage.output}},
     });
@@ -117,7 +114,7 @@ pub fn body(plan: &Plan) -> Value {
 
 /// Command R's streaming events.
 pub fn events(plan: &Plan) -> Vec<Event> {
-    let generation_id = uuid::Uuid::new_v4().to_string();
+    let generation_id = crate::ids::uuid().to_string();
     let mut out = vec![Event::control(
         json!({"is_finished": false, "event_type": "stream-start", "generation_id": generation_id}),
     )];

@@ -116,7 +116,7 @@ pub fn answer(
         }
         out
     } else {
-        let id = uuid::Uuid::new_v4().to_string();
+        let id = crate::ids::uuid().to_string();
         match types {
             Some(types) => {
                 let by_type: serde_json::Map<String, Value> = types

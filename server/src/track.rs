@@ -1,0 +1,149 @@
+//! The request-tracking layer around every route: request metrics by matched route, the request
+//! context (`ctx`), body faults on answers that were not streamed, and each service's request-id
+//! header. A hand-written `tower` layer rather than `axum::middleware::from_fn`, which boxes the
+//! service below it and a future per request (issue 12's hot path).
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::{MatchedPath, Request};
+use axum::http::header;
+use axum::response::Response;
+use tower::{Layer, Service};
+
+use crate::ctx::{BodyFault, RequestCtx};
+use crate::routes;
+use crate::state::SharedState;
+use crate::wire::RequestIdStyle;
+
+/// Header carrying a seed for reproducible jitter and chaos decisions.
+pub const SEED_HEADER: &str = "x-mockmodel-seed";
+
+/// Wraps each route in [`Track`].
+#[derive(Clone)]
+pub struct TrackLayer {
+    state: SharedState,
+}
+
+impl TrackLayer {
+    /// The layer for a server's state (its metrics and recorder).
+    pub fn new(state: SharedState) -> Self {
+        TrackLayer { state }
+    }
+}
+
+impl<S> Layer<S> for TrackLayer {
+    type Service = Track<S>;
+
+    fn layer(&self, inner: S) -> Track<S> {
+        Track {
+            inner,
+            state: self.state.clone(),
+        }
+    }
+}
+
+/// A route with request tracking (see the module docs).
+#[derive(Clone)]
+pub struct Track<S> {
+    inner: S,
+    state: SharedState,
+}
+
+impl<S> Service<Request> for Track<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        // The service polled ready is the one called; a clone stays for the next request.
+        let clone = self.inner.clone();
+        let ready = std::mem::replace(&mut self.inner, clone);
+        let state = self.state.clone();
+        Box::pin(async move { Ok(track(state, req, ready).await) })
+    }
+}
+
+/// Counts and times every request by matched route (never the raw URI: model ids would explode
+/// label cardinality), installs the request context (`ctx`), applies body faults to answers that
+/// were not streamed, and gives every response the request id its service sends (`x-amzn-RequestId`
+/// on AWS paths, `x-request-id` on OpenAI's, `request-id` on Anthropic's).
+async fn track<S>(state: SharedState, req: Request, mut next: S) -> Response
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
+    let started = Instant::now();
+    let route = req.extensions().get::<MatchedPath>().cloned();
+    let method = req.method().clone();
+    let seed = req
+        .headers()
+        .get(SEED_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok());
+    let request_id = routes::owner(req.uri().path()).map_or(RequestIdStyle::Aws, |w| w.request_id);
+    let ctx = RequestCtx::new(state.recorder_handle(), seed);
+    let mut res = match ctx.clone().scope(next.call(req)).await {
+        Ok(res) => res,
+        Err(never) => match never {},
+    };
+    if let Some(fault) = ctx.finish_unary() {
+        res = faulty_body(res, fault).await;
+    }
+    let model = ctx.take_label().unwrap_or_default();
+    if let Some(m) = state.recorder() {
+        m.requests
+            .with_label_values(&[
+                route_label(&route),
+                method.as_str(),
+                &model,
+                res.status().as_str(),
+            ])
+            .inc();
+        m.duration
+            .with_label_values(&[route_label(&route)])
+            .observe(started.elapsed().as_secs_f64());
+    }
+    let headers = res.headers_mut();
+    let name = request_id.header();
+    if !headers.contains_key(&name) {
+        headers.insert(name, request_id.value());
+    }
+    res
+}
+
+fn route_label(route: &Option<MatchedPath>) -> &str {
+    route.as_ref().map_or("unmatched", MatchedPath::as_str)
+}
+
+/// A non-streamed body with a fault: cut in half (malformed), or half then a dropped connection.
+async fn faulty_body(res: Response, fault: BodyFault) -> Response {
+    let (mut parts, body) = res.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+        return Response::from_parts(parts, Body::empty());
+    };
+    let half = bytes.slice(..bytes.len() / 2);
+    parts.headers.remove(header::CONTENT_LENGTH);
+    let body = match fault {
+        BodyFault::Malformed => Body::from(half),
+        BodyFault::Disconnect => Body::from_stream(futures::stream::iter([
+            Ok(half),
+            Err(std::io::Error::new(
+                std::io::ErrorKind::ConnectionAborted,
+                "injected disconnect",
+            )),
+        ])),
+    };
+    Response::from_parts(parts, body)
+}
