@@ -8,9 +8,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use prometheus::{Histogram, IntCounter, IntGauge};
-
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, ModelMetrics};
 
 tokio::task_local! {
     static CTX: Arc<RequestCtx>;
@@ -35,10 +33,10 @@ impl BodyFault {
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct Inner {
-    /// Model name and output tokens of a planned message.
-    message: Option<(String, u64)>,
+    /// The model's series and the output tokens of a planned message.
+    message: Option<(Arc<ModelMetrics>, u64)>,
     fault: Option<BodyFault>,
     streamed: bool,
     /// The model the response answered (success or error), for the request metrics.
@@ -88,13 +86,10 @@ impl RequestCtx {
         if inner.streamed {
             return None;
         }
-        if let (Some((model, output)), Some(m)) = (&inner.message, self.metrics()) {
-            let llm = &m.llm;
-            llm.e2e
-                .with_label_values(&[model])
-                .observe(self.started.elapsed().as_secs_f64());
-            llm.generation_tokens.with_label_values(&[model]).inc_by(*output);
-            llm.running.with_label_values(&[model]).dec();
+        if let Some((m, output)) = &inner.message {
+            m.e2e.observe(self.started.elapsed().as_secs_f64());
+            m.generation_tokens.inc_by(*output);
+            m.running.dec();
         }
         inner.fault
     }
@@ -117,12 +112,10 @@ pub fn label(model: &str) {
 pub fn message_planned(model: &str, input_tokens: u64, output_tokens: u64) {
     let _ = CTX.try_with(|c| {
         let Some(m) = c.metrics() else { return };
-        m.llm
-            .prompt_tokens
-            .with_label_values(&[model])
-            .inc_by(input_tokens);
-        m.llm.running.with_label_values(&[model]).inc();
-        c.inner().message = Some((model.to_string(), output_tokens));
+        let series = m.llm.model(model);
+        series.prompt_tokens.inc_by(input_tokens);
+        series.running.inc();
+        c.inner().message = Some((series, output_tokens));
     });
 }
 
@@ -141,24 +134,13 @@ pub fn stream_parts() -> (Option<BodyFault>, Option<Observer>) {
     CTX.try_with(|c| {
         let mut inner = c.inner();
         inner.streamed = true;
-        let observer = inner
-            .message
-            .as_ref()
-            .zip(c.metrics())
-            .map(|((model, output), m)| {
-                let llm = &m.llm;
-                Observer {
-                    started: c.started,
-                    last: None,
-                    output_tokens: *output,
-                    completed: false,
-                    ttft: llm.ttft.with_label_values(&[model]),
-                    inter_token: llm.inter_token.with_label_values(&[model]),
-                    e2e: llm.e2e.with_label_values(&[model]),
-                    running: llm.running.with_label_values(&[model]),
-                    generated: llm.generation_tokens.with_label_values(&[model]),
-                }
-            });
+        let observer = inner.message.as_ref().map(|(m, output)| Observer {
+            started: c.started,
+            last: None,
+            output_tokens: *output,
+            completed: false,
+            series: m.clone(),
+        });
         (inner.fault, observer)
     })
     .unwrap_or((None, None))
@@ -171,11 +153,7 @@ pub struct Observer {
     last: Option<Instant>,
     output_tokens: u64,
     completed: bool,
-    ttft: Histogram,
-    inter_token: Histogram,
-    e2e: Histogram,
-    running: IntGauge,
-    generated: IntCounter,
+    series: Arc<ModelMetrics>,
 }
 
 impl Observer {
@@ -183,8 +161,8 @@ impl Observer {
     pub fn content(&mut self) {
         let now = Instant::now();
         match self.last {
-            None => self.ttft.observe((now - self.started).as_secs_f64()),
-            Some(prev) => self.inter_token.observe((now - prev).as_secs_f64()),
+            None => self.series.ttft.observe((now - self.started).as_secs_f64()),
+            Some(prev) => self.series.inter_token.observe((now - prev).as_secs_f64()),
         }
         self.last = Some(now);
     }
@@ -197,10 +175,10 @@ impl Observer {
 
 impl Drop for Observer {
     fn drop(&mut self) {
-        self.running.dec();
+        self.series.running.dec();
         if self.completed {
-            self.e2e.observe(self.started.elapsed().as_secs_f64());
-            self.generated.inc_by(self.output_tokens);
+            self.series.e2e.observe(self.started.elapsed().as_secs_f64());
+            self.series.generation_tokens.inc_by(self.output_tokens);
         }
     }
 }

@@ -4,8 +4,12 @@
 //! (`vllm:time_to_first_token_seconds`, …, labelled `model_name`) so dashboards and autoscalers
 //! built for real model servers work against the mock unchanged.
 
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 /// vLLM's latency buckets (seconds), so histograms line up with real-server dashboards.
@@ -29,6 +33,49 @@ pub struct LlmMetrics {
     pub prompt_tokens: IntCounterVec,
     /// Tokens generated.
     pub generation_tokens: IntCounterVec,
+    /// Each model's handles, looked up once per model (see [`LlmMetrics::model`]).
+    by_model: Arc<RwLock<HashMap<String, Arc<ModelMetrics>>>>,
+}
+
+/// One model's vLLM series. A request touches up to five of them, and each `with_label_values`
+/// hashes the label and takes the vector's lock: one lookup here instead (issue 12's hot path).
+pub struct ModelMetrics {
+    /// `vllm:time_to_first_token_seconds`.
+    pub ttft: Histogram,
+    /// `vllm:inter_token_latency_seconds`.
+    pub inter_token: Histogram,
+    /// `vllm:e2e_request_latency_seconds`.
+    pub e2e: Histogram,
+    /// `vllm:num_requests_running`.
+    pub running: IntGauge,
+    /// `vllm:prompt_tokens_total`.
+    pub prompt_tokens: IntCounter,
+    /// `vllm:generation_tokens_total`.
+    pub generation_tokens: IntCounter,
+}
+
+impl LlmMetrics {
+    /// The series of `model`.
+    pub fn model(&self, model: &str) -> Arc<ModelMetrics> {
+        let known = self
+            .by_model
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(model)
+            .cloned();
+        known.unwrap_or_else(|| {
+            let m = Arc::new(ModelMetrics {
+                ttft: self.ttft.with_label_values(&[model]),
+                inter_token: self.inter_token.with_label_values(&[model]),
+                e2e: self.e2e.with_label_values(&[model]),
+                running: self.running.with_label_values(&[model]),
+                prompt_tokens: self.prompt_tokens.with_label_values(&[model]),
+                generation_tokens: self.generation_tokens.with_label_values(&[model]),
+            });
+            let mut all = self.by_model.write().unwrap_or_else(|e| e.into_inner());
+            all.entry(model.to_string()).or_insert(m).clone()
+        })
+    }
 }
 
 /// The server's metrics.
@@ -145,6 +192,7 @@ impl Metrics {
                 "Number of generation tokens processed.",
                 m,
             ),
+            by_model: Arc::default(),
         };
         // Known label values start at 0, so dashboards and alerts see a series before the first event.
         for p in crate::conversation::Protocol::ALL {

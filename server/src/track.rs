@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::{MatchedPath, Request};
-use axum::http::header;
+use axum::http::{HeaderName, header};
 use axum::response::Response;
 use tower::{Layer, Service};
 
@@ -22,6 +22,9 @@ use crate::wire::RequestIdStyle;
 
 /// Header carrying a seed for reproducible jitter and chaos decisions.
 pub const SEED_HEADER: &str = "x-mockmodel-seed";
+
+/// [`SEED_HEADER`] as a constant name: a `&str` name is parsed on every lookup.
+const SEED: HeaderName = HeaderName::from_static(SEED_HEADER);
 
 /// Wraps each route in [`Track`].
 #[derive(Clone)]
@@ -89,7 +92,7 @@ where
     let method = req.method().clone();
     let seed = req
         .headers()
-        .get(SEED_HEADER)
+        .get(SEED)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse().ok());
     let request_id = routes::owner(req.uri().path()).map_or(RequestIdStyle::Aws, |w| w.request_id);

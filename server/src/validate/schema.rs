@@ -8,8 +8,6 @@
 //! `oneOf` of `const`s whose errors would name every branch. No recursion beyond the schema's own
 //! depth: a deeply nested body costs no more than the schema.
 
-use std::collections::BTreeMap;
-
 use serde_json::Value;
 
 /// One step of a path into the body.
@@ -76,10 +74,28 @@ pub struct Schema {
     enum_: Option<Vec<Value>>,
     min_items: Option<u64>,
     required: Vec<String>,
-    properties: Option<BTreeMap<String, Schema>>,
+    /// `properties`, sorted by name (a binary search: a `BTreeMap` scans each node's keys).
+    properties: Option<Members>,
     /// `x-variants`: the discriminating key and the schema of each of its values.
-    variants: Option<(String, BTreeMap<String, Schema>)>,
+    variants: Option<(String, Members)>,
     items: Option<Box<Schema>>,
+}
+
+/// Named schemas sorted by name (a JSON object's members, which `serde_json` keeps sorted).
+type Members = Vec<(String, Schema)>;
+
+/// An object's members compiled, sorted by name whatever order the map kept.
+fn members(m: &serde_json::Map<String, Value>) -> Members {
+    let mut v: Members = m.iter().map(|(k, s)| (k.clone(), Schema::compile(s))).collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
+/// The schema named `k` among `m`.
+fn member<'s>(m: &'s Members, k: &str) -> Option<&'s Schema> {
+    m.binary_search_by(|(name, _)| name.as_str().cmp(k))
+        .ok()
+        .map(|i| &m[i].1)
 }
 
 /// JSON types as bits, so a node's `type` list is checked with one `&`.
@@ -143,17 +159,12 @@ impl Schema {
                 ("required", Value::Array(r)) => {
                     s.required = r.iter().filter_map(Value::as_str).map(str::to_string).collect()
                 }
-                ("properties", Value::Object(p)) => {
-                    s.properties = Some(p.iter().map(|(k, v)| (k.clone(), Schema::compile(v))).collect())
-                }
+                ("properties", Value::Object(p)) => s.properties = Some(members(p)),
                 ("x-variants", x) => {
                     if let (Some(by), Some(Value::Object(cases))) =
                         (x.get("by").and_then(Value::as_str), x.get("cases"))
                     {
-                        let cases = cases
-                            .iter()
-                            .map(|(k, v)| (k.clone(), Schema::compile(v)))
-                            .collect();
+                        let cases = members(cases);
                         s.variants = Some((by.to_string(), cases));
                     }
                 }
@@ -267,7 +278,7 @@ fn walk<'v>(schema: &Schema, v: &'v Value, path: &mut Vec<At<'v>>, out: &mut Vec
             // The request's few keys looked up among the schema's many (not the other way round);
             // both maps iterate in key order, so violations come out in the same order.
             for (k, child) in obj {
-                if let Some(sub) = props.get(k) {
+                if let Some(sub) = member(props, k) {
                     path.push(At::Key(k));
                     walk(sub, child, path, out);
                     path.pop();
@@ -275,7 +286,7 @@ fn walk<'v>(schema: &Schema, v: &'v Value, path: &mut Vec<At<'v>>, out: &mut Vec
             }
         }
         if let Some((by, cases)) = &schema.variants
-            && let Some(case) = obj.get(by).and_then(Value::as_str).and_then(|t| cases.get(t))
+            && let Some(case) = obj.get(by).and_then(Value::as_str).and_then(|t| member(cases, t))
         {
             walk(case, v, path, out);
         }

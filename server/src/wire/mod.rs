@@ -55,10 +55,14 @@ pub enum RequestIdStyle {
 impl RequestIdStyle {
     /// The header name (a constant: naming a header by `&str` parses and copies it per response).
     pub fn header(self) -> HeaderName {
+        // Constants, so `from_static`'s validation runs at compile time, not per response.
+        const AWS: HeaderName = HeaderName::from_static("x-amzn-requestid");
+        const OPENAI: HeaderName = HeaderName::from_static("x-request-id");
+        const ANTHROPIC: HeaderName = HeaderName::from_static("request-id");
         match self {
-            RequestIdStyle::Aws => HeaderName::from_static("x-amzn-requestid"),
-            RequestIdStyle::OpenAi => HeaderName::from_static("x-request-id"),
-            RequestIdStyle::Anthropic => HeaderName::from_static("request-id"),
+            RequestIdStyle::Aws => AWS,
+            RequestIdStyle::OpenAi => OPENAI,
+            RequestIdStyle::Anthropic => ANTHROPIC,
         }
     }
 
