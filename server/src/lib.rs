@@ -24,6 +24,7 @@ pub mod jobs;
 pub mod journal;
 pub mod metrics;
 pub mod objects;
+pub mod packed;
 pub mod plan;
 pub mod proxy;
 pub mod reload;

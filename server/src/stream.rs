@@ -6,12 +6,13 @@
 
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures::Stream;
 use rand::Rng;
 use tokio::time::Instant;
 
 use crate::ctx::{self, BodyFault};
+use crate::packed::{Packed, Piece};
 use crate::plan::Timing;
 
 /// One encoded frame.
@@ -125,11 +126,11 @@ pub fn timed(
     if fault == Some(BodyFault::Disconnect) {
         truncate = Some(truncate.map_or(half, |t| t.min(half)));
     }
-    let (all, marks) = compact(frames, due);
+    let (packed, marks) = compact(frames, due);
     let run = Run {
-        all,
+        sent_up_to: packed.start(),
+        frames: packed,
         marks: marks.into_iter(),
-        sent_up_to: 0,
         start: Instant::now(),
         sent_content: 0,
         done: false,
@@ -145,42 +146,39 @@ pub fn timed(
     })
 }
 
-/// Where one frame ends in a stream's buffer, when it is due, and whether it is content: 16 bytes
-/// where a `Frame` and its `Duration` took 56 (10,000 live streams of ~20 frames: ~8 MiB).
+/// One frame of a stream: where it is in the packed buffer, when it is due, and whether it is
+/// content; 24 bytes where a `Frame` and its `Duration` took 56.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Mark {
     /// Microseconds from the start of the response.
     due_us: u64,
-    end: u32,
+    piece: Piece,
     content: bool,
 }
 
-/// Copies the frames into one exactly sized buffer: a stream held open for seconds then keeps one
-/// allocation instead of one (often half-empty) per frame, which is most of the memory of
-/// thousands of concurrent streams. A body past 4 GiB (far past any body limit) keeps its frames
-/// up to there.
-fn compact(frames: Vec<Frame>, due: Vec<Duration>) -> (Bytes, Vec<Mark>) {
-    let mut all = BytesMut::with_capacity(frames.iter().map(|f| f.bytes.len()).sum());
-    let mut marks = Vec::with_capacity(frames.len());
-    for (f, at) in frames.iter().zip(due) {
-        all.extend_from_slice(&f.bytes);
-        let Ok(end) = u32::try_from(all.len()) else {
-            break;
-        };
-        marks.push(Mark {
+/// Packs the frames into one exactly sized buffer (see `packed`): a stream held open for seconds
+/// keeps one small allocation instead of one (often half-empty) per frame, which was most of the
+/// memory of thousands of concurrent streams.
+fn compact(frames: Vec<Frame>, due: Vec<Duration>) -> (Packed, Vec<Mark>) {
+    let bytes: Vec<&[u8]> = frames.iter().map(|f| f.bytes.as_ref()).collect();
+    let (packed, pieces) = Packed::new(&bytes, |i| frames[i].content);
+    let marks = pieces
+        .into_iter()
+        .zip(frames.iter().zip(due))
+        .map(|(piece, (f, at))| Mark {
             due_us: u64::try_from(at.as_micros()).unwrap_or(u64::MAX),
-            end,
+            piece,
             content: f.content,
-        });
-    }
-    (all.freeze(), marks)
+        })
+        .collect();
+    (packed, marks)
 }
 
 /// The state of one timed stream.
 struct Run {
-    all: Bytes,
+    frames: Packed,
     marks: std::vec::IntoIter<Mark>,
-    /// Where the next frame starts in `all`.
+    /// Where the next frame's middle starts in `frames`.
     sent_up_to: usize,
     start: Instant,
     sent_content: u32,
@@ -221,9 +219,8 @@ impl Run {
             return Some(Err(StreamFault::Disconnected(ms)));
         }
         tokio::time::sleep_until(self.start + at).await;
-        let end = mark.end as usize;
-        let mut bytes = self.all.slice(self.sent_up_to..end);
-        self.sent_up_to = end;
+        let mut bytes = self.frames.frame(self.sent_up_to, mark.piece);
+        self.sent_up_to = mark.piece.end();
         if mark.content {
             if self.malformed_at == Some(self.sent_content) {
                 // Half a chunk: the client's SSE/JSON or event-stream parser fails on it.
@@ -346,14 +343,21 @@ mod tests {
     fn compacting_keeps_every_frame_its_kind_and_its_time() {
         let f = frames();
         let due: Vec<Duration> = (0..5).map(Duration::from_millis).collect();
-        let (all, marks) = compact(f.clone(), due);
-        assert_eq!(all, Bytes::from("startabcend"));
-        let ends: Vec<u32> = marks.iter().map(|m| m.end).collect();
-        assert_eq!(ends, vec![5, 6, 7, 8, 11]);
+        let (packed, marks) = compact(f.clone(), due);
+        let mut start = packed.start();
+        let back: Vec<Bytes> = marks
+            .iter()
+            .map(|m| {
+                let b = packed.frame(start, m.piece);
+                start = m.piece.end();
+                b
+            })
+            .collect();
+        assert_eq!(back, f.iter().map(|f| f.bytes.clone()).collect::<Vec<_>>());
         assert_eq!(marks[3].due_us, 3_000);
         assert!(marks.iter().zip(&f).all(|(m, f)| m.content == f.content));
-        let (all, marks) = compact(Vec::new(), Vec::new());
-        assert!(all.is_empty() && marks.is_empty());
+        let (packed, marks) = compact(Vec::new(), Vec::new());
+        assert!(packed.start() == 0 && marks.is_empty());
     }
 
     #[tokio::test(start_paused = true)]
