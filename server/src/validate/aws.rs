@@ -11,10 +11,12 @@
 //! although `^[a-zA-Z0-9](-*[a-zA-Z0-9])*` finds a match in it); a Java pattern the regex crate
 //! cannot compile is not checked, so it never rejects what the service would accept.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use regex::Regex;
+use rustc_hash::FxHashMap;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -76,8 +78,10 @@ struct RawMember {
 
 /// A service model reduced to what validation reads.
 pub struct ServiceModel {
-    inputs: HashMap<String, String>,
-    shapes: HashMap<String, Shape>,
+    inputs: FxHashMap<String, String>,
+    /// By name, with the Fx hash: every value a request's walk visits looks its shape up here, and
+    /// SipHash of the name was a measurable share of validating a Converse request (issue 12).
+    shapes: FxHashMap<String, Shape>,
 }
 
 struct Shape {
@@ -148,31 +152,32 @@ impl ServiceModel {
         };
         let mut out = Vec::new();
         for m in &input.members {
-            let value = match m.location.as_deref() {
+            // Body members are borrowed: a clone of `messages` per request was most of the cost.
+            let value: Option<Cow<'_, Value>> = match m.location.as_deref() {
                 Some("uri" | "querystring") => req
                     .uri
                     .iter()
                     .find(|(k, _)| *k == m.location_name)
-                    .map(|(_, v)| self.typed_text(&m.shape, v)),
+                    .map(|(_, v)| Cow::Owned(self.typed_text(&m.shape, v))),
                 Some("header") => req
                     .headers
                     .get(m.location_name.as_str())
                     .and_then(|v| v.to_str().ok())
-                    .map(|v| self.typed_text(&m.shape, v)),
+                    .map(|v| Cow::Owned(self.typed_text(&m.shape, v))),
                 Some(_) => continue,
                 None => match req.body {
-                    Some(Value::Object(body)) => body.get(&m.location_name).cloned(),
+                    Some(Value::Object(body)) => body.get(&m.location_name).map(Cow::Borrowed),
                     _ => continue,
                 },
             };
-            match value {
+            match value.as_deref() {
                 Some(Value::Null) | None if m.required => {
                     out.push(format!(
                         "Value null at '{}' failed to satisfy constraint: Member must not be null",
                         m.name
                     ));
                 }
-                Some(v) if !v.is_null() => self.check(&m.shape, &v, &m.name, &mut out),
+                Some(v) if !v.is_null() => self.check(&m.shape, v, &Path::Root(&m.name), &mut out),
                 _ => {}
             }
         }
@@ -191,7 +196,7 @@ impl ServiceModel {
     /// the shape does not have, which a fixture author would otherwise never hear about.
     pub fn check_shape(&self, shape: &str, v: &Value, path: &str) -> Vec<String> {
         let mut out = Vec::new();
-        self.check(shape, v, path, &mut out);
+        self.check(shape, v, &Path::Root(path), &mut out);
         self.check_members(shape, v, path, &mut out);
         out
     }
@@ -244,7 +249,7 @@ impl ServiceModel {
         }
     }
 
-    fn check(&self, shape: &str, v: &Value, path: &str, out: &mut Vec<String>) {
+    fn check(&self, shape: &str, v: &Value, path: &Path<'_>, out: &mut Vec<String>) {
         let Some(s) = self.shapes.get(shape) else { return };
         match (s.kind, v) {
             (Kind::Structure, Value::Object(obj)) => self.check_structure(s, obj, path, out),
@@ -254,7 +259,7 @@ impl ServiceModel {
                     if let Some(member) = &s.item
                         && !item.is_null()
                     {
-                        self.check(member, item, &format!("{path}.{}.member", i + 1), out);
+                        self.check(member, item, &Path::Item(path, i + 1), out);
                     }
                 }
             }
@@ -262,19 +267,21 @@ impl ServiceModel {
                 s.check_length(obj.len(), || summary(v), path, out);
                 for (k, item) in obj {
                     if let Some(value) = &s.item {
-                        self.check(value, item, &format!("{path}.{k}"), out);
+                        self.check(value, item, &Path::Member(path, k), out);
                     }
                 }
             }
             (Kind::String, Value::String(text)) => s.check_string(text, path, out),
             (Kind::Integer | Kind::Float, Value::Number(n)) => {
                 if let Some(x) = n.as_f64() {
-                    let shown = if s.kind == Kind::Float {
-                        java_float(x)
-                    } else {
-                        n.to_string()
+                    let shown = || {
+                        if s.kind == Kind::Float {
+                            java_float(x)
+                        } else {
+                            n.to_string()
+                        }
                     };
-                    s.check_range(x, &shown, path, out);
+                    s.check_range(x, shown, path, out);
                 }
             }
             // A wrongly typed value: the typed decoder that follows names it.
@@ -282,7 +289,7 @@ impl ServiceModel {
         }
     }
 
-    fn check_structure(&self, s: &Shape, obj: &Map<String, Value>, path: &str, out: &mut Vec<String>) {
+    fn check_structure(&self, s: &Shape, obj: &Map<String, Value>, path: &Path<'_>, out: &mut Vec<String>) {
         if s.union {
             let set = s
                 .members
@@ -297,7 +304,7 @@ impl ServiceModel {
             }
         }
         for m in &s.members {
-            let child = format!("{path}.{}", m.name);
+            let child = Path::Member(path, &m.name);
             match obj.get(&m.location_name) {
                 Some(Value::Null) | None if m.required => out.push(format!(
                     "Value null at '{child}' failed to satisfy constraint: Member must not be null"
@@ -351,7 +358,7 @@ impl Shape {
         }
     }
 
-    fn check_length(&self, len: usize, shown: impl Fn() -> String, path: &str, out: &mut Vec<String>) {
+    fn check_length(&self, len: usize, shown: impl Fn() -> String, path: &Path<'_>, out: &mut Vec<String>) {
         let len = len as f64;
         if let Some(min) = self.min
             && len < min
@@ -373,7 +380,7 @@ impl Shape {
         }
     }
 
-    fn check_string(&self, text: &str, path: &str, out: &mut Vec<String>) {
+    fn check_string(&self, text: &str, path: &Path<'_>, out: &mut Vec<String>) {
         self.check_length(text.chars().count(), || text.to_string(), path, out);
         if let Some(values) = &self.enum_
             && !values.iter().any(|v| v == text)
@@ -392,12 +399,13 @@ impl Shape {
         }
     }
 
-    fn check_range(&self, x: f64, shown: &str, path: &str, out: &mut Vec<String>) {
+    fn check_range(&self, x: f64, shown: impl Fn() -> String, path: &Path<'_>, out: &mut Vec<String>) {
         if let Some(min) = self.min
             && x < min
         {
             out.push(format!(
-                "Value '{shown}' at '{path}' failed to satisfy constraint: Member must have value greater than or equal to {}",
+                "Value '{}' at '{path}' failed to satisfy constraint: Member must have value greater than or equal to {}",
+                shown(),
                 number(min)
             ));
         }
@@ -405,7 +413,8 @@ impl Shape {
             && x > max
         {
             out.push(format!(
-                "Value '{shown}' at '{path}' failed to satisfy constraint: Member must have value less than or equal to {}",
+                "Value '{}' at '{path}' failed to satisfy constraint: Member must have value less than or equal to {}",
+                shown(),
                 number(max)
             ));
         }
@@ -436,6 +445,29 @@ fn java_float(x: f64) -> String {
         format!("{x:.1}")
     } else {
         x.to_string()
+    }
+}
+
+/// Where a value is, as AWS's messages spell it (`messages.1.member.content`), written only into a
+/// violation: formatting every member's path as the walk passed it was most of a request's
+/// validation cost (issue 12's hot path).
+#[derive(Clone, Copy)]
+enum Path<'a> {
+    /// A top-level member.
+    Root(&'a str),
+    /// A structure's member or a map's key: `parent.name`.
+    Member(&'a Path<'a>, &'a str),
+    /// A list's element, counted from 1: `parent.n.member`.
+    Item(&'a Path<'a>, usize),
+}
+
+impl std::fmt::Display for Path<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Path::Root(name) => f.write_str(name),
+            Path::Member(parent, name) => write!(f, "{parent}.{name}"),
+            Path::Item(parent, n) => write!(f, "{parent}.{n}.member"),
+        }
     }
 }
 
