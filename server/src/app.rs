@@ -16,6 +16,7 @@ use tower_http::trace::TraceLayer;
 use crate::auth;
 use crate::routes;
 use crate::state::SharedState;
+use crate::wire::RequestIdStyle;
 
 /// The whole server as a router (no listener: tests call it with `oneshot`).
 pub fn app(state: SharedState) -> Router {
@@ -36,7 +37,7 @@ pub fn app(state: SharedState) -> Router {
         router = router.layer(middleware::from_fn_with_state(state.clone(), authenticate));
     }
     router
-        .layer(crate::track::TrackLayer::new(state.clone()))
+        .layer(crate::track::TrackLayer::new(state.clone(), request_id_style))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             let route = req
                 .extensions()
@@ -46,6 +47,11 @@ pub fn app(state: SharedState) -> Router {
             tracing::debug_span!("request", method = %req.method(), route, uri = %req.uri())
         }))
         .with_state(state)
+}
+
+/// The request-id style of the wire that owns `path` (AWS's for paths no wire claims).
+fn request_id_style(path: &str) -> RequestIdStyle {
+    routes::owner(path).map_or(RequestIdStyle::Aws, |w| w.request_id)
 }
 
 /// `--auth`: the owning wire's scheme (`WireSpec::auth`) for protocol routes, any API key for the

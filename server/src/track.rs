@@ -16,7 +16,6 @@ use axum::response::Response;
 use tower::{Layer, Service};
 
 use crate::ctx::{BodyFault, RequestCtx};
-use crate::routes;
 use crate::state::SharedState;
 use crate::wire::RequestIdStyle;
 
@@ -26,16 +25,21 @@ pub const SEED_HEADER: &str = "x-mockmodel-seed";
 /// [`SEED_HEADER`] as a constant name: a `&str` name is parsed on every lookup.
 const SEED: HeaderName = HeaderName::from_static(SEED_HEADER);
 
+/// How a request's path names the request-id style of the service that answers it (the router
+/// assembly knows which wire owns a path; this layer knows no wire).
+pub type IdStyleOf = fn(&str) -> RequestIdStyle;
+
 /// Wraps each route in [`Track`].
 #[derive(Clone)]
 pub struct TrackLayer {
     state: SharedState,
+    id_style: IdStyleOf,
 }
 
 impl TrackLayer {
-    /// The layer for a server's state (its metrics and recorder).
-    pub fn new(state: SharedState) -> Self {
-        TrackLayer { state }
+    /// The layer for a server's state (its metrics and recorder) and its paths' id styles.
+    pub fn new(state: SharedState, id_style: IdStyleOf) -> Self {
+        TrackLayer { state, id_style }
     }
 }
 
@@ -46,6 +50,7 @@ impl<S> Layer<S> for TrackLayer {
         Track {
             inner,
             state: self.state.clone(),
+            id_style: self.id_style,
         }
     }
 }
@@ -55,6 +60,7 @@ impl<S> Layer<S> for TrackLayer {
 pub struct Track<S> {
     inner: S,
     state: SharedState,
+    id_style: IdStyleOf,
 }
 
 impl<S> Service<Request> for Track<S>
@@ -75,7 +81,8 @@ where
         let clone = self.inner.clone();
         let ready = std::mem::replace(&mut self.inner, clone);
         let state = self.state.clone();
-        Box::pin(async move { Ok(track(state, req, ready).await) })
+        let id_style = self.id_style;
+        Box::pin(async move { Ok(track(state, id_style, req, ready).await) })
     }
 }
 
@@ -83,7 +90,7 @@ where
 /// label cardinality), installs the request context (`ctx`), applies body faults to answers that
 /// were not streamed, and gives every response the request id its service sends (`x-amzn-RequestId`
 /// on AWS paths, `x-request-id` on OpenAI's, `request-id` on Anthropic's).
-async fn track<S>(state: SharedState, req: Request, mut next: S) -> Response
+async fn track<S>(state: SharedState, id_style: IdStyleOf, req: Request, mut next: S) -> Response
 where
     S: Service<Request, Response = Response, Error = Infallible>,
 {
@@ -95,7 +102,7 @@ where
         .get(SEED)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse().ok());
-    let request_id = routes::owner(req.uri().path()).map_or(RequestIdStyle::Aws, |w| w.request_id);
+    let request_id = id_style(req.uri().path());
     let ctx = RequestCtx::new(state.recorder_handle(), seed);
     let mut res = match ctx.clone().scope(next.call(req)).await {
         Ok(res) => res,
