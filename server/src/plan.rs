@@ -383,10 +383,22 @@ pub fn new_tool_call_id() -> String {
 }
 
 fn usage_of(r: &Response, request: &Conversation, blocks: &[Block]) -> Usage {
-    let spec = r.usage.clone().unwrap_or_default();
     // Counted only when the fixture does not state them: a BPE pass is the costliest per-request step.
-    let counter = || tokens::counter(&request.model);
-    let input = spec.input_tokens.unwrap_or_else(|| counter().prompt(request));
+    let stated = r.usage.as_ref().and_then(|u| u.input_tokens);
+    let input = stated.unwrap_or_else(|| tokens::counter(&request.model).prompt(request));
+    usage_given(r, &request.model, input, blocks)
+}
+
+/// After a semantic fault changed the answer's blocks: the usage of what is now sent (an empty
+/// answer generates no tokens, half a tool call half of them), unless the fixture stated the
+/// counts. The prompt's count stands.
+pub fn recount(plan: &mut Plan, fixture: &Fixture, request: &Conversation) {
+    plan.usage = usage_given(&fixture.response, &request.model, plan.usage.input, &plan.blocks);
+}
+
+fn usage_given(r: &Response, model: &str, input: u64, blocks: &[Block]) -> Usage {
+    let spec = r.usage.clone().unwrap_or_default();
+    let counter = || tokens::counter(model);
     let output = spec.output_tokens.unwrap_or_else(|| {
         counter().texts(blocks.iter().flat_map(|b| match b {
             Block::Text(t) | Block::Reasoning { text: t, .. } => [t.as_str(), ""],
@@ -461,6 +473,42 @@ mod tests {
             response,
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn a_changed_answer_is_recounted_unless_the_fixture_stated_its_usage() {
+        let f = fixture(Response {
+            content: Some("The weather in Paris is sunny today.".into()),
+            ..Default::default()
+        });
+        let c = request("weather?");
+        let Outcome::Message(mut p) = build(&f, &c, &Defaults::default()) else {
+            panic!("a message")
+        };
+        let (input, output) = (p.usage.input, p.usage.output);
+        assert!(output > 1);
+        p.blocks.clear();
+        recount(&mut p, &f, &c);
+        // An empty answer counts the counter's floor of one token (its end), the prompt stands.
+        assert_eq!(
+            (p.usage.input, p.usage.output, p.usage.total),
+            (input, 1, input + 1)
+        );
+
+        let stated = fixture(Response {
+            content: Some("hi".into()),
+            usage: Some(crate::fixture::schema::UsageSpec {
+                output_tokens: Some(7),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        let Outcome::Message(mut p) = build(&stated, &c, &Defaults::default()) else {
+            panic!("a message")
+        };
+        p.blocks.clear();
+        recount(&mut p, &stated, &c);
+        assert_eq!(p.usage.output, 7);
     }
 
     #[test]

@@ -228,6 +228,7 @@ impl AppState {
             };
             if let Some(kind) = semantic::apply(p, c, sources, &self.semantic_times, ctx::seed()) {
                 injected.push(kind.as_str());
+                plan::recount(p, &f.fixture, c);
             }
             if !c.stream {
                 // A non-streamed answer takes as long as the whole stream would have.

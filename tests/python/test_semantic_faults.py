@@ -163,6 +163,8 @@ def test_openai_content_filter_is_the_sdk_content_filter_error(oai):
     r = oai.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hello"}], extra_headers=fault("contentFilter"))
     assert r.choices[0].finish_reason == "content_filter"
     assert r.choices[0].message.content == HELLO[: len(HELLO) // 2]
+    full = oai.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hello"}])
+    assert 1 <= r.usage.completion_tokens < full.usage.completion_tokens
 
     class Answer(BaseModel):
         text: str
@@ -176,7 +178,10 @@ def test_openai_content_filter_is_the_sdk_content_filter_error(oai):
 def test_openai_empty_and_reasoning_only_answers(oai):
     r = oai.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hello"}], extra_headers=fault("emptyResponse"))
     assert (r.choices[0].message.content, r.choices[0].finish_reason) == ("", "stop")
-    assert r.usage.completion_tokens > 0
+    # Usage counts the answer sent, not the fixture's: an empty answer is the counter's one token.
+    full = oai.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hello"}])
+    assert r.usage.completion_tokens == 1 < full.usage.completion_tokens
+    assert r.usage.prompt_tokens == full.usage.prompt_tokens
 
     r = oai.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hello"}], extra_headers=fault("reasoningOnly"))
     msg = r.choices[0].message
