@@ -28,7 +28,7 @@ pub enum Outcome {
 }
 
 /// An assistant message to send, as a protocol-neutral plan.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Plan {
     /// Response id override; encoders generate their own style of id when `None`.
     pub id: Option<String>,
@@ -131,9 +131,10 @@ pub enum Block {
 }
 
 /// Why generation stopped, in neutral terms.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum StopReason {
     /// Natural end of the answer.
+    #[default]
     EndTurn,
     /// The answer asks for tool calls.
     ToolUse,

@@ -192,21 +192,14 @@ pub(super) fn stream_frames(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::{StopReason, Timing, Usage};
+    use crate::plan::{StopReason, Usage};
 
     fn plan(blocks: Vec<Block>, usage: Usage) -> Plan {
         Plan {
-            id: None,
-            model: "m".into(),
-            created: None,
             blocks,
             stop: StopReason::ToolUse,
             usage,
-            timing: Timing::default(),
-            system_fingerprint: None,
-            speech: None,
-            guardrail: None,
-            guardrail_checks: None,
+            ..Plan::default()
         }
     }
 
