@@ -7,6 +7,7 @@
 //! `errorAfterChunks` error into a stream, the frame scheduler, the model label of the request
 //! metrics) happens here, so a new wire cannot forget any of it. This module knows no wire.
 
+pub mod compact;
 pub mod json;
 
 use axum::body::{Body, Bytes};
@@ -134,7 +135,7 @@ impl Reply {
     /// times); the bytes and `content-type` are what `axum::Json` sends.
     pub fn json(body: impl serde::Serialize) -> Self {
         let mut buf = Vec::with_capacity(1024);
-        let body = serde_json::to_writer(&mut buf, &body)
+        let body = compact::to_writer(&mut buf, &body)
             .map(|()| buf)
             .map_err(|e| e.to_string());
         Reply {
