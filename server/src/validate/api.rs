@@ -4,14 +4,14 @@
 //! Anthropic's pydantic-style `temperature: Input should be less than or equal to 1`. The words
 //! are here; the error shapes are the codecs'.
 
-use std::collections::HashMap;
 use std::sync::LazyLock;
 
+use rustc_hash::FxHashMap;
 use serde_json::{Map, Value};
 
 use super::schema::{self, Kind, Schema, Seg, Violation, dotted, joined, number};
 
-static SCHEMAS: LazyLock<HashMap<String, Schema>> = LazyLock::new(|| {
+static SCHEMAS: LazyLock<FxHashMap<String, Schema>> = LazyLock::new(|| {
     // Shipped inside the binary and loaded by a test: a broken file is a build bug.
     let all: Map<String, Value> =
         serde_json::from_str(include_str!("../../data/api-request-schemas.json")).expect("valid JSON");
@@ -42,6 +42,10 @@ pub fn openai(schema: OpenAiSchema, body: &Value) -> Result<(), OpenAiInvalid> {
     let Some(s) = SCHEMAS.get(schema.0) else {
         return Ok(());
     };
+    // A valid body (nearly every request) is cleared without building a violation.
+    if schema::accepts(s, body) {
+        return Ok(());
+    }
     match schema::check(s, body).first() {
         None => Ok(()),
         Some(v) => Err(openai_words(v)),
@@ -54,6 +58,9 @@ pub fn anthropic(body: &Value, count_tokens: bool) -> Result<(), String> {
     let Some(s) = SCHEMAS.get("anthropic.messages") else {
         return Ok(());
     };
+    if schema::accepts(s, body) {
+        return Ok(());
+    }
     let first = schema::check(s, body)
         .into_iter()
         .find(|v| !(count_tokens && v.path.is_empty() && v.kind == Kind::Required("max_tokens".into())));
@@ -421,5 +428,179 @@ mod tests {
             anthropic(&no_max, false).unwrap_err(),
             "max_tokens: Field required"
         );
+    }
+
+    /// Every property name and `enum` string of the shipped schemas, so generated bodies hit the
+    /// schemas' own keys and values.
+    fn vocabulary() -> (Vec<String>, Vec<String>) {
+        fn gather(v: &Value, keys: &mut Vec<String>, words: &mut Vec<String>) {
+            match v {
+                Value::Object(m) => {
+                    for (k, x) in m {
+                        if k == "properties" || k == "cases" {
+                            keys.extend(x.as_object().into_iter().flat_map(|p| p.keys().cloned()));
+                        }
+                        if k == "enum" {
+                            words.extend(
+                                x.as_array()
+                                    .into_iter()
+                                    .flatten()
+                                    .filter_map(Value::as_str)
+                                    .map(String::from),
+                            );
+                        }
+                        gather(x, keys, words);
+                    }
+                }
+                Value::Array(a) => a.iter().for_each(|x| gather(x, keys, words)),
+                _ => {}
+            }
+        }
+        let all: Value = serde_json::from_str(include_str!("../../data/api-request-schemas.json")).unwrap();
+        let (mut keys, mut words) = (vec!["other".to_string()], vec!["x".to_string()]);
+        gather(&all, &mut keys, &mut words);
+        keys.sort();
+        keys.dedup();
+        words.sort();
+        words.dedup();
+        (keys, words)
+    }
+
+    /// JSON text of a generated body, repeated keys and all (`Value` keeps the last).
+    fn text(v: &Gen) -> String {
+        match v {
+            Gen::Leaf(t) => t.clone(),
+            Gen::Array(items) => format!("[{}]", items.iter().map(text).collect::<Vec<_>>().join(",")),
+            Gen::Object(members) => format!(
+                "{{{}}}",
+                members
+                    .iter()
+                    .map(|(k, v)| format!("{}:{}", Value::from(k.as_str()), text(v)))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
+        }
+    }
+
+    #[derive(Debug, Clone)]
+    enum Gen {
+        Leaf(String),
+        Array(Vec<Gen>),
+        Object(Vec<(String, Gen)>),
+    }
+
+    fn body() -> impl proptest::strategy::Strategy<Value = Gen> {
+        use proptest::prelude::*;
+        let (keys, words) = vocabulary();
+        let numbers = [
+            "0",
+            "1",
+            "2",
+            "-1",
+            "0.5",
+            "3",
+            "130",
+            "-2.5",
+            "1e20",
+            "1.0",
+            "18446744073709551616",
+        ];
+        let leaf = prop_oneof![
+            Just("null".to_string()),
+            any::<bool>().prop_map(|b| b.to_string()),
+            proptest::sample::select(numbers.map(String::from).to_vec()),
+            proptest::sample::select(words).prop_map(|w| Value::from(w).to_string()),
+        ]
+        .prop_map(Gen::Leaf);
+        leaf.prop_recursive(5, 48, 6, move |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Gen::Array),
+                proptest::collection::vec((proptest::sample::select(keys.clone()), inner), 0..6)
+                    .prop_map(Gen::Object),
+            ]
+        })
+    }
+
+    /// A valid body of each schema, with members replaced or added (generated members often fit).
+    fn near_valid() -> impl proptest::strategy::Strategy<Value = (usize, Gen)> {
+        use proptest::prelude::*;
+        (
+            0..4usize,
+            proptest::collection::vec((proptest::sample::select(vocabulary().0), body()), 0..3),
+        )
+            .prop_map(|(i, extra)| {
+                let leaf = |t: &str| Gen::Leaf(t.to_string());
+                let msg = |role: &str, content: Gen| {
+                    Gen::Object(vec![
+                        ("role".into(), leaf(&format!("\"{role}\""))),
+                        ("content".into(), content),
+                    ])
+                };
+                let mut members: Vec<(String, Gen)> = match i {
+                    0 => vec![
+                        ("model".into(), leaf("\"gpt-4o\"")),
+                        (
+                            "messages".into(),
+                            Gen::Array(vec![msg("system", leaf("\"s\"")), msg("user", leaf("\"hi\""))]),
+                        ),
+                    ],
+                    1 => vec![("model".into(), leaf("\"e\"")), ("input".into(), leaf("\"hi\""))],
+                    2 => vec![
+                        ("model".into(), leaf("\"gpt-4o\"")),
+                        ("input".into(), leaf("\"hi\"")),
+                    ],
+                    _ => vec![
+                        ("model".into(), leaf("\"claude\"")),
+                        ("max_tokens".into(), leaf("10")),
+                        ("messages".into(), Gen::Array(vec![msg("user", leaf("\"hi\""))])),
+                    ],
+                };
+                members.extend(extra);
+                (i, Gen::Object(members))
+            })
+    }
+
+    const ALL: [&str; 4] = [
+        "openai.chat.completions",
+        "openai.embeddings",
+        "openai.responses",
+        "anthropic.messages",
+    ];
+
+    /// The verdict and the full check agree on `text` for `schema`.
+    fn agree(schema: &str, text: &str) -> Result<bool, proptest::test_runner::TestCaseError> {
+        let value: Value = serde_json::from_str(text).unwrap();
+        let s = &SCHEMAS[schema];
+        let full = schema::check(s, &value).is_empty();
+        proptest::prop_assert_eq!(schema::accepts(s, &value), full, "{} {}", schema, text);
+        Ok(full)
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn the_verdict_is_the_full_checks(g in body(), (i, near) in near_valid()) {
+            for schema in ALL {
+                agree(schema, &text(&g))?;
+            }
+            agree(ALL[i], &text(&near))?;
+        }
+    }
+
+    #[test]
+    fn the_verdict_clears_valid_bodies_and_reads_a_repeated_key_as_its_last() {
+        let chat = r#"{"model":"gpt-4o","messages":[{"role":"user","content":[{"type":"text","text":"hi"}]}],
+            "temperature":0.5,"tools":[{"type":"function","function":{"name":"f","parameters":{}}}]}"#;
+        assert!(agree("openai.chat.completions", chat).unwrap());
+        // Valid only because the second `temperature` replaces the first, and the other way round.
+        let twice =
+            r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"temperature":9,"temperature":1}"#;
+        assert!(agree("openai.chat.completions", twice).unwrap());
+        let twice =
+            r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"temperature":1,"temperature":9}"#;
+        assert!(!agree("openai.chat.completions", twice).unwrap());
+        let role = r#"{"model":"m","messages":[{"role":"user","role":"bogus","content":"hi"}]}"#;
+        assert!(!agree("openai.chat.completions", role).unwrap());
     }
 }

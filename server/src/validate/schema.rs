@@ -8,6 +8,7 @@
 //! `oneOf` of `const`s whose errors would name every branch. No recursion beyond the schema's own
 //! depth: a deeply nested body costs no more than the schema.
 
+use rustc_hash::FxHashMap;
 use serde_json::Value;
 
 /// One step of a path into the body.
@@ -74,28 +75,25 @@ pub struct Schema {
     enum_: Option<Vec<Value>>,
     min_items: Option<u64>,
     required: Vec<String>,
-    /// `properties`, sorted by name (a binary search: a `BTreeMap` scans each node's keys).
+    /// `properties`, hashed by name (a `BTreeMap` scans each node's keys; a binary search over
+    /// the chat root's properties is six string compares per key).
     properties: Option<Members>,
     /// `x-variants`: the discriminating key and the schema of each of its values.
     variants: Option<(String, Members)>,
     items: Option<Box<Schema>>,
 }
 
-/// Named schemas sorted by name (a JSON object's members, which `serde_json` keeps sorted).
-type Members = Vec<(String, Schema)>;
+/// Named schemas by name, with the Fx hash (a few instructions for a short key).
+type Members = FxHashMap<String, Schema>;
 
-/// An object's members compiled, sorted by name whatever order the map kept.
+/// An object's members compiled.
 fn members(m: &serde_json::Map<String, Value>) -> Members {
-    let mut v: Members = m.iter().map(|(k, s)| (k.clone(), Schema::compile(s))).collect();
-    v.sort_by(|a, b| a.0.cmp(&b.0));
-    v
+    m.iter().map(|(k, s)| (k.clone(), Schema::compile(s))).collect()
 }
 
 /// The schema named `k` among `m`.
 fn member<'s>(m: &'s Members, k: &str) -> Option<&'s Schema> {
-    m.binary_search_by(|(name, _)| name.as_str().cmp(k))
-        .ok()
-        .map(|i| &m[i].1)
+    m.get(k)
 }
 
 /// JSON types as bits, so a node's `type` list is checked with one `&`.
@@ -297,6 +295,51 @@ fn walk<'v>(schema: &Schema, v: &'v Value, path: &mut Vec<At<'v>>, out: &mut Vec
             walk(item, child, path, out);
             path.pop();
         }
+    }
+}
+
+/// Whether `v` has no violation of `schema`: `check(schema, v).is_empty()`, decided without
+/// building a violation or a path (a valid request's walk: issue 12). Follows `walk` rule for
+/// rule; a property test holds the two equal.
+pub fn accepts(schema: &Schema, v: &Value) -> bool {
+    if let Some(branches) = &schema.any_of {
+        return branches.iter().any(|b| accepts(b, v));
+    }
+    if !schema.fits(v) {
+        return false;
+    }
+    if let Some(x) = v.as_f64()
+        && (schema.minimum.is_some_and(|min| x < min) || schema.maximum.is_some_and(|max| x > max))
+    {
+        return false;
+    }
+    if let Some(allowed) = &schema.enum_
+        && !allowed.contains(v)
+    {
+        return false;
+    }
+    match v {
+        Value::Array(items) => {
+            schema.min_items.is_none_or(|min| items.len() as u64 >= min)
+                && schema
+                    .items
+                    .as_ref()
+                    .is_none_or(|item| items.iter().all(|i| accepts(item, i)))
+        }
+        Value::Object(obj) => {
+            schema.required.iter().all(|k| obj.contains_key(k))
+                && schema.properties.as_ref().is_none_or(|props| {
+                    obj.iter()
+                        .all(|(k, child)| member(props, k).is_none_or(|sub| accepts(sub, child)))
+                })
+                && schema.variants.as_ref().is_none_or(|(by, cases)| {
+                    obj.get(by)
+                        .and_then(Value::as_str)
+                        .and_then(|t| member(cases, t))
+                        .is_none_or(|case| accepts(case, v))
+                })
+        }
+        _ => true,
     }
 }
 

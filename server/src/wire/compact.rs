@@ -115,11 +115,20 @@ impl<'a> ser::Serializer for Writer<'a> {
         self.serialize_none()
     }
 
-    fn serialize_unit_variant(self, _: &'static str, _: u32, variant: &'static str) -> serde_json::Result<()> {
+    fn serialize_unit_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        variant: &'static str,
+    ) -> serde_json::Result<()> {
         string(self.0, variant)
     }
 
-    fn serialize_newtype_struct<T: Serialize + ?Sized>(self, _: &'static str, value: &T) -> serde_json::Result<()> {
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        value: &T,
+    ) -> serde_json::Result<()> {
         value.serialize(self)
     }
 
@@ -264,7 +273,11 @@ impl ser::SerializeStruct for Compound<'_> {
     type Ok = ();
     type Error = serde_json::Error;
 
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> serde_json::Result<()> {
+    fn serialize_field<T: Serialize + ?Sized>(
+        &mut self,
+        key: &'static str,
+        value: &T,
+    ) -> serde_json::Result<()> {
         if self.raw {
             if let serde_json::Value::String(json) = serde_json::to_value(value)? {
                 self.out.extend_from_slice(json.as_bytes());
@@ -285,7 +298,11 @@ impl ser::SerializeStructVariant for Compound<'_> {
     type Ok = ();
     type Error = serde_json::Error;
 
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> serde_json::Result<()> {
+    fn serialize_field<T: Serialize + ?Sized>(
+        &mut self,
+        key: &'static str,
+        value: &T,
+    ) -> serde_json::Result<()> {
         ser::SerializeStruct::serialize_field(self, key, value)
     }
 
@@ -366,11 +383,20 @@ impl<'a> ser::Serializer for Key<'a> {
         self.by_serde_json(&())
     }
 
-    fn serialize_unit_variant(self, _: &'static str, _: u32, variant: &'static str) -> serde_json::Result<()> {
+    fn serialize_unit_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        variant: &'static str,
+    ) -> serde_json::Result<()> {
         string(self.0, variant)
     }
 
-    fn serialize_newtype_struct<T: Serialize + ?Sized>(self, _: &'static str, value: &T) -> serde_json::Result<()> {
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        value: &T,
+    ) -> serde_json::Result<()> {
         value.serialize(self)
     }
 
@@ -392,7 +418,11 @@ impl<'a> ser::Serializer for Key<'a> {
         Err(not_a_key())
     }
 
-    fn serialize_tuple_struct(self, _: &'static str, _: usize) -> serde_json::Result<Self::SerializeTupleStruct> {
+    fn serialize_tuple_struct(
+        self,
+        _: &'static str,
+        _: usize,
+    ) -> serde_json::Result<Self::SerializeTupleStruct> {
         Err(not_a_key())
     }
 
@@ -448,7 +478,12 @@ mod tests {
 
     fn same<T: Serialize + ?Sized>(v: &T) {
         let (ours, theirs) = both(v);
-        assert_eq!(ours, theirs, "{:?}", theirs.as_ref().map(|b| String::from_utf8_lossy(b).into_owned()));
+        assert_eq!(
+            ours,
+            theirs,
+            "{:?}",
+            theirs.as_ref().map(|b| String::from_utf8_lossy(b).into_owned())
+        );
     }
 
     #[derive(serde::Serialize)]
@@ -498,7 +533,10 @@ mod tests {
                     quoted: true,
                     c: Some(1.5e300),
                 },
-                Shape::Struct { quoted: false, c: None },
+                Shape::Struct {
+                    quoted: false,
+                    c: None,
+                },
             ],
             tuple: (1, '"', b"ab"),
             floats: [0.1, -0.0, f64::NAN, f64::INFINITY],
