@@ -17,6 +17,7 @@ use crate::codec::openai_error::OpenAiJson;
 use crate::codec::responses::{ResponsesRequest, create, delete, retrieve};
 use crate::conversation::Protocol;
 use crate::state::SharedState;
+use crate::wire::RequestHeaders;
 
 /// The routes.
 pub fn routes() -> Router<SharedState> {
@@ -28,7 +29,7 @@ pub fn routes() -> Router<SharedState> {
 
 async fn chat_completions(
     State(state): State<SharedState>,
-    headers: HeaderMap,
+    RequestHeaders(headers): RequestHeaders,
     OpenAiJson(req): OpenAiJson<ChatRequest>,
 ) -> Response {
     serve(&state, headers, req, Protocol::Bedrock, "openai.chat.completions").await

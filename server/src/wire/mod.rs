@@ -11,6 +11,8 @@ pub mod compact;
 pub mod json;
 
 use axum::body::{Body, Bytes};
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
@@ -32,6 +34,20 @@ fn schedule_header(frames: &[Frame], timing: &Timing, seed: u64) -> HeaderValue 
         .map(|(d, _)| format!("{:.1}", d.as_secs_f64() * 1000.0))
         .collect();
     HeaderValue::from_str(&offsets.join(",")).unwrap_or(HeaderValue::from_static(""))
+}
+
+/// The request's headers, moved out of the request: axum's `HeaderMap` extractor clones the map,
+/// an allocation and a copy of every header on every request (issue 12's hot path). Extractors
+/// after it see no headers, so it goes after any that reads them; `Path`, `Bytes` and the wires'
+/// JSON body extractors read none.
+pub struct RequestHeaders(pub HeaderMap);
+
+impl<S: Send + Sync> FromRequestParts<S> for RequestHeaders {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(RequestHeaders(std::mem::take(&mut parts.headers)))
+    }
 }
 
 /// Marks a response with the model it answered (success or error), for the request metrics
@@ -254,11 +270,14 @@ impl Reply {
     /// The response: a JSON body, or the frames on `timing`'s schedule.
     fn into_response(self, timing: &Timing) -> Response {
         let mut res = match self.body {
-            ReplyBody::Json(Ok(bytes)) => (
-                [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
-                bytes,
-            )
-                .into_response(),
+            // What `([(CONTENT_TYPE, json)], bytes).into_response()` builds, without first
+            // setting and then replacing `application/octet-stream` (per request: issue 12).
+            ReplyBody::Json(Ok(bytes)) => {
+                let mut res = Response::new(Body::from(bytes));
+                res.headers_mut()
+                    .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                res
+            }
             // As `axum::Json` answers a body that does not serialize.
             ReplyBody::Json(Err(e)) => (
                 axum::http::StatusCode::INTERNAL_SERVER_ERROR,
@@ -282,7 +301,9 @@ impl Reply {
                 res
             }
         };
-        res.headers_mut().extend(self.headers);
+        if !self.headers.is_empty() {
+            res.headers_mut().extend(self.headers);
+        }
         res
     }
 }

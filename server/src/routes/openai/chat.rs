@@ -1,17 +1,17 @@
 //! `POST /v1/chat/completions`, served by the shared Chat Completions codec.
 
 use axum::extract::State;
-use axum::http::HeaderMap;
 use axum::response::Response;
 
 use crate::codec::chat_completions::{ChatRequest, serve};
 use crate::codec::openai_error::OpenAiJson;
 use crate::conversation::Protocol;
 use crate::state::SharedState;
+use crate::wire::RequestHeaders;
 
 pub(super) async fn chat_completions(
     State(state): State<SharedState>,
-    headers: HeaderMap,
+    RequestHeaders(headers): RequestHeaders,
     OpenAiJson(req): OpenAiJson<ChatRequest>,
 ) -> Response {
     serve(&state, headers, req, Protocol::OpenAi, "chat.completions").await

@@ -20,7 +20,7 @@ use super::guardrail::{self, Guard};
 use super::{Bedrock, BedrockError, EVENT_STREAM, latency_ms, model_id};
 use crate::conversation::{Conversation, Protocol};
 use crate::state::SharedState;
-use crate::wire::{Reply, labelled, respond};
+use crate::wire::{Reply, RequestHeaders, labelled, respond};
 use encode::{converse_body, stream_frames};
 
 /// Decodes a Converse/ConverseStream request.
@@ -72,7 +72,7 @@ fn check_turns(messages: &[ChatMessage]) -> Result<(), BedrockError> {
 pub async fn converse(
     State(state): State<SharedState>,
     path: Result<Path<String>, PathRejection>,
-    headers: HeaderMap,
+    RequestHeaders(headers): RequestHeaders,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     answer(state, path, headers, body, false).await
@@ -82,7 +82,7 @@ pub async fn converse(
 pub async fn converse_stream(
     State(state): State<SharedState>,
     path: Result<Path<String>, PathRejection>,
-    headers: HeaderMap,
+    RequestHeaders(headers): RequestHeaders,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     answer(state, path, headers, body, true).await
