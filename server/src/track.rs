@@ -6,6 +6,7 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -13,9 +14,11 @@ use axum::body::Body;
 use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderName, header};
 use axum::response::Response;
+use prometheus::{Histogram, IntCounter};
 use tower::{Layer, Service};
 
 use crate::ctx::{BodyFault, RequestCtx};
+use crate::metrics::Metrics;
 use crate::state::SharedState;
 use crate::wire::RequestIdStyle;
 
@@ -51,6 +54,7 @@ impl<S> Layer<S> for TrackLayer {
             inner,
             state: self.state.clone(),
             id_style: self.id_style,
+            series: Arc::default(),
         }
     }
 }
@@ -61,6 +65,46 @@ pub struct Track<S> {
     inner: S,
     state: SharedState,
     id_style: IdStyleOf,
+    series: Arc<Series>,
+}
+
+/// The metric series a route last counted into, kept so the next request does not look them up:
+/// `with_label_values` hashes every label value and takes the vector's lock, twice a request
+/// (issue 12's hot path). A route (one `Track`) has one matched path, so its duration series is
+/// always the same; its request series changes only with the model or the status. Each is
+/// checked against the labels before use and looked up again when they differ.
+#[derive(Default)]
+struct Series {
+    duration: Mutex<Option<(String, Histogram)>>,
+    requests: Mutex<Option<([String; 4], IntCounter)>>,
+}
+
+impl Series {
+    /// Observes `secs` in `route`'s duration series.
+    fn observe(&self, m: &Metrics, route: &str, secs: f64) {
+        let mut last = self.duration.lock().unwrap_or_else(|e| e.into_inner());
+        match &*last {
+            Some((r, h)) if r == route => h.observe(secs),
+            _ => {
+                let h = m.duration.with_label_values(&[route]);
+                h.observe(secs);
+                *last = Some((route.to_string(), h));
+            }
+        }
+    }
+
+    /// Counts a request in the series of `labels` (route, method, model, status).
+    fn count(&self, m: &Metrics, labels: [&str; 4]) {
+        let mut last = self.requests.lock().unwrap_or_else(|e| e.into_inner());
+        match &*last {
+            Some((l, c)) if l.iter().zip(labels).all(|(a, b)| a == b) => c.inc(),
+            _ => {
+                let c = m.requests.with_label_values(&labels);
+                c.inc();
+                *last = Some((labels.map(str::to_string), c));
+            }
+        }
+    }
 }
 
 impl<S> Service<Request> for Track<S>
@@ -82,7 +126,8 @@ where
         let ready = std::mem::replace(&mut self.inner, clone);
         let state = self.state.clone();
         let id_style = self.id_style;
-        Box::pin(async move { Ok(track(state, id_style, req, ready).await) })
+        let series = self.series.clone();
+        Box::pin(async move { Ok(track(state, id_style, series, req, ready).await) })
     }
 }
 
@@ -90,7 +135,13 @@ where
 /// label cardinality), installs the request context (`ctx`), applies body faults to answers that
 /// were not streamed, and gives every response the request id its service sends (`x-amzn-RequestId`
 /// on AWS paths, `x-request-id` on OpenAI's, `request-id` on Anthropic's).
-async fn track<S>(state: SharedState, id_style: IdStyleOf, req: Request, mut next: S) -> Response
+async fn track<S>(
+    state: SharedState,
+    id_style: IdStyleOf,
+    series: Arc<Series>,
+    req: Request,
+    mut next: S,
+) -> Response
 where
     S: Service<Request, Response = Response, Error = Infallible>,
 {
@@ -113,17 +164,9 @@ where
     }
     let model = ctx.take_label().unwrap_or_default();
     if let Some(m) = state.recorder() {
-        m.requests
-            .with_label_values(&[
-                route_label(&route),
-                method.as_str(),
-                &model,
-                res.status().as_str(),
-            ])
-            .inc();
-        m.duration
-            .with_label_values(&[route_label(&route)])
-            .observe(started.elapsed().as_secs_f64());
+        let route = route_label(&route);
+        series.count(m, [route, method.as_str(), &model, res.status().as_str()]);
+        series.observe(m, route, started.elapsed().as_secs_f64());
     }
     let headers = res.headers_mut();
     let name = request_id.header();
@@ -156,4 +199,33 @@ async fn faulty_body(res: Response, fault: BodyFault) -> Response {
         ])),
     };
     Response::from_parts(parts, body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_kept_series_follow_their_labels() {
+        let m = Metrics::new();
+        let s = Series::default();
+        for labels in [
+            ["/r", "POST", "a", "200"],
+            ["/r", "POST", "a", "200"],
+            ["/r", "POST", "b", "200"],
+            ["/r", "POST", "a", "429"],
+            ["/r", "POST", "a", "200"],
+        ] {
+            s.count(&m, labels);
+        }
+        let count = |l: [&str; 4]| m.requests.with_label_values(&l).get();
+        assert_eq!(count(["/r", "POST", "a", "200"]), 3);
+        assert_eq!(count(["/r", "POST", "b", "200"]), 1);
+        assert_eq!(count(["/r", "POST", "a", "429"]), 1);
+        s.observe(&m, "/r", 0.5);
+        s.observe(&m, "/r", 0.25);
+        s.observe(&m, "unmatched", 1.0);
+        assert_eq!(m.duration.with_label_values(&["/r"]).get_sample_count(), 2);
+        assert_eq!(m.duration.with_label_values(&["unmatched"]).get_sample_count(), 1);
+    }
 }
