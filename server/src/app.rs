@@ -4,7 +4,7 @@
 use std::sync::atomic::Ordering;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Query, Request, State};
+use axum::extract::{DefaultBodyLimit, Query, Request, State};
 use axum::http::{Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -12,7 +12,6 @@ use axum::routing::get;
 use serde::Deserialize;
 use serde_json::json;
 use tower::ServiceBuilder;
-use tower_http::trace::TraceLayer;
 
 use crate::auth;
 use crate::routes;
@@ -33,14 +32,6 @@ pub fn app(state: SharedState) -> Router {
     // The capture and auth layers only where configured: a `from_fn` layer boxes a future per
     // request even when it passes the request straight on. Outermost first.
     let stack = ServiceBuilder::new()
-        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
-            let route = req
-                .extensions()
-                .get::<MatchedPath>()
-                .map(MatchedPath::as_str)
-                .unwrap_or("unmatched");
-            tracing::debug_span!("request", method = %req.method(), route, uri = %req.uri())
-        }))
         .layer(crate::track::TrackLayer::new(state.clone(), request_id_style))
         .option_layer(
             state

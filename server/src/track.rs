@@ -1,6 +1,6 @@
-//! The request-tracking layer around every route: request metrics by matched route, the request
-//! context (`ctx`), body faults on answers that were not streamed, and each service's request-id
-//! header. A hand-written `tower` layer rather than `axum::middleware::from_fn`, which boxes the
+//! The request-tracking layer around every route: request metrics by matched route, the debug
+//! request span, the request context (`ctx`), body faults on answers that were not streamed, and
+//! each service's request-id header. A hand-written `tower` layer rather than `axum::middleware::from_fn`, which boxes the
 //! service below it and a future per request (issue 12's hot path).
 
 use std::convert::Infallible;
@@ -16,6 +16,7 @@ use axum::http::{HeaderName, header};
 use axum::response::Response;
 use prometheus::{Histogram, IntCounter};
 use tower::{Layer, Service};
+use tracing::Instrument;
 
 use crate::ctx::{BodyFault, RequestCtx};
 use crate::metrics::Metrics;
@@ -154,8 +155,13 @@ where
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse().ok());
     let request_id = id_style(req.uri().path());
+    // The request's debug span and events, what `tower_http`'s `TraceLayer` wrote (`RUST_LOG=
+    // mockmodel_server=debug`), without that layer's second wrapper and boxed body per response.
+    let span =
+        tracing::debug_span!("request", method = %method, route = route_label(&route), uri = %req.uri());
+    tracing::debug!(parent: &span, "started processing request");
     let ctx = RequestCtx::new(state.recorder_handle(), seed);
-    let mut res = match ctx.clone().scope(next.call(req)).await {
+    let mut res = match ctx.clone().scope(next.call(req)).instrument(span.clone()).await {
         Ok(res) => res,
         Err(never) => match never {},
     };
@@ -168,6 +174,12 @@ where
         series.count(m, [route, method.as_str(), &model, res.status().as_str()]);
         series.observe(m, route, started.elapsed().as_secs_f64());
     }
+    tracing::debug!(
+        parent: &span,
+        latency = ?started.elapsed(),
+        status = res.status().as_u16(),
+        "finished processing request"
+    );
     let headers = res.headers_mut();
     let name = request_id.header();
     if !headers.contains_key(&name) {

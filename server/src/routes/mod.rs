@@ -169,7 +169,10 @@ pub fn owner(path: &str) -> Option<&'static WireSpec> {
         all.sort_by_key(|(p, _)| std::cmp::Reverse(p.len()));
         all
     });
-    BY_LENGTH.iter().find(|(p, _)| path.starts_with(p)).map(|(_, w)| *w)
+    BY_LENGTH
+        .iter()
+        .find(|(p, _)| path.starts_with(p))
+        .map(|(_, w)| *w)
 }
 
 /// AWS services answer unknown operations with `UnknownOperationException`.
