@@ -28,15 +28,13 @@ fn decode(
     state: &SharedState,
     operation: &str,
     model: &str,
-    headers: &HeaderMap,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
     stream: bool,
 ) -> Result<(Conversation, Option<Guard>), BedrockError> {
-    let mut c = Conversation::new(Protocol::Bedrock, model).with_headers(headers);
-    c.stream = stream;
     let body = super::body_bytes(body)?;
     let value: serde_json::Value = super::parse_json(&body)?;
-    super::validate(state, operation, model, headers, Some(&value))?;
+    super::validate(state, operation, model, &headers, Some(&value))?;
     let req: ConverseRequest = super::from_owned(value, &body)?;
     if req.messages.is_empty() {
         return Err(BedrockError::validation(
@@ -44,6 +42,9 @@ fn decode(
         ));
     }
     check_turns(&req.messages)?;
+    // The headers move into the conversation once nothing else reads them (no copy per request).
+    let mut c = Conversation::new(Protocol::Bedrock, model).with_headers(headers);
+    c.stream = stream;
     req.decode_into(&mut c);
     let guard = req
         .guardrail_config
@@ -101,7 +102,7 @@ async fn answer(
         Err(e) => return e.into_response(),
     };
     let operation = if stream { "ConverseStream" } else { "Converse" };
-    let (c, guard) = match decode(&state, operation, &model, &headers, body, stream) {
+    let (c, guard) = match decode(&state, operation, &model, headers, body, stream) {
         Ok(d) => d,
         // Errors are labelled with the model too, once the path names one.
         Err(e) => return labelled(e.into_response(), &model),
