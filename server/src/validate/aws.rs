@@ -164,30 +164,10 @@ impl ServiceModel {
         };
         // A valid request (nearly every one) is cleared by the verdict walk, which builds no
         // message and visits the body's keys, not every member of every shape (issue 12).
-        if input.members.iter().all(|m| match self.located(m, req) {
-            Located::Elsewhere => true,
-            Located::Value(None) => !m.required,
-            Located::Value(Some(v)) => v.is_null() && !m.required || !v.is_null() && self.fits(&m.shape, &v),
-        }) {
+        if self.request_fits(input, req) {
             return Ok(());
         }
-        let mut out = Vec::new();
-        for m in &input.members {
-            let value = match self.located(m, req) {
-                Located::Elsewhere => continue,
-                Located::Value(v) => v,
-            };
-            match value.as_deref() {
-                Some(Value::Null) | None if m.required => {
-                    out.push(format!(
-                        "Value null at '{}' failed to satisfy constraint: Member must not be null",
-                        m.name
-                    ));
-                }
-                Some(v) if !v.is_null() => self.check(&m.shape, v, &Path::Root(&m.name), &mut out),
-                _ => {}
-            }
-        }
+        let out = self.violations(input, req);
         match out.len() {
             0 => Ok(()),
             n => Err(format!(
@@ -218,6 +198,83 @@ impl ServiceModel {
                 _ => return Located::Elsewhere,
             },
         })
+    }
+
+    /// Every violation in a request to `input`, in AWS's words and order.
+    fn violations(&self, input: &Shape, req: &Request<'_>) -> Vec<String> {
+        let mut out = Vec::new();
+        for m in &input.members {
+            let value = match self.located(m, req) {
+                Located::Elsewhere => continue,
+                Located::Value(v) => v,
+            };
+            match value.as_deref() {
+                Some(Value::Null) | None if m.required => {
+                    out.push(format!(
+                        "Value null at '{}' failed to satisfy constraint: Member must not be null",
+                        m.name
+                    ));
+                }
+                Some(v) if !v.is_null() => self.check(&m.shape, v, &Path::Root(&m.name), &mut out),
+                _ => {}
+            }
+        }
+        out
+    }
+
+    /// The verdict on a whole request: what `validate`'s member loop finds nothing in. The body
+    /// is walked by its own keys; URI and header members are checked as text (no `Value` made).
+    fn request_fits(&self, input: &Shape, req: &Request<'_>) -> bool {
+        let body = match req.body {
+            Some(Value::Object(b)) => Some(b),
+            _ => None,
+        };
+        let located = input.members.iter().all(|m| {
+            let text = match m.location.as_deref() {
+                Some("uri" | "querystring") => req
+                    .uri
+                    .iter()
+                    .find(|(k, _)| *k == m.location_name)
+                    .map(|(_, v)| *v),
+                Some("header") => req
+                    .headers
+                    .get(m.location_name.as_str())
+                    .and_then(|v| v.to_str().ok()),
+                Some(_) => return true,
+                // A body member: its presence here, its value in the walk below.
+                None => {
+                    return !m.required
+                        || body.is_none_or(|b| b.get(&m.location_name).is_some_and(|v| !v.is_null()));
+                }
+            };
+            match text {
+                None => !m.required,
+                Some(t) => self.text_fits(&m.shape, t),
+            }
+        });
+        located
+            && body.is_none_or(|b| {
+                b.iter().all(|(k, v)| {
+                    v.is_null()
+                        || input.by_key.get(k).is_none_or(|&i| {
+                            let m = &input.members[i];
+                            m.location.is_some() || self.fits(&m.shape, v)
+                        })
+                })
+            })
+    }
+
+    /// [`ServiceModel::fits`] for the value `typed_text` makes of a URI or header text.
+    fn text_fits(&self, shape: &str, text: &str) -> bool {
+        match self.shapes.get(shape) {
+            // Text that is no integer stays a string, which an integer shape does not check.
+            Some(s) if s.kind == Kind::Integer => match text.parse::<i64>() {
+                Ok(n) => self.fits(shape, &Value::from(n)),
+                Err(_) => true,
+            },
+            Some(s) if s.kind == Kind::String => s.string_fits(text),
+            _ => true,
+        }
     }
 
     /// Whether `v` breaks no constraint of `shape`: [`ServiceModel::check`] finding nothing,
@@ -443,6 +500,16 @@ impl Shape {
             enum_: s.enum_,
             item: s.member.or(s.value).map(|r| r.shape),
         }
+    }
+
+    /// [`Shape::check_string`] finding nothing.
+    fn string_fits(&self, text: &str) -> bool {
+        self.length_fits(text.chars().count())
+            && self
+                .enum_
+                .as_ref()
+                .is_none_or(|values| values.iter().any(|v| v == text))
+            && self.pattern.as_ref().is_none_or(|(_, re)| re.is_match(text))
     }
 
     /// [`Shape::check_length`] finding nothing.
@@ -818,6 +885,20 @@ mod tests {
                 let mut out = Vec::new();
                 BEDROCK_RUNTIME.check(shape, &v, &Path::Root("x"), &mut out);
                 proptest::prop_assert_eq!(BEDROCK_RUNTIME.fits(shape, &v), out.is_empty(), "{} {}", shape, v);
+            }
+            // The whole request's verdict against its full check, body and URI alike.
+            let headers = http::HeaderMap::new();
+            for (op, model_id) in [("Converse", "m"), ("Converse", ""), ("CountTokens", "m"), ("ApplyGuardrail", "g")] {
+                let input = &BEDROCK_RUNTIME.shapes[&BEDROCK_RUNTIME.inputs[op]];
+                for b in [&body, &v] {
+                    let req = Request { uri: &[("modelId", model_id), ("guardrailIdentifier", model_id),
+                        ("guardrailVersion", "1")], headers: &headers, body: Some(b) };
+                    proptest::prop_assert_eq!(
+                        BEDROCK_RUNTIME.request_fits(input, &req),
+                        BEDROCK_RUNTIME.violations(input, &req).is_empty(),
+                        "{} {}", op, b
+                    );
+                }
             }
             let mut out = Vec::new();
             BEDROCK_RUNTIME.check("ConverseRequest", &body, &Path::Root("x"), &mut out);
