@@ -41,7 +41,84 @@ fn name(out: &mut Vec<u8>, key: &'static str) {
 /// serializer writes as the text it holds.
 const RAW_VALUE: &str = "$serde_json::private::RawValue";
 
+/// A serializer's associated types: `()` written, `serde_json`'s error, `$compound` for every
+/// compound value.
+macro_rules! types {
+    ($compound:ty) => {
+        type Ok = ();
+        type Error = serde_json::Error;
+        type SerializeSeq = $compound;
+        type SerializeTuple = $compound;
+        type SerializeTupleStruct = $compound;
+        type SerializeTupleVariant = $compound;
+        type SerializeMap = $compound;
+        type SerializeStruct = $compound;
+        type SerializeStructVariant = $compound;
+    };
+}
+
+/// Scalars and bytes, as `serde_json` writes them (its itoa and ryu output, `null` for a
+/// non-finite float; a key's own rules for a key), through the serializer's `by_serde_json`.
+macro_rules! scalars {
+    () => {
+        scalars!(serialize_bool: bool, serialize_i8: i8, serialize_i16: i16, serialize_i32: i32,
+            serialize_i64: i64, serialize_i128: i128, serialize_u8: u8, serialize_u16: u16,
+            serialize_u32: u32, serialize_u64: u64, serialize_u128: u128, serialize_f32: f32,
+            serialize_f64: f64, serialize_char: char);
+
+        fn serialize_bytes(self, v: &[u8]) -> serde_json::Result<()> {
+            self.by_serde_json(v)
+        }
+    };
+    ($($method:ident: $ty:ty),*) => {$(
+        fn $method(self, v: $ty) -> serde_json::Result<()> {
+            self.by_serde_json(&v)
+        }
+    )*};
+}
+
+/// The methods both serializers share: a string, a unit variant (its name, as a string) and a
+/// newtype struct (what it wraps).
+macro_rules! as_strings {
+    () => {
+        fn serialize_str(self, v: &str) -> serde_json::Result<()> {
+            string(self.0, v)
+        }
+
+        fn serialize_unit_variant(
+            self,
+            _: &'static str,
+            _: u32,
+            variant: &'static str,
+        ) -> serde_json::Result<()> {
+            string(self.0, variant)
+        }
+
+        fn serialize_newtype_struct<T: Serialize + ?Sized>(
+            self,
+            _: &'static str,
+            value: &T,
+        ) -> serde_json::Result<()> {
+            value.serialize(self)
+        }
+    };
+}
+
 struct Writer<'a>(&'a mut Vec<u8>);
+
+impl<'a> Writer<'a> {
+    fn by_serde_json<T: Serialize + ?Sized>(self, v: &T) -> serde_json::Result<()> {
+        serde_json::to_writer(self.0, v)
+    }
+
+    /// `{"variant":` then a compound opened with `open`, closed with `close` (which ends the
+    /// outer object too).
+    fn variant(self, variant: &'static str, open: &[u8], close: &'static [u8]) -> Compound<'a> {
+        self.0.push(b'{');
+        name(self.0, variant);
+        Compound::open(self.0, open, close)
+    }
+}
 
 /// A `[...]` or `{...}` being written: whether a member has been written yet, and the bytes
 /// that close it (`}}` for a variant's `{"name":{...}}`).
@@ -74,41 +151,25 @@ impl<'a> Compound<'a> {
         self.out.extend_from_slice(self.close);
         Ok(())
     }
-}
 
-/// Delegates a scalar to `serde_json`'s serializer (its itoa/ryu output, `null` for a
-/// non-finite float).
-macro_rules! by_serde_json {
-    ($($method:ident: $ty:ty),*) => {$(
-        fn $method(self, v: $ty) -> serde_json::Result<()> {
-            serde_json::to_writer(self.0, &v)
+    /// A struct's (or a struct variant's) field.
+    fn field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> serde_json::Result<()> {
+        if self.raw {
+            if let serde_json::Value::String(json) = serde_json::to_value(value)? {
+                self.out.extend_from_slice(json.as_bytes());
+            }
+            return Ok(());
         }
-    )*};
+        self.comma();
+        name(self.out, key);
+        value.serialize(Writer(&mut *self.out))
+    }
 }
 
 impl<'a> ser::Serializer for Writer<'a> {
-    type Ok = ();
-    type Error = serde_json::Error;
-    type SerializeSeq = Compound<'a>;
-    type SerializeTuple = Compound<'a>;
-    type SerializeTupleStruct = Compound<'a>;
-    type SerializeTupleVariant = Compound<'a>;
-    type SerializeMap = Compound<'a>;
-    type SerializeStruct = Compound<'a>;
-    type SerializeStructVariant = Compound<'a>;
-
-    by_serde_json!(serialize_bool: bool, serialize_i8: i8, serialize_i16: i16, serialize_i32: i32,
-        serialize_i64: i64, serialize_i128: i128, serialize_u8: u8, serialize_u16: u16,
-        serialize_u32: u32, serialize_u64: u64, serialize_u128: u128, serialize_f32: f32,
-        serialize_f64: f64, serialize_char: char);
-
-    fn serialize_str(self, v: &str) -> serde_json::Result<()> {
-        string(self.0, v)
-    }
-
-    fn serialize_bytes(self, v: &[u8]) -> serde_json::Result<()> {
-        serde_json::to_writer(self.0, v)
-    }
+    types!(Compound<'a>);
+    scalars!();
+    as_strings!();
 
     fn serialize_none(self) -> serde_json::Result<()> {
         self.0.extend_from_slice(b"null");
@@ -125,23 +186,6 @@ impl<'a> ser::Serializer for Writer<'a> {
 
     fn serialize_unit_struct(self, _: &'static str) -> serde_json::Result<()> {
         self.serialize_none()
-    }
-
-    fn serialize_unit_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        variant: &'static str,
-    ) -> serde_json::Result<()> {
-        string(self.0, variant)
-    }
-
-    fn serialize_newtype_struct<T: Serialize + ?Sized>(
-        self,
-        _: &'static str,
-        value: &T,
-    ) -> serde_json::Result<()> {
-        value.serialize(self)
     }
 
     fn serialize_newtype_variant<T: Serialize + ?Sized>(
@@ -177,9 +221,7 @@ impl<'a> ser::Serializer for Writer<'a> {
         variant: &'static str,
         _: usize,
     ) -> serde_json::Result<Compound<'a>> {
-        self.0.push(b'{');
-        name(self.0, variant);
-        Ok(Compound::open(self.0, b"[", b"]}"))
+        Ok(self.variant(variant, b"[", b"]}"))
     }
 
     fn serialize_map(self, _: Option<usize>) -> serde_json::Result<Compound<'a>> {
@@ -202,69 +244,47 @@ impl<'a> ser::Serializer for Writer<'a> {
         variant: &'static str,
         _: usize,
     ) -> serde_json::Result<Compound<'a>> {
-        self.0.push(b'{');
-        name(self.0, variant);
-        Ok(Compound::open(self.0, b"{", b"}}"))
+        Ok(self.variant(variant, b"{", b"}}"))
     }
 }
 
-impl ser::SerializeSeq for Compound<'_> {
-    type Ok = ();
-    type Error = serde_json::Error;
+/// `impl ser::$trait for Compound` with the given methods, and the `end` every compound shares.
+macro_rules! compound {
+    ($trait:ident { $($body:tt)* }) => {
+        impl ser::$trait for Compound<'_> {
+            type Ok = ();
+            type Error = serde_json::Error;
 
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> serde_json::Result<()> {
-        self.comma();
-        value.serialize(Writer(&mut *self.out))
-    }
+            $($body)*
 
-    fn end(self) -> serde_json::Result<()> {
-        Compound::end(self)
-    }
+            fn end(self) -> serde_json::Result<()> {
+                Compound::end(self)
+            }
+        }
+    };
 }
 
-impl ser::SerializeTuple for Compound<'_> {
-    type Ok = ();
-    type Error = serde_json::Error;
-
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> serde_json::Result<()> {
-        ser::SerializeSeq::serialize_element(self, value)
-    }
-
-    fn end(self) -> serde_json::Result<()> {
-        Compound::end(self)
-    }
+/// The four list-like compounds (a sequence, a tuple, a tuple struct, a tuple variant's fields):
+/// elements separated by commas.
+macro_rules! list_like {
+    ($($trait:ident :: $method:ident),*) => {$(
+        compound!($trait {
+            fn $method<T: Serialize + ?Sized>(&mut self, value: &T) -> serde_json::Result<()> {
+                self.comma();
+                value.serialize(Writer(&mut *self.out))
+            }
+        });
+    )*};
 }
 
-impl ser::SerializeTupleStruct for Compound<'_> {
-    type Ok = ();
-    type Error = serde_json::Error;
+list_like!(
+    SerializeSeq::serialize_element,
+    SerializeTuple::serialize_element,
+    SerializeTupleStruct::serialize_field,
+    SerializeTupleVariant::serialize_field
+);
 
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> serde_json::Result<()> {
-        ser::SerializeSeq::serialize_element(self, value)
-    }
-
-    fn end(self) -> serde_json::Result<()> {
-        Compound::end(self)
-    }
-}
-
-impl ser::SerializeTupleVariant for Compound<'_> {
-    type Ok = ();
-    type Error = serde_json::Error;
-
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> serde_json::Result<()> {
-        ser::SerializeSeq::serialize_element(self, value)
-    }
-
-    fn end(self) -> serde_json::Result<()> {
-        Compound::end(self)
-    }
-}
-
-impl ser::SerializeMap for Compound<'_> {
-    type Ok = ();
-    type Error = serde_json::Error;
-
+compound!(SerializeMap {
     fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> serde_json::Result<()> {
         self.comma();
         key.serialize(Key(&mut *self.out))?;
@@ -275,53 +295,19 @@ impl ser::SerializeMap for Compound<'_> {
     fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> serde_json::Result<()> {
         value.serialize(Writer(&mut *self.out))
     }
+});
 
-    fn end(self) -> serde_json::Result<()> {
-        Compound::end(self)
+compound!(SerializeStruct {
+    fn serialize_field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> serde_json::Result<()> {
+        self.field(key, value)
     }
-}
+});
 
-impl ser::SerializeStruct for Compound<'_> {
-    type Ok = ();
-    type Error = serde_json::Error;
-
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        key: &'static str,
-        value: &T,
-    ) -> serde_json::Result<()> {
-        if self.raw {
-            if let serde_json::Value::String(json) = serde_json::to_value(value)? {
-                self.out.extend_from_slice(json.as_bytes());
-            }
-            return Ok(());
-        }
-        self.comma();
-        name(self.out, key);
-        value.serialize(Writer(&mut *self.out))
+compound!(SerializeStructVariant {
+    fn serialize_field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> serde_json::Result<()> {
+        self.field(key, value)
     }
-
-    fn end(self) -> serde_json::Result<()> {
-        Compound::end(self)
-    }
-}
-
-impl ser::SerializeStructVariant for Compound<'_> {
-    type Ok = ();
-    type Error = serde_json::Error;
-
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        key: &'static str,
-        value: &T,
-    ) -> serde_json::Result<()> {
-        ser::SerializeStruct::serialize_field(self, key, value)
-    }
-
-    fn end(self) -> serde_json::Result<()> {
-        Compound::end(self)
-    }
-}
+});
 
 /// A map key. A string is escaped; any other key is written as `serde_json` writes it (numbers
 /// and booleans quoted, anything else its "key must be a string" error), by writing a one-entry
@@ -346,38 +332,11 @@ impl Key<'_> {
     }
 }
 
-macro_rules! key_by_serde_json {
-    ($($method:ident: $ty:ty),*) => {$(
-        fn $method(self, v: $ty) -> serde_json::Result<()> {
-            self.by_serde_json(&v)
-        }
-    )*};
-}
-
 /// Every kind of key goes to `serde_json`'s own key rules except the common string.
 impl<'a> ser::Serializer for Key<'a> {
-    type Ok = ();
-    type Error = serde_json::Error;
-    type SerializeSeq = ser::Impossible<(), serde_json::Error>;
-    type SerializeTuple = ser::Impossible<(), serde_json::Error>;
-    type SerializeTupleStruct = ser::Impossible<(), serde_json::Error>;
-    type SerializeTupleVariant = ser::Impossible<(), serde_json::Error>;
-    type SerializeMap = ser::Impossible<(), serde_json::Error>;
-    type SerializeStruct = ser::Impossible<(), serde_json::Error>;
-    type SerializeStructVariant = ser::Impossible<(), serde_json::Error>;
-
-    key_by_serde_json!(serialize_bool: bool, serialize_i8: i8, serialize_i16: i16, serialize_i32: i32,
-        serialize_i64: i64, serialize_i128: i128, serialize_u8: u8, serialize_u16: u16,
-        serialize_u32: u32, serialize_u64: u64, serialize_u128: u128, serialize_f32: f32,
-        serialize_f64: f64, serialize_char: char);
-
-    fn serialize_str(self, v: &str) -> serde_json::Result<()> {
-        string(self.0, v)
-    }
-
-    fn serialize_bytes(self, v: &[u8]) -> serde_json::Result<()> {
-        self.by_serde_json(v)
-    }
+    types!(ser::Impossible<(), serde_json::Error>);
+    scalars!();
+    as_strings!();
 
     fn serialize_none(self) -> serde_json::Result<()> {
         self.by_serde_json(&Option::<()>::None)
@@ -393,23 +352,6 @@ impl<'a> ser::Serializer for Key<'a> {
 
     fn serialize_unit_struct(self, _: &'static str) -> serde_json::Result<()> {
         self.by_serde_json(&())
-    }
-
-    fn serialize_unit_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        variant: &'static str,
-    ) -> serde_json::Result<()> {
-        string(self.0, variant)
-    }
-
-    fn serialize_newtype_struct<T: Serialize + ?Sized>(
-        self,
-        _: &'static str,
-        value: &T,
-    ) -> serde_json::Result<()> {
-        value.serialize(self)
     }
 
     fn serialize_newtype_variant<T: Serialize + ?Sized>(
