@@ -79,9 +79,12 @@ struct RawMember {
 /// A service model reduced to what validation reads.
 pub struct ServiceModel {
     inputs: FxHashMap<String, String>,
-    /// By name, with the Fx hash: every value a request's walk visits looks its shape up here, and
-    /// SipHash of the name was a measurable share of validating a Converse request (issue 12).
-    shapes: FxHashMap<String, Shape>,
+    /// Shape indices by name, with the Fx hash: every value the full check visits looks its shape
+    /// up here (SipHash of the name was a measurable share of a Converse request: issue 12).
+    index: FxHashMap<String, usize>,
+    /// The shapes; members and items also hold their shape's index, so the verdict walk looks no
+    /// name up.
+    list: Vec<Shape>,
 }
 
 struct Shape {
@@ -98,6 +101,8 @@ struct Shape {
     pattern: Option<(String, Regex)>,
     enum_: Option<Vec<String>>,
     item: Option<String>,
+    /// `item`'s index in the model.
+    item_target: Option<usize>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -117,6 +122,8 @@ struct Member {
     /// Whether the model lists it as required (decided on the model's own spelling of the name).
     required: bool,
     shape: String,
+    /// `shape`'s index in the model.
+    target: Option<usize>,
     /// Where the member travels: `None` in the JSON body, else `uri`, `header`, `querystring`, …
     location: Option<String>,
     /// Its name there (the URI label or header name).
@@ -144,22 +151,39 @@ impl ServiceModel {
     fn parse(json: &str) -> Self {
         // The model ships inside the binary and is checked by a test: a broken file is a build bug.
         let raw: RawModel = serde_json::from_str(json).expect("a valid botocore service model");
-        let shapes = raw
+        let (names, mut list): (Vec<String>, Vec<Shape>) = raw
             .shapes
             .into_iter()
             .map(|(name, s)| (name, Shape::from_raw(s)))
-            .collect();
+            .unzip();
+        let index: FxHashMap<String, usize> = names.into_iter().enumerate().map(|(i, n)| (n, i)).collect();
+        for s in &mut list {
+            for m in &mut s.members {
+                m.target = index.get(&m.shape).copied();
+            }
+            s.item_target = s.item.as_ref().and_then(|n| index.get(n).copied());
+        }
         let inputs = raw
             .operations
             .into_iter()
             .filter_map(|(op, o)| o.input.map(|i| (op, i.shape)))
             .collect();
-        ServiceModel { inputs, shapes }
+        ServiceModel { inputs, index, list }
+    }
+
+    /// The shape named `name`.
+    fn shape(&self, name: &str) -> Option<&Shape> {
+        self.index.get(name).map(|&i| &self.list[i])
+    }
+
+    /// [`ServiceModel::fits`] by the shape's index (`None`: a shape the model lacks, unchecked).
+    fn fits_at(&self, target: Option<usize>, v: &Value) -> bool {
+        target.is_none_or(|i| self.fits_shape(&self.list[i], v))
     }
 
     /// Validates a request to `operation`; `Err` holds AWS's message for every violation found.
     pub fn validate(&self, operation: &str, req: &Request<'_>) -> Result<(), String> {
-        let Some(input) = self.inputs.get(operation).and_then(|n| self.shapes.get(n)) else {
+        let Some(input) = self.inputs.get(operation).and_then(|n| self.shape(n)) else {
             return Ok(());
         };
         // A valid request (nearly every one) is cleared by the verdict walk, which builds no
@@ -258,7 +282,7 @@ impl ServiceModel {
                     v.is_null()
                         || input.by_key.get(k).is_none_or(|&i| {
                             let m = &input.members[i];
-                            m.location.is_some() || self.fits(&m.shape, v)
+                            m.location.is_some() || self.fits_at(m.target, v)
                         })
                 })
             })
@@ -266,7 +290,7 @@ impl ServiceModel {
 
     /// [`ServiceModel::fits`] for the value `typed_text` makes of a URI or header text.
     fn text_fits(&self, shape: &str, text: &str) -> bool {
-        match self.shapes.get(shape) {
+        match self.shape(shape) {
             // Text that is no integer stays a string, which an integer shape does not check.
             Some(s) if s.kind == Kind::Integer => match text.parse::<i64>() {
                 Ok(n) => self.fits(shape, &Value::from(n)),
@@ -281,9 +305,10 @@ impl ServiceModel {
     /// decided without a message or a path. Follows `check` rule for rule; a property test holds
     /// the two equal.
     fn fits(&self, shape: &str, v: &Value) -> bool {
-        let Some(s) = self.shapes.get(shape) else {
-            return true;
-        };
+        self.shape(shape).is_none_or(|s| self.fits_shape(s, v))
+    }
+
+    fn fits_shape(&self, s: &Shape, v: &Value) -> bool {
         match (s.kind, v) {
             (Kind::Structure, Value::Object(obj)) => {
                 if s.union {
@@ -299,28 +324,22 @@ impl ServiceModel {
                     .iter()
                     .all(|&i| obj.get(&s.members[i].location_name).is_some_and(|v| !v.is_null()))
                     && obj.iter().all(|(k, v)| {
-                        v.is_null() || s.by_key.get(k).is_none_or(|&i| self.fits(&s.members[i].shape, v))
+                        v.is_null()
+                            || s.by_key
+                                .get(k)
+                                .is_none_or(|&i| self.fits_at(s.members[i].target, v))
                     })
             }
             (Kind::List, Value::Array(items)) => {
                 s.length_fits(items.len())
                     && items
                         .iter()
-                        .all(|i| i.is_null() || s.item.as_ref().is_none_or(|m| self.fits(m, i)))
+                        .all(|i| i.is_null() || self.fits_at(s.item_target, i))
             }
             (Kind::Map, Value::Object(obj)) => {
-                s.length_fits(obj.len())
-                    && obj
-                        .values()
-                        .all(|i| s.item.as_ref().is_none_or(|m| self.fits(m, i)))
+                s.length_fits(obj.len()) && obj.values().all(|i| self.fits_at(s.item_target, i))
             }
-            (Kind::String, Value::String(text)) => {
-                s.length_fits(text.chars().count())
-                    && s.enum_
-                        .as_ref()
-                        .is_none_or(|values| values.iter().any(|v| v == text))
-                    && s.pattern.as_ref().is_none_or(|(_, re)| re.is_match(text))
-            }
+            (Kind::String, Value::String(text)) => s.string_fits(text),
             (Kind::Integer | Kind::Float, Value::Number(n)) => n
                 .as_f64()
                 .is_none_or(|x| s.min.is_none_or(|min| x >= min) && s.max.is_none_or(|max| x <= max)),
@@ -340,7 +359,7 @@ impl ServiceModel {
 
     /// The type and member-name half of [`ServiceModel::check_shape`].
     fn check_members(&self, shape: &str, v: &Value, path: &str, out: &mut Vec<String>) {
-        let Some(s) = self.shapes.get(shape) else { return };
+        let Some(s) = self.shape(shape) else { return };
         let wrong = |want: &str, out: &mut Vec<String>| out.push(format!("Value at '{path}' must be {want}"));
         match (s.kind, v) {
             (Kind::Structure, Value::Object(obj)) => {
@@ -377,7 +396,7 @@ impl ServiceModel {
     /// A URI label's, query parameter's or header's text as the JSON value its shape holds: a number for an
     /// integer shape when it reads as one (else the text, which the typed decoder then names).
     fn typed_text(&self, shape: &str, text: &str) -> Value {
-        match self.shapes.get(shape).map(|s| s.kind) {
+        match self.shape(shape).map(|s| s.kind) {
             Some(Kind::Integer) => text
                 .parse::<i64>()
                 .map(Value::from)
@@ -387,7 +406,7 @@ impl ServiceModel {
     }
 
     fn check(&self, shape: &str, v: &Value, path: &Path<'_>, out: &mut Vec<String>) {
-        let Some(s) = self.shapes.get(shape) else { return };
+        let Some(s) = self.shape(shape) else { return };
         match (s.kind, v) {
             (Kind::Structure, Value::Object(obj)) => self.check_structure(s, obj, path, out),
             (Kind::List, Value::Array(items)) => {
@@ -481,6 +500,7 @@ impl Shape {
             required: s.required.contains(&name),
             name: lower_first(&name),
             shape: m.shape,
+            target: None,
             location: m.location,
         })
         .collect();
@@ -499,6 +519,7 @@ impl Shape {
             pattern,
             enum_: s.enum_,
             item: s.member.or(s.value).map(|r| r.shape),
+            item_target: None,
         }
     }
 
@@ -794,7 +815,8 @@ mod tests {
     #[test]
     fn member_names_are_unique_within_each_shape() {
         for model in [&*BEDROCK_RUNTIME, &*SAGEMAKER_RUNTIME] {
-            for (name, shape) in &model.shapes {
+            for (name, &i) in &model.index {
+                let shape = &model.list[i];
                 assert_eq!(shape.by_key.len(), shape.members.len(), "{name}");
             }
         }
@@ -803,13 +825,13 @@ mod tests {
     /// Member names and enum values of the Bedrock model, so generated values hit its shapes.
     fn vocabulary() -> (Vec<String>, Vec<String>) {
         let mut keys: Vec<String> = BEDROCK_RUNTIME
-            .shapes
-            .values()
+            .list
+            .iter()
             .flat_map(|s| s.members.iter().map(|m| m.location_name.clone()))
             .collect();
         let mut words: Vec<String> = BEDROCK_RUNTIME
-            .shapes
-            .values()
+            .list
+            .iter()
             .flat_map(|s| s.enum_.iter().flatten().cloned())
             .chain(["x".to_string(), String::new(), "é".repeat(300)])
             .collect();
@@ -889,7 +911,7 @@ mod tests {
             // The whole request's verdict against its full check, body and URI alike.
             let headers = http::HeaderMap::new();
             for (op, model_id) in [("Converse", "m"), ("Converse", ""), ("CountTokens", "m"), ("ApplyGuardrail", "g")] {
-                let input = &BEDROCK_RUNTIME.shapes[&BEDROCK_RUNTIME.inputs[op]];
+                let input = BEDROCK_RUNTIME.shape(&BEDROCK_RUNTIME.inputs[op]).unwrap();
                 for b in [&body, &v] {
                     let req = Request { uri: &[("modelId", model_id), ("guardrailIdentifier", model_id),
                         ("guardrailVersion", "1")], headers: &headers, body: Some(b) };
