@@ -4,13 +4,13 @@
 //! (`vllm:time_to_first_token_seconds`, …, labelled `model_name`) so dashboards and autoscalers
 //! built for real model servers work against the mock unchanged.
 
-use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
     Registry, TextEncoder,
 };
+use rustc_hash::FxHashMap;
 
 /// vLLM's latency buckets (seconds), so histograms line up with real-server dashboards.
 const LLM_BUCKETS: &[f64] = &[
@@ -34,7 +34,7 @@ pub struct LlmMetrics {
     /// Tokens generated.
     pub generation_tokens: IntCounterVec,
     /// Each model's handles, looked up once per model (see [`LlmMetrics::model`]).
-    by_model: Arc<RwLock<HashMap<String, Arc<ModelMetrics>>>>,
+    by_model: Arc<RwLock<FxHashMap<String, Arc<ModelMetrics>>>>,
 }
 
 /// One model's vLLM series. A request touches up to five of them, and each `with_label_values`
