@@ -10,6 +10,13 @@ pub fn to_writer<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) -> serde_j
     value.serialize(Writer(out))
 }
 
+/// `value` as compact JSON: byte for byte `serde_json::to_vec`'s output.
+pub fn to_vec<T: Serialize + ?Sized>(value: &T) -> serde_json::Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(128);
+    to_writer(&mut out, value)?;
+    Ok(out)
+}
+
 /// A string value. One with nothing to escape (a control character, a quote or a backslash) is
 /// written as it is, found by a pass without early exit that the compiler vectorizes; any other
 /// is escaped by `serde_json` (whose check is a byte-by-byte loop: issue 12's hot path).

@@ -269,8 +269,12 @@ impl From<JsonError> for BedrockError {
 
 /// An `event` frame with a JSON payload.
 pub fn event_frame(event_type: &str, payload: &Value) -> Result<Bytes, BedrockError> {
-    eventstream::event(event_type, "application/json", payload.to_string().as_bytes())
-        .map_err(|e| BedrockError::internal(format!("cannot encode event {event_type}: {e}")))
+    // `compact` writes `to_string`'s bytes; a long base64 string (Nova Sonic's audio, twice
+    // encoded) is checked for escapes in one vectorized pass instead of byte by byte.
+    let cannot =
+        |e: &dyn std::fmt::Display| BedrockError::internal(format!("cannot encode event {event_type}: {e}"));
+    let json = crate::wire::compact::to_vec(payload).map_err(|e| cannot(&e))?;
+    eventstream::event(event_type, "application/json", &json).map_err(|e| cannot(&e))
 }
 
 /// Bedrock's error vocabulary on the seam. The two stream unions name their exceptions differently

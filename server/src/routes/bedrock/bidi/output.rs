@@ -46,7 +46,9 @@ impl Ids {
 
 /// The `chunk` frame carrying one event.
 pub fn chunk(name: &str, body: Value) -> Result<Bytes, BedrockError> {
-    let doc = json!({"event": {name: body}}).to_string();
+    // As `to_string` writes it; `compact` checks the audio's base64 for escapes in one pass.
+    let doc = crate::wire::compact::to_vec(&json!({"event": {name: body}}))
+        .map_err(|e| BedrockError::internal(format!("cannot encode event {name}: {e}")))?;
     event_frame("chunk", &json!({"bytes": STANDARD.encode(doc)}))
 }
 
