@@ -84,6 +84,21 @@ macro_rules! scalars {
     )*};
 }
 
+/// A variant with fields: `{"variant":` then its fields between `$open` and `$close`.
+macro_rules! variant {
+    ($method:ident, $open:expr, $close:expr) => {
+        fn $method(
+            self,
+            _: &'static str,
+            _: u32,
+            variant: &'static str,
+            _: usize,
+        ) -> serde_json::Result<Compound<'a>> {
+            Ok(self.variant(variant, $open, $close))
+        }
+    };
+}
+
 /// The methods both serializers share: a string, a unit variant (its name, as a string) and a
 /// newtype struct (what it wraps).
 macro_rules! as_strings {
@@ -221,15 +236,8 @@ impl<'a> ser::Serializer for Writer<'a> {
         self.serialize_seq(None)
     }
 
-    fn serialize_tuple_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        variant: &'static str,
-        _: usize,
-    ) -> serde_json::Result<Compound<'a>> {
-        Ok(self.variant(variant, b"[", b"]}"))
-    }
+    variant!(serialize_tuple_variant, b"[", b"]}");
+    variant!(serialize_struct_variant, b"{", b"}}");
 
     fn serialize_map(self, _: Option<usize>) -> serde_json::Result<Compound<'a>> {
         Ok(Compound::open(self.0, b"{", b"}"))
@@ -242,16 +250,6 @@ impl<'a> ser::Serializer for Writer<'a> {
             return Ok(raw);
         }
         self.serialize_map(None)
-    }
-
-    fn serialize_struct_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        variant: &'static str,
-        _: usize,
-    ) -> serde_json::Result<Compound<'a>> {
-        Ok(self.variant(variant, b"{", b"}}"))
     }
 }
 
