@@ -13,7 +13,7 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::sync::LazyLock;
+use std::sync::{LazyLock, Mutex};
 
 use regex::Regex;
 use rustc_hash::FxHashMap;
@@ -98,11 +98,44 @@ struct Shape {
     union: bool,
     min: Option<f64>,
     max: Option<f64>,
-    pattern: Option<(String, Regex)>,
+    pattern: Option<Pattern>,
     enum_: Option<Vec<String>>,
     item: Option<String>,
     /// `item`'s index in the model.
     item_target: Option<usize>,
+}
+
+/// A member's `pattern`, with the verdicts on the texts it has seen: the same few model ids come
+/// on every request, and Bedrock's model-id pattern takes about a thousand instructions to run
+/// (issue 12's hot path).
+struct Pattern {
+    /// As the model writes it (the message quotes it).
+    source: String,
+    regex: Regex,
+    /// Texts of up to [`Pattern::KEPT_LEN`] bytes and whether they matched; emptied when it holds
+    /// [`Pattern::KEPT`] of them, so a client sending ever new values cannot grow it.
+    seen: Mutex<FxHashMap<Box<str>, bool>>,
+}
+
+impl Pattern {
+    const KEPT: usize = 256;
+    const KEPT_LEN: usize = 256;
+
+    fn matches(&self, text: &str) -> bool {
+        if text.len() > Self::KEPT_LEN {
+            return self.regex.is_match(text);
+        }
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(&m) = seen.get(text) {
+            return m;
+        }
+        let m = self.regex.is_match(text);
+        if seen.len() >= Self::KEPT {
+            seen.clear();
+        }
+        seen.insert(text.into(), m);
+        m
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -486,7 +519,11 @@ impl Shape {
         };
         let pattern = s.pattern.and_then(|p| {
             // A Java pattern the regex crate cannot compile is not checked (never a false rejection).
-            Regex::new(&format!("^(?:{p})$")).ok().map(|r| (p, r))
+            Regex::new(&format!("^(?:{p})$")).ok().map(|regex| Pattern {
+                source: p,
+                regex,
+                seen: Mutex::default(),
+            })
         });
         let members: Vec<Member> = {
             let mut members: Vec<_> = s.members.into_iter().collect();
@@ -530,7 +567,7 @@ impl Shape {
                 .enum_
                 .as_ref()
                 .is_none_or(|values| values.iter().any(|v| v == text))
-            && self.pattern.as_ref().is_none_or(|(_, re)| re.is_match(text))
+            && self.pattern.as_ref().is_none_or(|p| p.matches(text))
     }
 
     /// [`Shape::check_length`] finding nothing.
@@ -571,11 +608,12 @@ impl Shape {
                 values.join(", ")
             ));
         }
-        if let Some((source, re)) = &self.pattern
-            && !re.is_match(text)
+        if let Some(p) = &self.pattern
+            && !p.matches(text)
         {
             out.push(format!(
-                "Value '{text}' at '{path}' failed to satisfy constraint: Member must satisfy regular expression pattern: {source}"
+                "Value '{text}' at '{path}' failed to satisfy constraint: Member must satisfy regular expression pattern: {}",
+                p.source
             ));
         }
     }
@@ -810,6 +848,26 @@ mod tests {
             ),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_pattern_keeps_its_verdicts_and_stays_bounded() {
+        let p = Pattern {
+            source: "[a-z]+".into(),
+            regex: Regex::new("^(?:[a-z]+)$").unwrap(),
+            seen: Mutex::default(),
+        };
+        for _ in 0..2 {
+            assert!(p.matches("abc"));
+            assert!(!p.matches("ab1"));
+        }
+        for i in 0..1000 {
+            assert!(!p.matches(&format!("x{i}")));
+            assert!(p.seen.lock().unwrap().len() <= Pattern::KEPT);
+        }
+        let long = "a".repeat(Pattern::KEPT_LEN + 1);
+        assert!(p.matches(&long));
+        assert!(!p.seen.lock().unwrap().contains_key(long.as_str()));
     }
 
     #[test]
