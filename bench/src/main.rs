@@ -46,6 +46,10 @@ pub struct Args {
     /// Run only the bidirectional-session scenario.
     #[arg(long)]
     pub bidi_only: bool,
+    /// Run only the 60 frames/s stream runs ([4], 100 and 1,000 streams), `--rounds` times, to
+    /// see the spread of their timing targets on this machine.
+    #[arg(long)]
+    pub fps_only: bool,
     /// Run only a soak of this many seconds: waves of `--soak-streams` timed streams opening and
     /// closing back to back, with the server's RSS sampled after each wave (issue 12: no growth).
     #[arg(long, value_name = "SECS")]

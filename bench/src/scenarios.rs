@@ -89,6 +89,13 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         report.print();
         return Ok(());
     }
+    if args.fps_only {
+        let mut report = Report::default();
+        stream_runs::fps_only(&small, rounds, &mut report).await?;
+        let _ = std::fs::remove_dir_all(&dir);
+        report.print();
+        return Ok(());
+    }
     if args.streams_only {
         let mut report = Report::default();
         let extra: Vec<&str> = args.server_arg.iter().map(String::as_str).collect();
