@@ -90,7 +90,7 @@ pub struct ServiceModel {
 struct Shape {
     kind: Kind,
     members: Vec<Member>,
-    /// `members` by their name in the body, for the verdict walk ([`ServiceModel::fits`]), which
+    /// `members` by their name in the body, for the verdict walk ([`ServiceModel::fits_shape`]), which
     /// visits a request's few keys instead of looking each of the shape's members up.
     by_key: FxHashMap<String, usize>,
     /// The indices of the required members.
@@ -173,6 +173,21 @@ pub struct Request<'a> {
     pub body: Option<&'a Value>,
 }
 
+/// The text of a URI label, query parameter or header member `m` in `req`.
+fn text_at<'v>(m: &Member, req: &Request<'v>) -> Option<&'v str> {
+    match m.location.as_deref() {
+        Some("header") => req
+            .headers
+            .get(m.location_name.as_str())
+            .and_then(|v| v.to_str().ok()),
+        _ => req
+            .uri
+            .iter()
+            .find(|(k, _)| *k == m.location_name)
+            .map(|(_, v)| *v),
+    }
+}
+
 /// Where a request carries a member: a value (or none) at its location, or a location the
 /// check does not read (a blob payload).
 enum Located<'v> {
@@ -209,7 +224,7 @@ impl ServiceModel {
         self.index.get(name).map(|&i| &self.list[i])
     }
 
-    /// [`ServiceModel::fits`] by the shape's index (`None`: a shape the model lacks, unchecked).
+    /// [`ServiceModel::fits_shape`] by the shape's index (`None`: a shape the model lacks, unchecked).
     fn fits_at(&self, target: Option<usize>, v: &Value) -> bool {
         target.is_none_or(|i| self.fits_shape(&self.list[i], v))
     }
@@ -238,16 +253,9 @@ impl ServiceModel {
     /// Where a request carries input member `m`, and its value there.
     fn located<'v>(&self, m: &Member, req: &Request<'v>) -> Located<'v> {
         Located::Value(match m.location.as_deref() {
-            Some("uri" | "querystring") => req
-                .uri
-                .iter()
-                .find(|(k, _)| *k == m.location_name)
-                .map(|(_, v)| Cow::Owned(self.typed_text(&m.shape, v))),
-            Some("header") => req
-                .headers
-                .get(m.location_name.as_str())
-                .and_then(|v| v.to_str().ok())
-                .map(|v| Cow::Owned(self.typed_text(&m.shape, v))),
+            Some("uri" | "querystring" | "header") => {
+                text_at(m, req).map(|v| Cow::Owned(self.typed_text(&m.shape, v)))
+            }
             Some(_) => return Located::Elsewhere,
             // Body members are borrowed: a clone of `messages` per request was most of the cost.
             None => match req.body {
@@ -288,15 +296,7 @@ impl ServiceModel {
         };
         let located = input.members.iter().all(|m| {
             let text = match m.location.as_deref() {
-                Some("uri" | "querystring") => req
-                    .uri
-                    .iter()
-                    .find(|(k, _)| *k == m.location_name)
-                    .map(|(_, v)| *v),
-                Some("header") => req
-                    .headers
-                    .get(m.location_name.as_str())
-                    .and_then(|v| v.to_str().ok()),
+                Some("uri" | "querystring" | "header") => text_at(m, req),
                 Some(_) => return true,
                 // A body member: its presence here, its value in the walk below.
                 None => {
@@ -321,12 +321,12 @@ impl ServiceModel {
             })
     }
 
-    /// [`ServiceModel::fits`] for the value `typed_text` makes of a URI or header text.
+    /// [`ServiceModel::fits_shape`] for the value `typed_text` makes of a URI or header text.
     fn text_fits(&self, shape: &str, text: &str) -> bool {
         match self.shape(shape) {
             // Text that is no integer stays a string, which an integer shape does not check.
             Some(s) if s.kind == Kind::Integer => match text.parse::<i64>() {
-                Ok(n) => self.fits(shape, &Value::from(n)),
+                Ok(n) => self.fits_shape(s, &Value::from(n)),
                 Err(_) => true,
             },
             Some(s) if s.kind == Kind::String => s.string_fits(text),
@@ -334,13 +334,15 @@ impl ServiceModel {
         }
     }
 
-    /// Whether `v` breaks no constraint of `shape`: [`ServiceModel::check`] finding nothing,
-    /// decided without a message or a path. Follows `check` rule for rule; a property test holds
-    /// the two equal.
+    /// [`ServiceModel::fits_shape`] by the shape's name (the property tests').
+    #[cfg(test)]
     fn fits(&self, shape: &str, v: &Value) -> bool {
         self.shape(shape).is_none_or(|s| self.fits_shape(s, v))
     }
 
+    /// Whether `v` breaks no constraint of shape `s`: [`ServiceModel::check`] finding nothing,
+    /// decided without a message or a path. Follows `check` rule for rule; a property test holds
+    /// the two equal.
     fn fits_shape(&self, s: &Shape, v: &Value) -> bool {
         match (s.kind, v) {
             (Kind::Structure, Value::Object(obj)) => {
@@ -373,9 +375,7 @@ impl ServiceModel {
                 s.length_fits(obj.len()) && obj.values().all(|i| self.fits_at(s.item_target, i))
             }
             (Kind::String, Value::String(text)) => s.string_fits(text),
-            (Kind::Integer | Kind::Float, Value::Number(n)) => n
-                .as_f64()
-                .is_none_or(|x| s.min.is_none_or(|min| x >= min) && s.max.is_none_or(|max| x <= max)),
+            (Kind::Integer | Kind::Float, Value::Number(n)) => n.as_f64().is_none_or(|x| s.range_fits(x)),
             _ => true,
         }
     }
@@ -572,8 +572,12 @@ impl Shape {
 
     /// [`Shape::check_length`] finding nothing.
     fn length_fits(&self, len: usize) -> bool {
-        let len = len as f64;
-        self.min.is_none_or(|min| len >= min) && self.max.is_none_or(|max| len <= max)
+        self.range_fits(len as f64)
+    }
+
+    /// [`Shape::check_range`] finding nothing (lengths share the bounds: `min`/`max`).
+    fn range_fits(&self, x: f64) -> bool {
+        self.min.is_none_or(|min| x >= min) && self.max.is_none_or(|max| x <= max)
     }
 
     fn check_length(&self, len: usize, shown: impl Fn() -> String, path: &Path<'_>, out: &mut Vec<String>) {
