@@ -1,7 +1,8 @@
 //! The request-tracking layer around every route: request metrics by matched route, the debug
 //! request span, the request context (`ctx`), body faults on answers that were not streamed, and
-//! each service's request-id header. A hand-written `tower` layer rather than `axum::middleware::from_fn`, which boxes the
-//! service below it and a future per request (issue 12's hot path).
+//! each service's request-id header. A hand-written `tower` layer rather than
+//! `axum::middleware::from_fn`, which boxes the service below it and a future per request (issue
+//! 12's hot path).
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -169,14 +170,15 @@ where
         res = faulty_body(res, fault).await;
     }
     let model = ctx.take_label().unwrap_or_default();
+    let elapsed = started.elapsed();
     if let Some(m) = state.recorder() {
         let route = route_label(&route);
         series.count(m, [route, method.as_str(), &model, res.status().as_str()]);
-        series.observe(m, route, started.elapsed().as_secs_f64());
+        series.observe(m, route, elapsed.as_secs_f64());
     }
     tracing::debug!(
         parent: &span,
-        latency = ?started.elapsed(),
+        latency = ?elapsed,
         status = res.status().as_u16(),
         "finished processing request"
     );
