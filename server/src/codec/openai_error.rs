@@ -180,12 +180,35 @@ impl<T: serde::de::DeserializeOwned + Checked> FromRequest<SharedState> for Open
         let bytes = Bytes::from_request(req, state)
             .await
             .map_err(|e| OpenAiError::invalid(e.body_text(), None).with_status(e.status()))?;
-        let value: Value = json::from_slice(&bytes)?;
-        if !state.config.lenient {
-            api::openai(T::SCHEMA, &value).map_err(OpenAiError::from)?;
-        }
-        Ok(OpenAiJson(json::from_owned(value, &bytes)?))
+        read(&bytes, state.config.lenient).map(OpenAiJson)
     }
+}
+
+/// Reads a request body: checked against `T`'s schema (unless `lenient`), then into `T`.
+fn read<T: serde::de::DeserializeOwned + Checked>(bytes: &[u8], lenient: bool) -> Result<T, OpenAiError> {
+    // A body cleared by the verdict read from its text is parsed once, straight into the request
+    // (issue 12's hot path). Any other body takes the full path, which words the error; so does
+    // one whose typed parse fails (a key given twice, which a `Value` reads as its last), and it
+    // ends as that path decides. A property test holds the two paths' results equal.
+    if let Ok(text) = std::str::from_utf8(bytes)
+        && (lenient || api::openai_accepts_text(T::SCHEMA, text))
+        && let Ok(req) = serde_json::from_str(text)
+    {
+        return Ok(req);
+    }
+    read_parsed(bytes, lenient)
+}
+
+/// [`read`] by way of a parsed `Value`: the schema check words a violation from it.
+fn read_parsed<T: serde::de::DeserializeOwned + Checked>(
+    bytes: &[u8],
+    lenient: bool,
+) -> Result<T, OpenAiError> {
+    let value: Value = json::from_slice(bytes)?;
+    if !lenient {
+        api::openai(T::SCHEMA, &value).map_err(OpenAiError::from)?;
+    }
+    Ok(json::from_owned(value, bytes)?)
 }
 
 impl From<OpenAiInvalid> for OpenAiError {
@@ -210,9 +233,59 @@ impl From<JsonError> for OpenAiError {
     }
 }
 
+/// What [`read`] and the full path each make of `bytes` (a request's `Debug`, or the error's), for
+/// the property tests of every checked request type.
+#[cfg(test)]
+pub(crate) fn both_paths<T>(bytes: &[u8], lenient: bool) -> (String, String)
+where
+    T: serde::de::DeserializeOwned + Checked + std::fmt::Debug,
+{
+    (
+        format!("{:?}", read::<T>(bytes, lenient)),
+        format!("{:?}", read_parsed::<T>(bytes, lenient)),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::codec::chat_completions::ChatRequest;
+    use crate::codec::responses::ResponsesRequest;
+    use crate::validate::api::generated::{body, near_valid, text};
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1500))]
+
+        /// The one-parse path changes nothing a client sees: the same request, or the same error.
+        #[test]
+        fn a_body_read_in_one_parse_is_what_the_full_path_reads(g in body(), (_, near) in near_valid(), lenient in proptest::bool::ANY) {
+            for t in [text(&g), text(&near)] {
+                let (fast, full) = both_paths::<ChatRequest>(t.as_bytes(), lenient);
+                proptest::prop_assert_eq!(fast, full, "{}", t);
+                let (fast, full) = both_paths::<ResponsesRequest>(t.as_bytes(), lenient);
+                proptest::prop_assert_eq!(fast, full, "{}", t);
+            }
+        }
+    }
+
+    #[test]
+    fn a_valid_chat_body_takes_the_one_parse_path_and_a_repeated_key_the_full_one() {
+        let body = br#"{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}],"temperature":1}"#;
+        assert!(api::openai_accepts_text(
+            ChatRequest::SCHEMA,
+            std::str::from_utf8(body).unwrap()
+        ));
+        let (fast, full) = both_paths::<ChatRequest>(body, false);
+        assert_eq!(fast, full);
+        assert!(fast.starts_with("Ok("), "{fast}");
+        // Valid as a `Value` reads it (the last `temperature`), refused by the typed parse.
+        let twice =
+            br#"{"model":"m","messages":[{"role":"user","content":"hi"}],"temperature":9,"temperature":1}"#;
+        assert!(serde_json::from_slice::<ChatRequest>(twice).is_err());
+        let (fast, full) = both_paths::<ChatRequest>(twice, false);
+        assert_eq!(fast, full);
+        assert!(fast.starts_with("Ok("), "{fast}");
+    }
 
     #[test]
     fn aws_error_names_become_openai_types() {

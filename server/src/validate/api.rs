@@ -52,6 +52,15 @@ pub fn openai(schema: OpenAiSchema, body: &Value) -> Result<(), OpenAiInvalid> {
     }
 }
 
+/// Whether an OpenAI body's text has no violation of `schema`, decided as it is read (no tree
+/// built): true means [`openai`] would pass the parsed body. A false is no verdict: the body then
+/// takes `openai` on its parsed value, which decides and words the error.
+pub fn openai_accepts_text(schema: OpenAiSchema, text: &str) -> bool {
+    SCHEMAS
+        .get(schema.0)
+        .is_none_or(|s| super::text::accepts_text(s, text))
+}
+
 /// Checks a Messages body (`count_tokens` needs no `max_tokens`); the first violation, in the
 /// API's words (`loc: message`).
 pub fn anthropic(body: &Value, count_tokens: bool) -> Result<(), String> {
@@ -304,8 +313,180 @@ fn anthropic_words(v: &Violation) -> String {
     }
 }
 
+/// Generated request bodies for property tests (here and in the codecs): built from the shipped
+/// schemas' own keys and `enum` words, repeated keys included.
+#[cfg(test)]
+pub(crate) mod generated {
+    use serde_json::Value;
+
+    /// Every property name and `enum` string of the shipped schemas, so generated bodies hit the
+    /// schemas' own keys and values.
+    pub(crate) fn vocabulary() -> (Vec<String>, Vec<String>) {
+        fn gather(v: &Value, keys: &mut Vec<String>, words: &mut Vec<String>) {
+            match v {
+                Value::Object(m) => {
+                    for (k, x) in m {
+                        if k == "properties" || k == "cases" {
+                            keys.extend(x.as_object().into_iter().flat_map(|p| p.keys().cloned()));
+                        }
+                        if k == "enum" {
+                            words.extend(
+                                x.as_array()
+                                    .into_iter()
+                                    .flatten()
+                                    .filter_map(Value::as_str)
+                                    .map(String::from),
+                            );
+                        }
+                        gather(x, keys, words);
+                    }
+                }
+                Value::Array(a) => a.iter().for_each(|x| gather(x, keys, words)),
+                _ => {}
+            }
+        }
+        let all: Value = serde_json::from_str(include_str!("../../data/api-request-schemas.json")).unwrap();
+        let (mut keys, mut words) = (vec!["other".to_string()], vec!["x".to_string()]);
+        gather(&all, &mut keys, &mut words);
+        keys.sort();
+        keys.dedup();
+        words.sort();
+        words.dedup();
+        (keys, words)
+    }
+
+    /// The JSON text of `v` with the keys that name an `x-variants` case (`role`, `type`) first in
+    /// every object, as clients write them.
+    pub(crate) fn in_order(v: &Value) -> String {
+        match v {
+            Value::Object(m) => {
+                let first = |k: &&String| !matches!(k.as_str(), "role" | "type");
+                let mut keys: Vec<&String> = m.keys().collect();
+                keys.sort_by_key(first);
+                let members: Vec<String> = keys
+                    .iter()
+                    .map(|k| format!("{}:{}", Value::from(k.as_str()), in_order(&m[*k])))
+                    .collect();
+                format!("{{{}}}", members.join(","))
+            }
+            Value::Array(a) => format!("[{}]", a.iter().map(in_order).collect::<Vec<_>>().join(",")),
+            other => other.to_string(),
+        }
+    }
+
+    /// Whether no object in `v` has both `role` and `type` ([`in_order`] can put only one first,
+    /// and which one names the case depends on the schema).
+    pub(crate) fn one_case_key(v: &Value) -> bool {
+        match v {
+            Value::Object(m) => {
+                !(m.contains_key("role") && m.contains_key("type")) && m.values().all(one_case_key)
+            }
+            Value::Array(a) => a.iter().all(one_case_key),
+            _ => true,
+        }
+    }
+
+    /// JSON text of a generated body, repeated keys and all (`Value` keeps the last).
+    pub(crate) fn text(v: &Gen) -> String {
+        match v {
+            Gen::Leaf(t) => t.clone(),
+            Gen::Array(items) => format!("[{}]", items.iter().map(text).collect::<Vec<_>>().join(",")),
+            Gen::Object(members) => format!(
+                "{{{}}}",
+                members
+                    .iter()
+                    .map(|(k, v)| format!("{}:{}", Value::from(k.as_str()), text(v)))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
+        }
+    }
+
+    #[derive(Debug, Clone)]
+    pub(crate) enum Gen {
+        /// A scalar's JSON text.
+        Leaf(String),
+        /// A list.
+        Array(Vec<Gen>),
+        /// An object's members in order, a key possibly repeated.
+        Object(Vec<(String, Gen)>),
+    }
+
+    pub(crate) fn body() -> impl proptest::strategy::Strategy<Value = Gen> {
+        use proptest::prelude::*;
+        let (keys, words) = vocabulary();
+        let numbers = [
+            "0",
+            "1",
+            "2",
+            "-1",
+            "0.5",
+            "3",
+            "130",
+            "-2.5",
+            "1e20",
+            "1.0",
+            "18446744073709551616",
+        ];
+        let leaf = prop_oneof![
+            Just("null".to_string()),
+            any::<bool>().prop_map(|b| b.to_string()),
+            proptest::sample::select(numbers.map(String::from).to_vec()),
+            proptest::sample::select(words).prop_map(|w| Value::from(w).to_string()),
+        ]
+        .prop_map(Gen::Leaf);
+        leaf.prop_recursive(5, 48, 6, move |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Gen::Array),
+                proptest::collection::vec((proptest::sample::select(keys.clone()), inner), 0..6)
+                    .prop_map(Gen::Object),
+            ]
+        })
+    }
+
+    /// A valid body of each schema, with members replaced or added (generated members often fit).
+    pub(crate) fn near_valid() -> impl proptest::strategy::Strategy<Value = (usize, Gen)> {
+        use proptest::prelude::*;
+        (
+            0..4usize,
+            proptest::collection::vec((proptest::sample::select(vocabulary().0), body()), 0..3),
+        )
+            .prop_map(|(i, extra)| {
+                let leaf = |t: &str| Gen::Leaf(t.to_string());
+                let msg = |role: &str, content: Gen| {
+                    Gen::Object(vec![
+                        ("role".into(), leaf(&format!("\"{role}\""))),
+                        ("content".into(), content),
+                    ])
+                };
+                let mut members: Vec<(String, Gen)> = match i {
+                    0 => vec![
+                        ("model".into(), leaf("\"gpt-4o\"")),
+                        (
+                            "messages".into(),
+                            Gen::Array(vec![msg("system", leaf("\"s\"")), msg("user", leaf("\"hi\""))]),
+                        ),
+                    ],
+                    1 => vec![("model".into(), leaf("\"e\"")), ("input".into(), leaf("\"hi\""))],
+                    2 => vec![
+                        ("model".into(), leaf("\"gpt-4o\"")),
+                        ("input".into(), leaf("\"hi\"")),
+                    ],
+                    _ => vec![
+                        ("model".into(), leaf("\"claude\"")),
+                        ("max_tokens".into(), leaf("10")),
+                        ("messages".into(), Gen::Array(vec![msg("user", leaf("\"hi\""))])),
+                    ],
+                };
+                members.extend(extra);
+                (i, Gen::Object(members))
+            })
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::generated::{body, near_valid, text};
     use super::*;
     use serde_json::json;
 
@@ -430,136 +611,6 @@ mod tests {
         );
     }
 
-    /// Every property name and `enum` string of the shipped schemas, so generated bodies hit the
-    /// schemas' own keys and values.
-    fn vocabulary() -> (Vec<String>, Vec<String>) {
-        fn gather(v: &Value, keys: &mut Vec<String>, words: &mut Vec<String>) {
-            match v {
-                Value::Object(m) => {
-                    for (k, x) in m {
-                        if k == "properties" || k == "cases" {
-                            keys.extend(x.as_object().into_iter().flat_map(|p| p.keys().cloned()));
-                        }
-                        if k == "enum" {
-                            words.extend(
-                                x.as_array()
-                                    .into_iter()
-                                    .flatten()
-                                    .filter_map(Value::as_str)
-                                    .map(String::from),
-                            );
-                        }
-                        gather(x, keys, words);
-                    }
-                }
-                Value::Array(a) => a.iter().for_each(|x| gather(x, keys, words)),
-                _ => {}
-            }
-        }
-        let all: Value = serde_json::from_str(include_str!("../../data/api-request-schemas.json")).unwrap();
-        let (mut keys, mut words) = (vec!["other".to_string()], vec!["x".to_string()]);
-        gather(&all, &mut keys, &mut words);
-        keys.sort();
-        keys.dedup();
-        words.sort();
-        words.dedup();
-        (keys, words)
-    }
-
-    /// JSON text of a generated body, repeated keys and all (`Value` keeps the last).
-    fn text(v: &Gen) -> String {
-        match v {
-            Gen::Leaf(t) => t.clone(),
-            Gen::Array(items) => format!("[{}]", items.iter().map(text).collect::<Vec<_>>().join(",")),
-            Gen::Object(members) => format!(
-                "{{{}}}",
-                members
-                    .iter()
-                    .map(|(k, v)| format!("{}:{}", Value::from(k.as_str()), text(v)))
-                    .collect::<Vec<_>>()
-                    .join(",")
-            ),
-        }
-    }
-
-    #[derive(Debug, Clone)]
-    enum Gen {
-        Leaf(String),
-        Array(Vec<Gen>),
-        Object(Vec<(String, Gen)>),
-    }
-
-    fn body() -> impl proptest::strategy::Strategy<Value = Gen> {
-        use proptest::prelude::*;
-        let (keys, words) = vocabulary();
-        let numbers = [
-            "0",
-            "1",
-            "2",
-            "-1",
-            "0.5",
-            "3",
-            "130",
-            "-2.5",
-            "1e20",
-            "1.0",
-            "18446744073709551616",
-        ];
-        let leaf = prop_oneof![
-            Just("null".to_string()),
-            any::<bool>().prop_map(|b| b.to_string()),
-            proptest::sample::select(numbers.map(String::from).to_vec()),
-            proptest::sample::select(words).prop_map(|w| Value::from(w).to_string()),
-        ]
-        .prop_map(Gen::Leaf);
-        leaf.prop_recursive(5, 48, 6, move |inner| {
-            prop_oneof![
-                proptest::collection::vec(inner.clone(), 0..4).prop_map(Gen::Array),
-                proptest::collection::vec((proptest::sample::select(keys.clone()), inner), 0..6)
-                    .prop_map(Gen::Object),
-            ]
-        })
-    }
-
-    /// A valid body of each schema, with members replaced or added (generated members often fit).
-    fn near_valid() -> impl proptest::strategy::Strategy<Value = (usize, Gen)> {
-        use proptest::prelude::*;
-        (
-            0..4usize,
-            proptest::collection::vec((proptest::sample::select(vocabulary().0), body()), 0..3),
-        )
-            .prop_map(|(i, extra)| {
-                let leaf = |t: &str| Gen::Leaf(t.to_string());
-                let msg = |role: &str, content: Gen| {
-                    Gen::Object(vec![
-                        ("role".into(), leaf(&format!("\"{role}\""))),
-                        ("content".into(), content),
-                    ])
-                };
-                let mut members: Vec<(String, Gen)> = match i {
-                    0 => vec![
-                        ("model".into(), leaf("\"gpt-4o\"")),
-                        (
-                            "messages".into(),
-                            Gen::Array(vec![msg("system", leaf("\"s\"")), msg("user", leaf("\"hi\""))]),
-                        ),
-                    ],
-                    1 => vec![("model".into(), leaf("\"e\"")), ("input".into(), leaf("\"hi\""))],
-                    2 => vec![
-                        ("model".into(), leaf("\"gpt-4o\"")),
-                        ("input".into(), leaf("\"hi\"")),
-                    ],
-                    _ => vec![
-                        ("model".into(), leaf("\"claude\"")),
-                        ("max_tokens".into(), leaf("10")),
-                        ("messages".into(), Gen::Array(vec![msg("user", leaf("\"hi\""))])),
-                    ],
-                };
-                members.extend(extra);
-                (i, Gen::Object(members))
-            })
-    }
-
     const ALL: [&str; 4] = [
         "openai.chat.completions",
         "openai.embeddings",
@@ -573,6 +624,18 @@ mod tests {
         let s = &SCHEMAS[schema];
         let full = schema::check(s, &value).is_empty();
         proptest::prop_assert_eq!(schema::accepts(s, &value), full, "{} {}", schema, text);
+        // Read from the text, the verdict is never laxer (a repeated key is checked each time),
+        // and it is the same on the text of the parsed value, where no key repeats, written with
+        // each object's case key first.
+        let from_text = super::super::text::accepts_text(s, text);
+        proptest::prop_assert!(!from_text || full, "{} {}", schema, text);
+        let once = generated::in_order(&value);
+        let cleared = super::super::text::accepts_text(s, &once);
+        if generated::one_case_key(&value) {
+            proptest::prop_assert_eq!(cleared, full, "{} {}", schema, once);
+        } else {
+            proptest::prop_assert!(!cleared || full, "{} {}", schema, once);
+        }
         Ok(full)
     }
 

@@ -7,3 +7,4 @@ pub mod api;
 pub mod aws;
 pub mod family;
 pub mod schema;
+pub mod text;

@@ -61,7 +61,7 @@ pub struct Violation {
 #[derive(Debug, Clone, Default)]
 pub struct Schema {
     /// `anyOf`: when present, the node's other keywords are not read.
-    any_of: Option<Vec<Schema>>,
+    pub(super) any_of: Option<Vec<Schema>>,
     /// `type`'s names in the schema's order (empty: any type).
     types: Vec<String>,
     /// `types` as a set of [`TypeMask`] bits (every bit for an unknown name).
@@ -70,17 +70,17 @@ pub struct Schema {
     integer: bool,
     /// This node's types as a union branch names them (`array:string`; see `branch_types`).
     branch_types: Vec<String>,
-    minimum: Option<f64>,
-    maximum: Option<f64>,
-    enum_: Option<Vec<Value>>,
-    min_items: Option<u64>,
-    required: Vec<String>,
+    pub(super) minimum: Option<f64>,
+    pub(super) maximum: Option<f64>,
+    pub(super) enum_: Option<Vec<Value>>,
+    pub(super) min_items: Option<u64>,
+    pub(super) required: Vec<String>,
     /// `properties`, hashed by name (a `BTreeMap` scans each node's keys; a binary search over
     /// the chat root's properties is six string compares per key).
-    properties: Option<Members>,
+    pub(super) properties: Option<Members>,
     /// `x-variants`: the discriminating key and the schema of each of its values.
-    variants: Option<(String, Members)>,
-    items: Option<Box<Schema>>,
+    pub(super) variants: Option<(String, Members)>,
+    pub(super) items: Option<Box<Schema>>,
 }
 
 /// Named schemas by name, with the Fx hash (a few instructions for a short key).
@@ -92,16 +92,24 @@ fn members(m: &serde_json::Map<String, Value>) -> Members {
 }
 
 /// The schema named `k` among `m`.
-fn member<'s>(m: &'s Members, k: &str) -> Option<&'s Schema> {
+pub(super) fn member<'s>(m: &'s Members, k: &str) -> Option<&'s Schema> {
     m.get(k)
 }
 
 /// JSON types as bits, so a node's `type` list is checked with one `&`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-struct TypeMask(u8);
+pub(super) struct TypeMask(u8);
 
 impl TypeMask {
     const ANY: TypeMask = TypeMask(u8::MAX);
+    /// The bits of each kind of JSON value (an integer within 64 bits is also a number).
+    pub(super) const NULL: TypeMask = TypeMask(1);
+    pub(super) const BOOLEAN: TypeMask = TypeMask(2);
+    pub(super) const INTEGER: TypeMask = TypeMask(4 | 8);
+    pub(super) const NUMBER: TypeMask = TypeMask(8);
+    pub(super) const STRING: TypeMask = TypeMask(16);
+    pub(super) const ARRAY: TypeMask = TypeMask(32);
+    pub(super) const OBJECT: TypeMask = TypeMask(64);
 
     /// The bit of schema type `ty`; every bit for a name JSON Schema does not have (it accepts
     /// anything, as `fits` does).
@@ -121,15 +129,15 @@ impl TypeMask {
     /// The bits `v` satisfies: an integer is also a number; an integer beyond 64 bits parses as a
     /// float and is only a number.
     fn of_value(v: &Value) -> TypeMask {
-        TypeMask(match v {
-            Value::Null => 1,
-            Value::Bool(_) => 2,
-            Value::Number(n) if n.is_i64() || n.is_u64() => 4 | 8,
-            Value::Number(_) => 8,
-            Value::String(_) => 16,
-            Value::Array(_) => 32,
-            Value::Object(_) => 64,
-        })
+        match v {
+            Value::Null => Self::NULL,
+            Value::Bool(_) => Self::BOOLEAN,
+            Value::Number(n) if n.is_i64() || n.is_u64() => Self::INTEGER,
+            Value::Number(_) => Self::NUMBER,
+            Value::String(_) => Self::STRING,
+            Value::Array(_) => Self::ARRAY,
+            Value::Object(_) => Self::OBJECT,
+        }
     }
 }
 
@@ -190,7 +198,12 @@ impl Schema {
 
     /// Whether `v` is of one of this node's types (any, when it names none).
     fn fits(&self, v: &Value) -> bool {
-        self.mask.0 & TypeMask::of_value(v).0 != 0
+        self.admits(TypeMask::of_value(v))
+    }
+
+    /// Whether a value of kind `t` is of one of this node's types.
+    pub(super) fn admits(&self, t: TypeMask) -> bool {
+        self.mask.0 & t.0 != 0
     }
 }
 

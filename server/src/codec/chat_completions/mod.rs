@@ -17,7 +17,7 @@ use crate::conversation::{Conversation, Message, Role, Sampling, ToolCallRef, To
 use crate::validate::api::OpenAiSchema;
 
 /// A chat completions request (also what SageMaker's OpenAI-compatible containers accept).
-#[derive(Deserialize)]
+#[derive(Deserialize, Debug)]
 pub struct ChatRequest {
     /// The model asked for.
     pub model: String,
@@ -56,7 +56,7 @@ impl Checked for ChatRequest {
 }
 
 /// `stream_options`.
-#[derive(Deserialize)]
+#[derive(Deserialize, Debug)]
 pub struct StreamOptions {
     /// Send a final usage chunk.
     #[serde(default)]
@@ -70,12 +70,12 @@ impl ChatRequest {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Debug)]
 struct ToolDef {
     function: Option<FunctionDef>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Debug)]
 struct FunctionDef {
     name: String,
     #[serde(default)]
@@ -88,13 +88,13 @@ struct FunctionDef {
     parameters: Option<Value>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Debug)]
 struct ResponseFormat {
     #[serde(rename = "type")]
     type_: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Debug)]
 struct ChatMessage {
     role: String,
     #[serde(default)]
@@ -105,7 +105,7 @@ struct ChatMessage {
     tool_call_id: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Debug)]
 struct ChatToolCall {
     id: String,
     function: FunctionDef,

@@ -8,7 +8,7 @@ use crate::codec::openai_error::Checked;
 use crate::validate::api::OpenAiSchema;
 
 /// A `POST /responses` body: the fields that steer the answer or are echoed in the response object.
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, Debug)]
 pub struct ResponsesRequest {
     /// The model asked for (checked by [`super::decode`], so a missing one is worded as the API does).
     #[serde(default)]

@@ -18,7 +18,7 @@ use crate::wire::labelled;
 /// Default embedding width (text-embedding-3-small's).
 const DEFAULT_DIMENSIONS: usize = 1536;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Debug)]
 pub(super) struct EmbeddingRequest {
     model: String,
     input: Value,
@@ -93,4 +93,24 @@ pub(super) async fn embeddings(
     let body = json!({"object": "list", "data": data, "model": req.model,
         "usage": {"prompt_tokens": tokens, "total_tokens": tokens}});
     Ok(labelled(axum::Json(body).into_response(), &req.model))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::openai_error::both_paths;
+    use crate::validate::api::generated::{body, near_valid, text};
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(500))]
+
+        /// The one-parse path reads an embeddings body as the full path does (`openai_error`).
+        #[test]
+        fn a_body_read_in_one_parse_is_what_the_full_path_reads(g in body(), (_, near) in near_valid(), lenient in proptest::bool::ANY) {
+            for t in [text(&g), text(&near)] {
+                let (fast, full) = both_paths::<EmbeddingRequest>(t.as_bytes(), lenient);
+                proptest::prop_assert_eq!(fast, full, "{}", t);
+            }
+        }
+    }
 }

@@ -1,0 +1,434 @@
+//! A schema's verdict on a request's JSON text in one pass as it is read, building no tree: what
+//! lets a valid OpenAI body be parsed once, straight into its typed request (issue 12's hot path).
+//!
+//! It is [`schema::accepts`](super::schema::accepts) read from text instead of a `Value`. It never
+//! clears what `accepts` would refuse, but it leaves some bodies undecided, for the full path to
+//! decide: a key that appears twice in an object (a `Value` keeps the last; here each is checked),
+//! an `x-variants` object whose discriminating key (`role`, `type`) does not come first, a union
+//! with two branches for the same kind of list or object, an `enum` of lists or objects. On other
+//! bodies it equals `accepts` (property tests hold both). Nothing is rejected here.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::Value;
+
+use super::schema::{Schema, TypeMask, member};
+
+/// Whether `text` is one JSON document with no violation of `schema` (false also when it is not
+/// JSON, or is one this walk leaves undecided). Text, not bytes: serde_json then checks no
+/// string's UTF-8 again, which it does per string on bytes.
+pub fn accepts_text(schema: &Schema, text: &str) -> bool {
+    let mut de = serde_json::Deserializer::from_str(text);
+    Node(schema).deserialize(&mut de).is_ok() && de.end().is_ok()
+}
+
+/// Why the walk stopped: a violation, or a body it leaves to the full check.
+fn refused<E: de::Error>() -> E {
+    E::custom("not cleared")
+}
+
+fn verdict<E: de::Error>(ok: bool) -> Result<(), E> {
+    if ok { Ok(()) } else { Err(refused()) }
+}
+
+/// One node of the walk: the value read next must satisfy this schema.
+#[derive(Clone, Copy)]
+struct Node<'s>(&'s Schema);
+
+impl<'de> DeserializeSeed<'de> for Node<'_> {
+    type Value = ();
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        match &self.0.any_of {
+            Some(branches) => d.deserialize_any(Union(branches)),
+            None => d.deserialize_any(Walk(self.0)),
+        }
+    }
+}
+
+/// A scalar as read, so a union can try it against each branch.
+#[derive(Clone, Copy)]
+enum Scalar<'a> {
+    Null,
+    Bool(bool),
+    U64(u64),
+    I64(i64),
+    F64(f64),
+    Str(&'a str),
+}
+
+/// Whether a scalar satisfies `s` (a union when one of its branches does).
+fn scalar_fits(s: &Schema, x: Scalar<'_>) -> bool {
+    if let Some(branches) = &s.any_of {
+        return branches.iter().any(|b| scalar_fits(b, x));
+    }
+    let w = Walk(s);
+    match x {
+        Scalar::Null => w.visit_unit::<de::value::Error>(),
+        Scalar::Bool(b) => w.visit_bool(b),
+        Scalar::U64(n) => w.visit_u64(n),
+        Scalar::I64(n) => w.visit_i64(n),
+        Scalar::F64(f) => w.visit_f64(f),
+        Scalar::Str(t) => w.visit_str(t),
+    }
+    .is_ok()
+}
+
+/// `anyOf`: a scalar is tried against every branch; a list or an object is read against the one
+/// branch that admits its kind (the others refuse it by type), or left undecided when several do.
+struct Union<'s>(&'s [Schema]);
+
+impl<'s> Union<'s> {
+    fn scalar<E: de::Error>(&self, x: Scalar<'_>) -> Result<(), E> {
+        verdict(self.0.iter().any(|b| scalar_fits(b, x)))
+    }
+
+    /// The only branch admitting `kind`, if exactly one does and it is no union itself.
+    fn only(&self, kind: TypeMask) -> Option<Walk<'s>> {
+        let mut admitting = self.0.iter().filter(|b| b.any_of.is_some() || b.admits(kind));
+        match (admitting.next(), admitting.next()) {
+            (Some(b), None) if b.any_of.is_none() => Some(Walk(b)),
+            _ => None,
+        }
+    }
+}
+
+impl<'de> Visitor<'de> for Union<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        self.scalar(Scalar::Null)
+    }
+
+    fn visit_bool<E: de::Error>(self, b: bool) -> Result<(), E> {
+        self.scalar(Scalar::Bool(b))
+    }
+
+    fn visit_u64<E: de::Error>(self, n: u64) -> Result<(), E> {
+        self.scalar(Scalar::U64(n))
+    }
+
+    fn visit_i64<E: de::Error>(self, n: i64) -> Result<(), E> {
+        self.scalar(Scalar::I64(n))
+    }
+
+    fn visit_f64<E: de::Error>(self, x: f64) -> Result<(), E> {
+        self.scalar(Scalar::F64(x))
+    }
+
+    fn visit_str<E: de::Error>(self, t: &str) -> Result<(), E> {
+        self.scalar(Scalar::Str(t))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
+        self.only(TypeMask::ARRAY).ok_or_else(refused)?.visit_seq(seq)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
+        self.only(TypeMask::OBJECT).ok_or_else(refused)?.visit_map(map)
+    }
+}
+
+/// The checks of a node without `anyOf` (that is [`Union`]'s), on one value.
+#[derive(Clone, Copy)]
+struct Walk<'s>(&'s Schema);
+
+impl Walk<'_> {
+    fn kind<E: de::Error>(&self, t: TypeMask) -> Result<(), E> {
+        verdict(self.0.admits(t))
+    }
+
+    fn number<E: de::Error>(&self, t: TypeMask, x: f64, v: impl FnOnce() -> Value) -> Result<(), E> {
+        self.kind(t)?;
+        let s = self.0;
+        verdict(!(s.minimum.is_some_and(|min| x < min) || s.maximum.is_some_and(|max| x > max)))?;
+        self.allowed(v)
+    }
+
+    /// `enum`, for a scalar (`v` builds it only when the node has an `enum`).
+    fn allowed<E: de::Error>(&self, v: impl FnOnce() -> Value) -> Result<(), E> {
+        verdict(self.0.enum_.as_ref().is_none_or(|allowed| allowed.contains(&v())))
+    }
+}
+
+/// The `required` members of one schema seen so far in an object, as bits.
+struct Required<'s> {
+    names: &'s [String],
+    seen: u64,
+}
+
+impl<'s> Required<'s> {
+    fn of<E: de::Error>(s: &'s Schema) -> Result<Self, E> {
+        verdict(s.required.len() <= 64)?;
+        Ok(Required {
+            names: &s.required,
+            seen: 0,
+        })
+    }
+
+    fn saw(&mut self, k: &str) {
+        if let Some(i) = self.names.iter().position(|r| r == k) {
+            self.seen |= 1 << i;
+        }
+    }
+
+    fn all(&self) -> bool {
+        self.seen.count_ones() as usize == self.names.len()
+    }
+}
+
+impl<'de> Visitor<'de> for Walk<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        self.kind(TypeMask::NULL)?;
+        self.allowed(|| Value::Null)
+    }
+
+    fn visit_bool<E: de::Error>(self, b: bool) -> Result<(), E> {
+        self.kind(TypeMask::BOOLEAN)?;
+        self.allowed(|| Value::Bool(b))
+    }
+
+    fn visit_u64<E: de::Error>(self, n: u64) -> Result<(), E> {
+        self.number(TypeMask::INTEGER, n as f64, || Value::from(n))
+    }
+
+    fn visit_i64<E: de::Error>(self, n: i64) -> Result<(), E> {
+        self.number(TypeMask::INTEGER, n as f64, || Value::from(n))
+    }
+
+    fn visit_f64<E: de::Error>(self, x: f64) -> Result<(), E> {
+        self.number(TypeMask::NUMBER, x, || Value::from(x))
+    }
+
+    fn visit_str<E: de::Error>(self, t: &str) -> Result<(), E> {
+        self.kind(TypeMask::STRING)?;
+        verdict(
+            self.0
+                .enum_
+                .as_ref()
+                .is_none_or(|allowed| allowed.iter().any(|a| a.as_str() == Some(t))),
+        )
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        self.kind(TypeMask::ARRAY)?;
+        let s = self.0;
+        // An `enum` of lists is left to the full check.
+        verdict(s.enum_.is_none())?;
+        let mut n = 0u64;
+        match &s.items {
+            Some(item) => {
+                while seq.next_element_seed(Node(item))?.is_some() {
+                    n += 1;
+                }
+            }
+            None => {
+                while seq.next_element::<IgnoredAny>()?.is_some() {
+                    n += 1;
+                }
+            }
+        }
+        verdict(s.min_items.is_none_or(|min| n >= min))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        self.kind(TypeMask::OBJECT)?;
+        let s = self.0;
+        // An `enum` of objects is left to the full check.
+        verdict(s.enum_.is_none())?;
+        let mut required = Required::of(s)?;
+        // `x-variants`: the case its key names applies to the whole object, read in the same pass
+        // when that key comes first (as clients write `role` and `type`); else undecided.
+        let mut case: Option<(&Schema, Required<'_>)> = None;
+        let mut first = true;
+        while let Some(Key(k)) = map.next_key()? {
+            required.saw(&k);
+            if let Some((_, r)) = &mut case {
+                r.saw(&k);
+            }
+            let own = s.properties.as_ref().and_then(|p| member(p, &k));
+            if let Some((by, cases)) = &s.variants
+                && k == *by
+            {
+                verdict(first)?;
+                // A key that is not text names no case; the full check words it.
+                let name = map.next_value::<MaybeText>()?.0.ok_or_else(refused)?;
+                verdict(own.is_none_or(|sub| scalar_fits(sub, Scalar::Str(&name))))?;
+                if let Some(c) = member(cases, &name) {
+                    // A case is read as a plain object schema; any other is left undecided.
+                    let plain = c.any_of.is_none() && c.variants.is_none() && c.enum_.is_none();
+                    verdict(plain && c.admits(TypeMask::OBJECT))?;
+                    let mut r = Required::of(c)?;
+                    r.saw(&k);
+                    case = Some((c, r));
+                }
+                first = false;
+                continue;
+            }
+            first = false;
+            let theirs = case.as_ref().and_then(|(c, _)| c.properties.as_ref()?.get(&*k));
+            match (own, theirs) {
+                (Some(_), Some(_)) => return Err(refused()),
+                (Some(sub), None) | (None, Some(sub)) => map.next_value_seed(Node(sub))?,
+                (None, None) => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        verdict(required.all() && case.is_none_or(|(_, r)| r.all()))
+    }
+}
+
+/// An object key, borrowed from the text unless it has escapes.
+struct Key<'de>(Cow<'de, str>);
+
+impl<'de> de::Deserialize<'de> for Key<'de> {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_str(KeyVisitor)
+    }
+}
+
+struct KeyVisitor;
+
+impl<'de> Visitor<'de> for KeyVisitor {
+    type Value = Key<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a key")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, k: &'de str) -> Result<Key<'de>, E> {
+        Ok(Key(Cow::Borrowed(k)))
+    }
+
+    fn visit_str<E: de::Error>(self, k: &str) -> Result<Key<'de>, E> {
+        Ok(Key(Cow::Owned(k.to_string())))
+    }
+}
+
+/// A value kept when it is a string, skipped otherwise.
+struct MaybeText<'de>(Option<Cow<'de, str>>);
+
+impl<'de> de::Deserialize<'de> for MaybeText<'de> {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(MaybeTextVisitor)
+    }
+}
+
+struct MaybeTextVisitor;
+
+impl<'de> Visitor<'de> for MaybeTextVisitor {
+    type Value = MaybeText<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any value")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, t: &'de str) -> Result<Self::Value, E> {
+        Ok(MaybeText(Some(Cow::Borrowed(t))))
+    }
+
+    fn visit_str<E: de::Error>(self, t: &str) -> Result<Self::Value, E> {
+        Ok(MaybeText(Some(Cow::Owned(t.to_string()))))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(MaybeText(None))
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(MaybeText(None))
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(MaybeText(None))
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(MaybeText(None))
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(MaybeText(None))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(MaybeText(None))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(MaybeText(None))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::schema;
+    use super::*;
+
+    fn compiled(schema: Value) -> Schema {
+        Schema::compile(&schema)
+    }
+
+    #[test]
+    fn a_valid_body_is_cleared_and_a_violation_is_not() {
+        let s = compiled(serde_json::json!({
+            "type": "object", "required": ["a"],
+            "properties": {"a": {"type": "integer", "minimum": 1}, "b": {"enum": ["x", 2]}}
+        }));
+        assert!(accepts_text(&s, r#"{"a": 3, "b": "x", "c": [1, {"d": null}]}"#));
+        assert!(accepts_text(&s, r#"{"b": 2, "a": 1}"#));
+        assert!(!accepts_text(&s, r#"{"a": 0}"#));
+        assert!(!accepts_text(&s, r#"{"a": 1.5}"#));
+        assert!(!accepts_text(&s, r#"{"b": "x"}"#));
+        assert!(!accepts_text(&s, r#"{"a": 1, "b": "y"}"#));
+        assert!(!accepts_text(&s, r#"{"a": 1} trailing"#));
+        assert!(!accepts_text(&s, "{oops"));
+    }
+
+    #[test]
+    fn a_repeated_key_is_checked_each_time_so_the_verdict_is_never_laxer() {
+        let s = compiled(serde_json::json!({"properties": {"t": {"type": "number", "maximum": 2}}}));
+        let twice = r#"{"t": 9, "t": 1}"#;
+        // A `Value` keeps the last `t`, which is valid; the text walk refuses, and the full check
+        // then decides.
+        let value: Value = serde_json::from_str(twice).unwrap();
+        assert!(schema::accepts(&s, &value));
+        assert!(!accepts_text(&s, twice));
+    }
+
+    #[test]
+    fn unions_and_cases_are_read_in_one_pass() {
+        let s = compiled(serde_json::json!({
+            "type": "object", "properties": {"kind": {"type": "string"}},
+            "x-variants": {"by": "kind", "cases": {
+                "n": {"required": ["v"], "properties": {"v": {"anyOf": [{"type": "integer"}, {"type": "null"}]}}}
+            }}
+        }));
+        assert!(accepts_text(&s, r#"{"kind": "n", "v": 1}"#));
+        assert!(accepts_text(&s, r#"{"kind": "n", "v": null}"#));
+        assert!(!accepts_text(&s, r#"{"kind": "n", "v": "1"}"#));
+        assert!(!accepts_text(&s, r#"{"kind": "n"}"#));
+        assert!(accepts_text(&s, r#"{"kind": "other", "v": "1"}"#));
+        assert!(accepts_text(&s, r#"{"k\u0069nd": "n", "v": 2}"#));
+        assert!(!accepts_text(&s, r#"{"kind": 5}"#));
+        // The case's key after a member it governs: valid, but left to the full check.
+        let late = r#"{"v": 1, "kind": "n"}"#;
+        assert!(schema::accepts(&s, &serde_json::from_str(late).unwrap()));
+        assert!(!accepts_text(&s, late));
+    }
+}
