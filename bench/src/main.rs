@@ -50,6 +50,10 @@ pub struct Args {
     /// see the spread of their timing targets on this machine.
     #[arg(long)]
     pub fps_only: bool,
+    /// Run only the throughput runs ([1] to [3]: OpenAI chat, 10,000 fixtures, Bedrock Converse),
+    /// the CPU-per-request and requests/s targets, without the stream runs.
+    #[arg(long)]
+    pub throughput_only: bool,
     /// Run only a soak of this many seconds: waves of `--soak-streams` timed streams opening and
     /// closing back to back, with the server's RSS sampled after each wave (issue 12: no growth).
     #[arg(long, value_name = "SECS")]

@@ -232,6 +232,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         r >= 0.5,
     );
 
+    if args.throughput_only {
+        let _ = std::fs::remove_dir_all(&dir);
+        report.print();
+        return Ok(());
+    }
     stream_runs::run(&base, &small, scale, args.big_streams / scale, &mut report).await?;
     keep_alive_streams(&small, 200 / scale, &mut report).await?;
     crate::bidi::run(&dir, args.bidi_sessions, &mut report).await?;

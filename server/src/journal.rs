@@ -1,7 +1,8 @@
 //! A bounded, in-memory log of recent requests and what answered them (`/__mockmodel/journal`).
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
@@ -24,11 +25,11 @@ pub struct Entry {
     /// `X-Test-Id`, if sent.
     pub test_id: Option<String>,
     /// The fixture that answered (`file#index`), or `None` when nothing matched.
-    pub fixture: Option<String>,
+    pub fixture: Option<Arc<str>>,
     /// `message`, `error <status>`, `embedding` or `no_match`; `forwarded <status>` when no fixture
     /// matched and an upstream answered (`--proxy-unmatched`, `--record`); a bidirectional session
     /// also ends with `session <completed|error|disconnected> (turns: N)`.
-    pub outcome: String,
+    pub outcome: Cow<'static, str>,
     /// The upstream an unmatched request was forwarded to; omitted when none.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub upstream: Option<String>,

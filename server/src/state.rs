@@ -159,7 +159,7 @@ impl AppState {
         let result = match found {
             Some(f) => {
                 if let Some(m) = self.recorder() {
-                    m.fixture_matches.with_label_values(&[f.key.as_str()]).inc();
+                    m.fixture_matches.with_label_values(&[&*f.key]).inc();
                 }
                 Ok(self.plan(f, c, &mut faults))
             }
@@ -184,7 +184,7 @@ impl AppState {
             fixture: found.map(|f| f.key.clone()),
             outcome: match &result {
                 Ok(Outcome::Message(_)) => "message".into(),
-                Ok(Outcome::Error(e)) => format!("error {}", e.status),
+                Ok(Outcome::Error(e)) => format!("error {}", e.status).into(),
                 Ok(Outcome::Embedding(_)) => "embedding".into(),
                 Err(_) => "no_match".into(),
             },
@@ -223,7 +223,7 @@ impl AppState {
         if let Outcome::Message(p) = &mut outcome {
             // Model misbehaviour changes the neutral plan, so every wire encodes it in its own words.
             let sources = semantic::Sources {
-                fixture: f.fixture.semantic_fault.as_ref().map(|s| (f.key.as_str(), s)),
+                fixture: f.fixture.semantic_fault.as_ref().map(|s| (&*f.key, s)),
                 defaults: &self.config.semantic_faults,
             };
             if let Some(kind) = semantic::apply(p, c, sources, &self.semantic_times, ctx::seed()) {

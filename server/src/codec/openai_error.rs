@@ -186,15 +186,18 @@ impl<T: serde::de::DeserializeOwned + Checked> FromRequest<SharedState> for Open
 
 /// Reads a request body: checked against `T`'s schema (unless `lenient`), then into `T`.
 fn read<T: serde::de::DeserializeOwned + Checked>(bytes: &[u8], lenient: bool) -> Result<T, OpenAiError> {
-    // A body cleared by the verdict read from its text is parsed once, straight into the request
+    // A body the schema clears is read once, straight into the request, checked as it is read
     // (issue 12's hot path). Any other body takes the full path, which words the error; so does
-    // one whose typed parse fails (a key given twice, which a `Value` reads as its last), and it
+    // one the typed parse refuses (a key given twice, which a `Value` reads as its last), and it
     // ends as that path decides. A property test holds the two paths' results equal.
-    if let Ok(text) = std::str::from_utf8(bytes)
-        && (lenient || api::openai_accepts_text(T::SCHEMA, text))
-        && let Ok(req) = serde_json::from_str(text)
-    {
-        return Ok(req);
+    if let Ok(text) = std::str::from_utf8(bytes) {
+        let once = match lenient {
+            true => serde_json::from_str(text).ok(),
+            false => api::openai_parse(T::SCHEMA, text),
+        };
+        if let Some(req) = once {
+            return Ok(req);
+        }
     }
     read_parsed(bytes, lenient)
 }
@@ -251,7 +254,7 @@ mod tests {
     use super::*;
     use crate::codec::chat_completions::ChatRequest;
     use crate::codec::responses::ResponsesRequest;
-    use crate::validate::api::generated::{body, near_valid, text};
+    use crate::validate::api::generated::{body, in_order, near_valid, one_case_key, text};
 
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1500))]
@@ -264,17 +267,31 @@ mod tests {
                 proptest::prop_assert_eq!(fast, full, "{}", t);
                 let (fast, full) = both_paths::<ResponsesRequest>(t.as_bytes(), lenient);
                 proptest::prop_assert_eq!(fast, full, "{}", t);
+                once_when_valid::<ChatRequest>(&t)?;
+                once_when_valid::<ResponsesRequest>(&t)?;
             }
         }
+    }
+
+    /// A valid body, each key once and its case key first, is read in the one pass (not merely
+    /// read alike by the full path).
+    fn once_when_valid<T>(t: &str) -> Result<(), proptest::test_runner::TestCaseError>
+    where
+        T: serde::de::DeserializeOwned + Checked + std::fmt::Debug,
+    {
+        let value: Value = serde_json::from_str(t).unwrap();
+        let once = in_order(&value);
+        if one_case_key(&value) && read_parsed::<T>(once.as_bytes(), false).is_ok() {
+            proptest::prop_assert!(api::openai_parse::<T>(T::SCHEMA, &once).is_some(), "{}", once);
+        }
+        Ok(())
     }
 
     #[test]
     fn a_valid_chat_body_takes_the_one_parse_path_and_a_repeated_key_the_full_one() {
         let body = br#"{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}],"temperature":1}"#;
-        assert!(api::openai_accepts_text(
-            ChatRequest::SCHEMA,
-            std::str::from_utf8(body).unwrap()
-        ));
+        let text = std::str::from_utf8(body).unwrap();
+        assert!(api::openai_parse::<ChatRequest>(ChatRequest::SCHEMA, text).is_some());
         let (fast, full) = both_paths::<ChatRequest>(body, false);
         assert_eq!(fast, full);
         assert!(fast.starts_with("Ok("), "{fast}");
@@ -282,6 +299,8 @@ mod tests {
         let twice =
             br#"{"model":"m","messages":[{"role":"user","content":"hi"}],"temperature":9,"temperature":1}"#;
         assert!(serde_json::from_slice::<ChatRequest>(twice).is_err());
+        let text = std::str::from_utf8(twice).unwrap();
+        assert!(api::openai_parse::<ChatRequest>(ChatRequest::SCHEMA, text).is_none());
         let (fast, full) = both_paths::<ChatRequest>(twice, false);
         assert_eq!(fast, full);
         assert!(fast.starts_with("Ok("), "{fast}");

@@ -223,7 +223,7 @@ impl JournalMark {
     fn forwarded(&self, upstream: &str, outcome: String) {
         self.journal.annotate(self.id, |e| {
             e.upstream = Some(upstream.to_string());
-            e.outcome = outcome;
+            e.outcome = outcome.into();
         });
     }
 

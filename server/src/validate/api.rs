@@ -52,13 +52,15 @@ pub fn openai(schema: OpenAiSchema, body: &Value) -> Result<(), OpenAiInvalid> {
     }
 }
 
-/// Whether an OpenAI body's text has no violation of `schema`, decided as it is read (no tree
-/// built): true means [`openai`] would pass the parsed body. A false is no verdict: the body then
-/// takes `openai` on its parsed value, which decides and words the error.
-pub fn openai_accepts_text(schema: OpenAiSchema, text: &str) -> bool {
-    SCHEMAS
-        .get(schema.0)
-        .is_none_or(|s| super::text::accepts_text(s, text))
+/// An OpenAI body read into `T` and checked against `schema` in the same pass (no tree built),
+/// when the schema clears it and `T` reads it: then [`openai`] would pass the parsed body. `None`
+/// is no verdict: the body then takes `openai` on its parsed value, which decides and words the
+/// error.
+pub fn openai_parse<T: serde::de::DeserializeOwned>(schema: OpenAiSchema, text: &str) -> Option<T> {
+    match SCHEMAS.get(schema.0) {
+        Some(s) => super::typed::parse_checked(s, text),
+        None => serde_json::from_str(text).ok(),
+    }
 }
 
 /// Checks a Messages body (`count_tokens` needs no `max_tokens`); the first violation, in the

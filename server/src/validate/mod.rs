@@ -8,3 +8,4 @@ pub mod aws;
 pub mod family;
 pub mod schema;
 pub mod text;
+pub mod typed;

@@ -25,17 +25,17 @@ pub fn accepts_text(schema: &Schema, text: &str) -> bool {
 }
 
 /// Why the walk stopped: a violation, or a body it leaves to the full check.
-fn refused<E: de::Error>() -> E {
+pub(super) fn refused<E: de::Error>() -> E {
     E::custom("not cleared")
 }
 
-fn verdict<E: de::Error>(ok: bool) -> Result<(), E> {
+pub(super) fn verdict<E: de::Error>(ok: bool) -> Result<(), E> {
     if ok { Ok(()) } else { Err(refused()) }
 }
 
 /// One node of the walk: the value read next must satisfy this schema.
 #[derive(Clone, Copy)]
-struct Node<'s>(&'s Schema);
+pub(super) struct Node<'s>(pub(super) &'s Schema);
 
 impl<'de> DeserializeSeed<'de> for Node<'_> {
     type Value = ();
@@ -50,7 +50,7 @@ impl<'de> DeserializeSeed<'de> for Node<'_> {
 
 /// A scalar as read, so a union can try it against each branch.
 #[derive(Clone, Copy)]
-enum Scalar<'a> {
+pub(super) enum Scalar<'a> {
     Null,
     Bool(bool),
     U64(u64),
@@ -60,7 +60,7 @@ enum Scalar<'a> {
 }
 
 /// Whether a scalar satisfies `s` (a union when one of its branches does).
-fn scalar_fits(s: &Schema, x: Scalar<'_>) -> bool {
+pub(super) fn scalar_fits(s: &Schema, x: Scalar<'_>) -> bool {
     if let Some(branches) = &s.any_of {
         return branches.iter().any(|b| scalar_fits(b, x));
     }
@@ -76,6 +76,15 @@ fn scalar_fits(s: &Schema, x: Scalar<'_>) -> bool {
     .is_ok()
 }
 
+/// The only branch of a union admitting `kind`, if exactly one does and it is no union itself.
+pub(super) fn only(branches: &[Schema], kind: TypeMask) -> Option<&Schema> {
+    let mut admitting = branches.iter().filter(|b| b.any_of.is_some() || b.admits(kind));
+    match (admitting.next(), admitting.next()) {
+        (Some(b), None) if b.any_of.is_none() => Some(b),
+        _ => None,
+    }
+}
+
 /// `anyOf`: a scalar is tried against every branch; a list or an object is read against the one
 /// branch that admits its kind (the others refuse it by type), or left undecided when several do.
 struct Union<'s>(&'s [Schema]);
@@ -85,13 +94,8 @@ impl<'s> Union<'s> {
         verdict(self.0.iter().any(|b| scalar_fits(b, x)))
     }
 
-    /// The only branch admitting `kind`, if exactly one does and it is no union itself.
     fn only(&self, kind: TypeMask) -> Option<Walk<'s>> {
-        let mut admitting = self.0.iter().filter(|b| b.any_of.is_some() || b.admits(kind));
-        match (admitting.next(), admitting.next()) {
-            (Some(b), None) if b.any_of.is_none() => Some(Walk(b)),
-            _ => None,
-        }
+        only(self.0, kind).map(Walk)
     }
 }
 
@@ -244,50 +248,104 @@ impl<'de> Visitor<'de> for Walk<'_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        self.kind(TypeMask::OBJECT)?;
-        let s = self.0;
-        // An `enum` of objects is left to the full check.
-        verdict(s.enum_.is_none())?;
-        let mut required = Required::of(s)?;
-        // `x-variants`: the case its key names applies to the whole object, read in the same pass
-        // when that key comes first (as clients write `role` and `type`); else undecided.
-        let mut case: Option<(&Schema, Required<'_>)> = None;
-        let mut first = true;
+        let mut object = Object::new(self.0)?;
         while let Some(Key(k)) = map.next_key()? {
-            required.saw(&k);
-            if let Some((_, r)) = &mut case {
-                r.saw(&k);
-            }
-            let own = s.properties.as_ref().and_then(|p| member(p, &k));
-            if let Some((by, cases)) = &s.variants
-                && k == *by
-            {
-                verdict(first)?;
-                // A key that is not text names no case; the full check words it.
-                let name = map.next_value::<MaybeText>()?.0.ok_or_else(refused)?;
-                verdict(own.is_none_or(|sub| scalar_fits(sub, Scalar::Str(&name))))?;
-                if let Some(c) = member(cases, &name) {
-                    // A case is read as a plain object schema; any other is left undecided.
-                    let plain = c.any_of.is_none() && c.variants.is_none() && c.enum_.is_none();
-                    verdict(plain && c.admits(TypeMask::OBJECT))?;
-                    let mut r = Required::of(c)?;
-                    r.saw(&k);
-                    case = Some((c, r));
+            match object.key(&k)? {
+                Member::Case(own) => {
+                    // A key that is not text names no case; the full check words it.
+                    let name = map.next_value::<MaybeText>()?.0.ok_or_else(refused)?;
+                    verdict(own.is_none_or(|sub| scalar_fits(sub, Scalar::Str(&name))))?;
+                    object.case(&k, &name)?;
                 }
-                first = false;
-                continue;
-            }
-            first = false;
-            let theirs = case.as_ref().and_then(|(c, _)| c.properties.as_ref()?.get(&*k));
-            match (own, theirs) {
-                (Some(_), Some(_)) => return Err(refused()),
-                (Some(sub), None) | (None, Some(sub)) => map.next_value_seed(Node(sub))?,
-                (None, None) => {
+                Member::Value(Some(sub)) => map.next_value_seed(Node(sub))?,
+                Member::Value(None) => {
                     map.next_value::<IgnoredAny>()?;
                 }
             }
         }
-        verdict(required.all() && case.is_none_or(|(_, r)| r.all()))
+        object.end()
+    }
+}
+
+/// An object being read against a node: which `required` members it has shown, and the
+/// `x-variants` case its key named. The case applies to the whole object, so it is read in the
+/// same pass only when its key comes first (as clients write `role` and `type`); else undecided.
+pub(super) struct Object<'s> {
+    node: &'s Schema,
+    required: Required<'s>,
+    case: Option<(&'s Schema, Required<'s>)>,
+    first: bool,
+}
+
+/// What an object's member is to the walk.
+pub(super) enum Member<'s> {
+    /// The key naming the case: its value (checked against this schema, if any) is the case's name.
+    Case(Option<&'s Schema>),
+    /// A member checked against this schema, or not at all.
+    Value(Option<&'s Schema>),
+}
+
+impl<'s> Object<'s> {
+    /// Starts an object against `node`: one of its types must be `object`.
+    pub(super) fn new<E: de::Error>(node: &'s Schema) -> Result<Self, E> {
+        verdict(node.admits(TypeMask::OBJECT))?;
+        // An `enum` of objects is left to the full check.
+        verdict(node.enum_.is_none())?;
+        Ok(Object {
+            node,
+            required: Required::of(node)?,
+            case: None,
+            first: true,
+        })
+    }
+
+    /// The member named `k`.
+    pub(super) fn key<E: de::Error>(&mut self, k: &str) -> Result<Member<'s>, E> {
+        let first = std::mem::replace(&mut self.first, false);
+        self.required.saw(k);
+        if let Some((_, r)) = &mut self.case {
+            r.saw(k);
+        }
+        let own = self.node.properties.as_ref().and_then(|p| member(p, k));
+        if let Some((by, _)) = &self.node.variants
+            && k == by
+        {
+            verdict(first)?;
+            return Ok(Member::Case(own));
+        }
+        let theirs = self
+            .case
+            .as_ref()
+            .and_then(|(c, _)| c.properties.as_ref()?.get(k));
+        match (own, theirs) {
+            (Some(_), Some(_)) => Err(refused()),
+            (Some(sub), None) | (None, Some(sub)) => Ok(Member::Value(Some(sub))),
+            (None, None) => Ok(Member::Value(None)),
+        }
+    }
+
+    /// The case key `k` named `name` (its value, already checked).
+    pub(super) fn case<E: de::Error>(&mut self, k: &str, name: &str) -> Result<(), E> {
+        let Some(c) = self
+            .node
+            .variants
+            .as_ref()
+            .and_then(|(_, cases)| member(cases, name))
+        else {
+            return Ok(());
+        };
+        // A case is read as a plain object schema; any other is left undecided.
+        let plain = c.any_of.is_none() && c.variants.is_none() && c.enum_.is_none();
+        verdict(plain && c.admits(TypeMask::OBJECT))?;
+        let mut r = Required::of(c)?;
+        r.saw(k);
+        self.case = Some((c, r));
+        Ok(())
+    }
+
+    /// The object ended: every required member was there.
+    pub(super) fn end<E: de::Error>(&self) -> Result<(), E> {
+        verdict(self.required.all() && self.case.as_ref().is_none_or(|(_, r)| r.all()))
     }
 }
 

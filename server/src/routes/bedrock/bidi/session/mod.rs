@@ -190,7 +190,7 @@ impl Session {
             user_message: self.convo.last_user_text().map(str::to_string),
             test_id: self.convo.headers.get(TEST_ID_HEADER).map(str::to_string),
             fixture: None,
-            outcome: format!("session {} (turns: {})", ended.label(), self.turns),
+            outcome: format!("session {} (turns: {})", ended.label(), self.turns).into(),
             upstream: None,
             recorded: None,
             // Each turn's own entry names the faults injected into it.
