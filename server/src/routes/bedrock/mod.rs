@@ -236,6 +236,24 @@ pub fn validate_labels(
         .map_err(BedrockError::validation)
 }
 
+/// A JSON body read once into `T`, when the operation's model clears its text (or `--lenient`)
+/// with `model` as the URI's `modelId`: no `Value` is built (issue 12's hot path). `None` is no
+/// verdict: the body then takes [`parse_json`], [`validate`] and [`from_owned`], which decide and
+/// word any error; so does a body `T` does not read (a key given twice, which a `Value` reads as
+/// its last).
+pub fn read_once<T: DeserializeOwned>(
+    state: &SharedState,
+    operation: &str,
+    model: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Option<T> {
+    let text = std::str::from_utf8(body).ok()?;
+    let cleared = state.config.lenient
+        || BEDROCK_RUNTIME.request_fits_text(operation, &[("modelId", model)], headers, text);
+    cleared.then(|| serde_json::from_str(text).ok()).flatten()
+}
+
 /// Parses a JSON body, naming the field that failed (`messages[0].content[1].toolUse.name`).
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, BedrockError> {
     Ok(json::from_slice(bytes)?)

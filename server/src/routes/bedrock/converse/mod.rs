@@ -33,9 +33,14 @@ fn decode(
     stream: bool,
 ) -> Result<(Conversation, Option<Guard>), BedrockError> {
     let body = super::body_bytes(body)?;
-    let value: serde_json::Value = super::parse_json(&body)?;
-    super::validate(state, operation, model, &headers, Some(&value))?;
-    let req: ConverseRequest = super::from_owned(value, &body)?;
+    let req: ConverseRequest = match super::read_once(state, operation, model, &headers, &body) {
+        Some(req) => req,
+        None => {
+            let value: serde_json::Value = super::parse_json(&body)?;
+            super::validate(state, operation, model, &headers, Some(&value))?;
+            super::from_owned(value, &body)?
+        }
+    };
     if req.messages.is_empty() {
         return Err(BedrockError::validation(
             "1 validation error detected: Value at 'messages' failed to satisfy constraint: Member must not be empty",
@@ -145,6 +150,68 @@ mod tests {
         assert!(err(&["assistant", "user"]).starts_with("A conversation must start with a user message"));
         assert!(err(&["user", "user"]).starts_with("A conversation must alternate"));
         assert!(err(&["user", "assistant", "assistant"]).starts_with("A conversation must alternate"));
+    }
+
+    /// What the one-parse path and the full path make of a body: the request, or the error.
+    fn both_paths(body: &str, lenient: bool) -> (String, String) {
+        let config = crate::Config {
+            lenient,
+            ..crate::Config::default()
+        };
+        let state = crate::AppState::new(crate::fixture::FixtureSet::embedded(), config);
+        let shown = |r: Result<ConverseRequest, BedrockError>| match r {
+            Ok(req) => format!("{req:?}"),
+            Err(e) => e.message().to_string(),
+        };
+        let once = super::super::read_once::<ConverseRequest>(
+            &state,
+            "Converse",
+            "m",
+            &HeaderMap::new(),
+            body.as_bytes(),
+        );
+        let fast = once.map_or_else(|| shown(full_path(&state, body)), |r| format!("{r:?}"));
+        (fast, shown(full_path(&state, body)))
+    }
+
+    /// The body parsed to a `Value`, validated, then read.
+    fn full_path(state: &SharedState, body: &str) -> Result<ConverseRequest, BedrockError> {
+        let value: serde_json::Value = super::super::parse_json(body.as_bytes())?;
+        super::super::validate(state, "Converse", "m", &HeaderMap::new(), Some(&value))?;
+        super::super::from_owned(value, body.as_bytes())
+    }
+
+    #[test]
+    fn a_body_read_in_one_parse_is_what_the_full_path_reads() {
+        let valid = r#"{"messages":[{"role":"user","content":[{"text":"hi"}]}],"system":[{"text":"s"}],
+            "inferenceConfig":{"maxTokens":10,"temperature":0.5},"additionalModelRequestFields":{"k":[1]},
+            "toolConfig":{"tools":[{"toolSpec":{"name":"f","inputSchema":{"json":{"type":"object"}}}}]}}"#;
+        let state = crate::AppState::new(crate::fixture::FixtureSet::embedded(), crate::Config::default());
+        assert!(
+            super::super::read_once::<ConverseRequest>(
+                &state,
+                "Converse",
+                "m",
+                &HeaderMap::new(),
+                valid.as_bytes()
+            )
+            .is_some()
+        );
+        for body in [
+            valid,
+            r#"{"messages":[{"role":"user","content":[{"text":"hi"}]}],"messages":[]}"#,
+            r#"{"messages":[{"role":"user","content":[{"text":"hi"}]}],"inferenceConfig":{"maxTokens":0}}"#,
+            r#"{"messages":[{"role":"user","content":[{"text":5}]}]}"#,
+            r#"{"messages":[{"role":"user","content":[{"text":"hi","image":{}}]}]}"#,
+            r#"{"messages":[{"role":"user","content":[{"text":"hi"}]}],"inferenceConfig":"x"}"#,
+            r#"{"messages": oops"#,
+            "[]",
+        ] {
+            for lenient in [false, true] {
+                let (fast, full) = both_paths(body, lenient);
+                assert_eq!(fast, full, "{body} (lenient: {lenient})");
+            }
+        }
     }
 
     #[test]

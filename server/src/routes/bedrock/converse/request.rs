@@ -7,7 +7,7 @@ use serde_json::Value;
 use crate::conversation::{Conversation, Message, Role, Sampling, ToolCallRef, ToolChoice};
 
 /// The Converse request members that matter for matching (others are accepted and ignored).
-#[derive(Deserialize)]
+#[derive(Deserialize, Debug)]
 #[serde(rename_all = "camelCase")]
 pub struct ConverseRequest {
     /// The conversation so far.
@@ -28,7 +28,7 @@ pub struct ConverseRequest {
 }
 
 /// `guardrailConfig` (the service model requires none of its members).
-#[derive(Deserialize)]
+#[derive(Deserialize, Debug)]
 #[serde(rename_all = "camelCase")]
 pub struct GuardrailConfig {
     /// The guardrail's id or ARN.
@@ -44,7 +44,7 @@ pub struct GuardrailConfig {
 
 /// `GuardrailConverseContentBlock`: content only the guardrail evaluates; its text is matched like
 /// any other text of the message.
-#[derive(Deserialize)]
+#[derive(Deserialize, Debug)]
 pub struct GuardContent {
     /// The guarded text (absent for guarded images).
     #[serde(default)]
@@ -52,7 +52,7 @@ pub struct GuardContent {
 }
 
 /// `GuardrailConverseTextBlock`.
-#[derive(Deserialize)]
+#[derive(Deserialize, Debug)]
 pub struct GuardText {
     /// The text.
     pub text: String,
@@ -65,7 +65,7 @@ impl GuardContent {
 }
 
 /// `inferenceConfig`: type-checked; kept for a request sent on to an upstream model.
-#[derive(Deserialize)]
+#[derive(Deserialize, Debug)]
 #[serde(rename_all = "camelCase")]
 pub struct InferenceConfig {
     /// Token limit.
@@ -83,7 +83,7 @@ pub struct InferenceConfig {
 }
 
 /// A message: `role` and content blocks.
-#[derive(Deserialize)]
+#[derive(Deserialize, Debug)]
 pub struct ChatMessage {
     /// `user` or `assistant`.
     pub role: ChatRole,
@@ -92,7 +92,7 @@ pub struct ChatMessage {
 }
 
 /// `ConversationRole`.
-#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq, Debug)]
 #[serde(rename_all = "lowercase")]
 pub enum ChatRole {
     /// The user (also carries tool results).
@@ -103,7 +103,7 @@ pub enum ChatRole {
 
 /// One content block; a union, so exactly one member is set. Images, documents, video, cache points
 /// and other members are accepted and ignored for matching.
-#[derive(Deserialize)]
+#[derive(Deserialize, Debug)]
 #[serde(rename_all = "camelCase")]
 pub struct ContentBlock {
     /// Text.
@@ -121,7 +121,7 @@ pub struct ContentBlock {
 }
 
 /// `ToolUseBlock`.
-#[derive(Deserialize)]
+#[derive(Deserialize, Debug)]
 #[serde(rename_all = "camelCase")]
 pub struct ToolUse {
     /// Call id.
@@ -134,7 +134,7 @@ pub struct ToolUse {
 }
 
 /// `ToolResultBlock`.
-#[derive(Deserialize)]
+#[derive(Deserialize, Debug)]
 #[serde(rename_all = "camelCase")]
 pub struct ToolResult {
     /// The call this answers.
@@ -144,7 +144,7 @@ pub struct ToolResult {
 }
 
 /// `ToolResultContentBlock`: only text and JSON feed matching.
-#[derive(Deserialize)]
+#[derive(Deserialize, Debug)]
 pub struct ToolResultContent {
     /// Text result.
     #[serde(default)]
@@ -155,7 +155,7 @@ pub struct ToolResultContent {
 }
 
 /// `SystemContentBlock`.
-#[derive(Deserialize)]
+#[derive(Deserialize, Debug)]
 #[serde(rename_all = "camelCase")]
 pub struct SystemBlock {
     /// System text (absent for guard content and cache points).
@@ -167,7 +167,7 @@ pub struct SystemBlock {
 }
 
 /// `toolConfig`.
-#[derive(Deserialize)]
+#[derive(Deserialize, Debug)]
 pub struct ToolConfig {
     /// Tools.
     pub tools: Vec<Tool>,
@@ -177,7 +177,7 @@ pub struct ToolConfig {
 }
 
 /// `Tool` union: only `toolSpec` defines a named tool.
-#[derive(Deserialize)]
+#[derive(Deserialize, Debug)]
 #[serde(rename_all = "camelCase")]
 pub struct Tool {
     /// The tool's specification.
@@ -186,7 +186,7 @@ pub struct Tool {
 }
 
 /// `ToolSpecification`: the name (matched) and the input schema (for semantic faults).
-#[derive(Deserialize)]
+#[derive(Deserialize, Debug)]
 #[serde(rename_all = "camelCase")]
 pub struct ToolSpec {
     /// Tool name.
@@ -200,7 +200,7 @@ pub struct ToolSpec {
 }
 
 /// `ToolInputSchema`.
-#[derive(Deserialize)]
+#[derive(Deserialize, Debug)]
 pub struct ToolInputSchema {
     /// The schema.
     #[serde(default)]
