@@ -44,6 +44,8 @@ pub struct Throughput {
     pub errors: usize,
     /// Server CPU time per completed request, µs (NaN until the caller measures it).
     pub cpu_us_per_req: f64,
+    /// The kernel's (system time's) part of `cpu_us_per_req`, µs.
+    pub kernel_us_per_req: f64,
 }
 
 /// `connections` workers send `path`/`body` back to back for `duration`.
@@ -97,6 +99,7 @@ pub async fn closed_loop(
         latency_ms: Samples::new(all),
         errors,
         cpu_us_per_req: f64::NAN,
+        kernel_us_per_req: f64::NAN,
     }
 }
 

@@ -39,9 +39,9 @@ pub fn rss_mib(pid: u32) -> (f64, f64) {
     (field("VmHWM:"), field("VmRSS:"))
 }
 
-/// CPU time (user + system, all threads) a process has used so far, in seconds, from
+/// CPU time (all threads) a process has used so far, as user and system (kernel) seconds, from
 /// /proc/<pid>/stat (Linux reports it in USER_HZ ticks, 100 a second on every architecture's ABI).
-pub fn cpu_secs(pid: u32) -> f64 {
+pub fn cpu_split(pid: u32) -> (f64, f64) {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     // The command name (field 2) may hold spaces: count fields after its closing parenthesis.
     let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
@@ -52,7 +52,7 @@ pub fn cpu_secs(pid: u32) -> f64 {
             .unwrap_or(f64::NAN)
     };
     // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
-    (field(11) + field(12)) / 100.0
+    (field(11) / 100.0, field(12) / 100.0)
 }
 
 pub fn print_rss(name: &str, pid: u32) -> (f64, f64) {

@@ -7,9 +7,11 @@
 //! reply. CountTokens, `/v1/messages/count_tokens` and the next answer's `inputTokens` all read
 //! [`prompt`], so they agree.
 
+use std::cell::RefCell;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use rustc_hash::FxHashMap;
 use tiktoken_rs::CoreBPE;
 use tiktoken_rs::tokenizer::{Tokenizer, get_tokenizer};
 
@@ -145,8 +147,56 @@ pub fn estimate_tokens(chars: usize) -> u64 {
     (chars.div_ceil(4)).max(1) as u64
 }
 
+/// The counts this thread has made, by encoding and text. A fixture's answer is the same text on
+/// every request, and an agent sends its whole history again each turn (system prompt, tool
+/// results, earlier messages), so most texts a request counts were counted before: the BPE split
+/// and merge cost about 2,000 instructions a word (issue 12: counting was a third of a chat
+/// request's CPU). Bounded by the bytes of text it keeps; emptied when full.
+#[derive(Default)]
+struct Memo {
+    /// Per encoding (its table's address): text -> count.
+    by_encoding: Vec<(usize, FxHashMap<Box<str>, u64>)>,
+    /// Bytes of text kept.
+    bytes: usize,
+}
+
+impl Memo {
+    /// Text kept per thread before the memo is emptied.
+    const BYTES: usize = 1 << 20;
+    /// Longer texts are counted every time (and are rarely sent twice).
+    const LONGEST: usize = 64 << 10;
+}
+
+thread_local! {
+    static MEMO: RefCell<Memo> = RefCell::default();
+}
+
+/// Ordinary tokens of `text` in `bpe`'s encoding, from this thread's memo when it was counted before.
 fn ordinary(bpe: &Bpe, text: &str) -> u64 {
-    bpe.count(text)
+    if text.len() > Memo::LONGEST {
+        return bpe.count(text);
+    }
+    let encoding = std::ptr::from_ref(bpe) as usize;
+    MEMO.with_borrow_mut(|memo| {
+        let at = match memo.by_encoding.iter().position(|(e, _)| *e == encoding) {
+            Some(at) => at,
+            None => {
+                memo.by_encoding.push((encoding, FxHashMap::default()));
+                memo.by_encoding.len() - 1
+            }
+        };
+        if let Some(&n) = memo.by_encoding[at].1.get(text) {
+            return n;
+        }
+        let n = bpe.count(text);
+        if memo.bytes + text.len() > Memo::BYTES {
+            memo.by_encoding.iter_mut().for_each(|(_, m)| m.clear());
+            memo.bytes = 0;
+        }
+        memo.bytes += text.len();
+        memo.by_encoding[at].1.insert(text.into(), n);
+        n
+    })
 }
 
 /// Tokens of a request's prompt with its model's counter.
@@ -190,6 +240,25 @@ mod tests {
                 assert_eq!(bpe.count(&t), core.encode_ordinary(&t).len() as u64, "{t:?}");
             }
         }
+    }
+
+    #[test]
+    fn a_remembered_count_is_the_encodings_count_and_the_memo_stays_bounded() {
+        for t in texts() {
+            for bpe in [o200k(), cl100k()] {
+                // Counted, then remembered: both times what the encoding counts.
+                assert_eq!(ordinary(bpe, &t), bpe.count(&t), "{t:?}");
+                assert_eq!(ordinary(bpe, &t), bpe.count(&t), "{t:?}");
+            }
+        }
+        let big = "word ".repeat(Memo::LONGEST / 5);
+        for i in 0..(Memo::BYTES / big.len() + 2) {
+            let text = format!("{i} {big}");
+            assert_eq!(ordinary(o200k(), &text), o200k().count(&text));
+        }
+        MEMO.with_borrow(|m| assert!(m.bytes <= Memo::BYTES, "{} bytes kept", m.bytes));
+        let long = "x ".repeat(Memo::LONGEST);
+        assert_eq!(ordinary(o200k(), &long), o200k().count(&long));
     }
 
     #[test]
