@@ -215,14 +215,37 @@ pub struct Conversation {
 /// A request's headers as matching reads them: by name in any case, UTF-8 values only, the last
 /// value of a repeated header.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Headers(http::HeaderMap);
+pub struct Headers {
+    map: http::HeaderMap,
+    /// Whether any header is one of the mock's own (`x-mockmodel-…`, `x-aimock-…`, `x-test-id`).
+    control: bool,
+}
+
+/// Whether `name` is one of the mock's own headers, which most requests carry none of.
+fn is_control(name: &str) -> bool {
+    let b = name.as_bytes();
+    if b.len() < TEST_ID_HEADER.len() || b[0] | 0x20 != b'x' || b[1] != b'-' {
+        return false;
+    }
+    let starts = |prefix: &str| name.get(..prefix.len()).is_some_and(|p| p.eq_ignore_ascii_case(prefix));
+    starts("x-mockmodel-") || starts("x-aimock-") || name.eq_ignore_ascii_case(TEST_ID_HEADER)
+}
 
 impl Headers {
+    fn new(map: http::HeaderMap) -> Self {
+        let control = map.keys().any(|n| is_control(n.as_str()));
+        Headers { map, control }
+    }
+
     /// The value of `name` (in any case), if present and UTF-8. A scan of the request's few
     /// headers: `HeaderMap::get(&str)` parses and hashes the name on every call, and a request
-    /// asks for several names (issue 12's hot path).
+    /// asks for several names (issue 12's hot path); the mock's own headers, asked for on every
+    /// request (faults, sequences, the journal), are not looked for when none came.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0
+        if !self.control && is_control(name) {
+            return None;
+        }
+        self.map
             .iter()
             .filter(|(n, _)| n.as_str().eq_ignore_ascii_case(name))
             .last()?
@@ -238,25 +261,26 @@ impl Headers {
             http::HeaderName::from_bytes(name.as_ref().to_ascii_lowercase().as_bytes()),
             http::HeaderValue::from_str(value.as_ref()),
         ) {
-            self.0.insert(n, v);
+            self.control |= is_control(n.as_str());
+            self.map.insert(n, v);
         }
     }
 
     /// The header names, lower-case.
     pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.0.keys().map(http::HeaderName::as_str)
+        self.map.keys().map(http::HeaderName::as_str)
     }
 }
 
 impl From<http::HeaderMap> for Headers {
     fn from(map: http::HeaderMap) -> Self {
-        Headers(map)
+        Headers::new(map)
     }
 }
 
 impl From<&http::HeaderMap> for Headers {
     fn from(map: &http::HeaderMap) -> Self {
-        Headers(map.clone())
+        Headers::new(map.clone())
     }
 }
 
@@ -361,6 +385,27 @@ mod tests {
         let mut c = Conversation::new(Protocol::OpenAi, "gpt-4o");
         c.messages = messages;
         c
+    }
+
+    #[test]
+    fn headers_are_read_by_name_in_any_case_and_the_mocks_own_only_when_sent() {
+        let mut map = http::HeaderMap::new();
+        map.insert("content-type", http::HeaderValue::from_static("application/json"));
+        map.append("x-custom", http::HeaderValue::from_static("a"));
+        map.append("x-custom", http::HeaderValue::from_static("b"));
+        let plain = Headers::from(map.clone());
+        assert_eq!(plain.get("Content-Type"), Some("application/json"));
+        assert_eq!(plain.get("x-custom"), Some("b"));
+        assert_eq!(plain.get("x-mockmodel-fault"), None);
+        map.insert("X-Test-Id", http::HeaderValue::from_static("t1"));
+        map.insert("x-aimock-context", http::HeaderValue::from_static("c"));
+        let with = Headers::from(&map);
+        assert_eq!(with.get("x-test-id"), Some("t1"));
+        assert_eq!(with.get("X-AIMOCK-CONTEXT"), Some("c"));
+        let mut added = Headers::from(http::HeaderMap::new());
+        added.insert("X-Mockmodel-Fault", "refusal");
+        assert_eq!(added.get("x-mockmodel-fault"), Some("refusal"));
+        assert!(is_control("x-MockModel-seed") && !is_control("x-mock") && !is_control("x-test-ids"));
     }
 
     #[test]

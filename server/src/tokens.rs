@@ -64,6 +64,23 @@ pub fn counter(model: &str) -> Counter {
     if ESTIMATE_ONLY.load(Ordering::Relaxed) {
         return Counter::Estimate;
     }
+    // A request asks for its model's counter several times, and the next request mostly names
+    // the same model: the last answer is kept per thread (tiktoken's lookup hashes the name and
+    // scans its prefix table each time).
+    thread_local! {
+        static LAST: RefCell<Option<(Box<str>, Counter)>> = const { RefCell::new(None) };
+    }
+    LAST.with_borrow_mut(|last| match last {
+        Some((m, c)) if **m == *model => *c,
+        _ => {
+            let c = counter_of(model);
+            *last = Some((model.into(), c));
+            c
+        }
+    })
+}
+
+fn counter_of(model: &str) -> Counter {
     // Bedrock-style ids (`openai.gpt-…`) and Azure-style deployment names are not OpenAI model
     // names; tiktoken's table is matched on the bare name only.
     match get_tokenizer(model) {
