@@ -227,7 +227,10 @@ fn is_control(name: &str) -> bool {
     if b.len() < TEST_ID_HEADER.len() || b[0] | 0x20 != b'x' || b[1] != b'-' {
         return false;
     }
-    let starts = |prefix: &str| name.get(..prefix.len()).is_some_and(|p| p.eq_ignore_ascii_case(prefix));
+    let starts = |prefix: &str| {
+        name.get(..prefix.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(prefix))
+    };
     starts("x-mockmodel-") || starts("x-aimock-") || name.eq_ignore_ascii_case(TEST_ID_HEADER)
 }
 
