@@ -4,8 +4,8 @@
 //! It is [`ServiceModel::request_fits`] on the text instead of a `Value`. It never clears what
 //! that verdict refuses, but leaves some bodies undecided for the full path: a body that is not a
 //! JSON object, a member given twice in one object (a `Value` keeps the last), a map with a key
-//! twice, a structure of more than 128 members. On other bodies the two are equal (a property
-//! test holds it).
+//! twice or with more than 64 keys, a structure of more than 128 members. On other bodies the two
+//! are equal (a property test holds it).
 
 use std::borrow::Cow;
 use std::fmt;
@@ -13,7 +13,7 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use super::{Kind, Request, ServiceModel, Shape, text_at};
-use crate::validate::text::{Key, refused, verdict};
+use crate::validate::text::{Key, verdict};
 
 impl ServiceModel {
     /// [`ServiceModel::request_fits`] for `operation` with its JSON body given as text: true only
@@ -54,8 +54,9 @@ impl ServiceModel {
     }
 }
 
-/// The value read next, against a shape (`None`: a shape the model lacks, unchecked). At the
-/// root, body keys naming URI or header members are not read and only body members are required.
+/// The value read next, against a shape (`None`: a shape the model lacks, unchecked; blobs,
+/// booleans, timestamps and documents have nothing to check either). At the root, body keys naming
+/// URI or header members are not read and only body members are required.
 #[derive(Clone, Copy)]
 struct At<'m> {
     model: &'m ServiceModel,
@@ -80,11 +81,7 @@ impl<'de> DeserializeSeed<'de> for At<'_> {
     type Value = WasNull;
 
     fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<WasNull, D::Error> {
-        match self.shape {
-            // Other kinds (blobs, booleans, timestamps, documents) have nothing to check.
-            Some(s) if s.kind != Kind::Other => d.deserialize_any(self),
-            _ => d.deserialize_any(Skip),
-        }
+        d.deserialize_any(self)
     }
 }
 
@@ -118,17 +115,18 @@ impl<'de> Visitor<'de> for At<'_> {
     }
 
     fn visit_str<E: de::Error>(self, t: &str) -> Result<WasNull, E> {
-        let s = self.shape.ok_or_else(refused)?;
-        verdict(s.kind != Kind::String || s.string_fits(t))?;
+        verdict(
+            self.shape
+                .is_none_or(|s| s.kind != Kind::String || s.string_fits(t)),
+        )?;
         Ok(WasNull(false))
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<WasNull, A::Error> {
-        let s = self.shape.ok_or_else(refused)?;
-        if s.kind != Kind::List {
+        let Some(s) = self.shape.filter(|s| s.kind == Kind::List) else {
             while seq.next_element::<IgnoredAny>()?.is_some() {}
             return Ok(WasNull(false));
-        }
+        };
         let item = At::target(self.model, s.item_target);
         let mut n = 0;
         while seq.next_element_seed(item)?.is_some() {
@@ -139,15 +137,15 @@ impl<'de> Visitor<'de> for At<'_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<WasNull, A::Error> {
-        let s = self.shape.ok_or_else(refused)?;
-        match s.kind {
-            Kind::Structure => self.structure(s, map)?,
-            Kind::Map => {
-                // Keys are counted once each, as a `Value` keeps them: a key twice is undecided.
+        match self.shape {
+            Some(s) if s.kind == Kind::Structure => self.structure(s, map)?,
+            Some(s) if s.kind == Kind::Map => {
+                // Keys are counted once each, as a `Value` keeps them: a key twice is undecided,
+                // and so is a map of more than 64 (the check for a repeat is a scan).
                 let item = At::target(self.model, s.item_target);
                 let mut keys: Vec<Cow<'de, str>> = Vec::new();
                 while let Some(Key(k)) = map.next_key()? {
-                    verdict(!keys.contains(&k))?;
+                    verdict(keys.len() < 64 && !keys.contains(&k))?;
                     keys.push(k);
                     map.next_value_seed(item)?;
                 }
@@ -161,8 +159,10 @@ impl<'de> Visitor<'de> for At<'_> {
 
 impl At<'_> {
     fn number<E: de::Error>(self, x: f64) -> Result<WasNull, E> {
-        let s = self.shape.ok_or_else(refused)?;
-        verdict(!matches!(s.kind, Kind::Integer | Kind::Float) || s.range_fits(x))?;
+        verdict(
+            self.shape
+                .is_none_or(|s| !matches!(s.kind, Kind::Integer | Kind::Float) || s.range_fits(x)),
+        )?;
         Ok(WasNull(false))
     }
 
@@ -197,51 +197,6 @@ impl At<'_> {
             .all(|&i| set & (1u128 << i) != 0);
         let union = !s.union || (set.count_ones() <= 1 && !(set == 0 && keys == 0));
         verdict(required && union)
-    }
-}
-
-/// A value with nothing to check, read to its end.
-struct Skip;
-
-impl<'de> Visitor<'de> for Skip {
-    type Value = WasNull;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a JSON value")
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<WasNull, E> {
-        Ok(WasNull(true))
-    }
-
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<WasNull, E> {
-        Ok(WasNull(false))
-    }
-
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<WasNull, E> {
-        Ok(WasNull(false))
-    }
-
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<WasNull, E> {
-        Ok(WasNull(false))
-    }
-
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<WasNull, E> {
-        Ok(WasNull(false))
-    }
-
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<WasNull, E> {
-        Ok(WasNull(false))
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<WasNull, A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(WasNull(false))
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<WasNull, A::Error> {
-        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-        Ok(WasNull(false))
     }
 }
 
