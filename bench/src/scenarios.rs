@@ -34,9 +34,11 @@ pub(crate) fn print_throughput(name: &str, t: &Throughput, baseline: Option<&Thr
 }
 
 /// Closed-loop load of one target on each server in turn, `rounds` times; each figure is the best
-/// round of each server: the run with the most requests/s (its latencies and errors), and the lowest
-/// CPU per request of any round. Other work on a shared machine only ever adds to both (lost
-/// cycles, evicted caches), so the best round is the one least disturbed, for every server alike.
+/// round of each server, by the same rule for every server: the run with the most requests/s (its
+/// latencies and errors), and the lowest CPU per request of any round. Other work on a shared
+/// machine mostly adds to CPU per request (lost cycles, evicted caches), though a server slowed
+/// down can also serve more requests per wake-up; the lowest round is the least disturbed one,
+/// not a bound, and `--rounds` shows the spread.
 async fn best_of(
     rounds: usize,
     servers: &[&procs::Server],
@@ -56,9 +58,10 @@ async fn best_of(
             run.cpu_us_per_req = per_req(user - user0 + system - system0);
             run.kernel_us_per_req = per_req(system - system0);
             // The lowest CPU round's figures (total and kernel share), whichever round is fastest.
+            // A round whose CPU could not be read (NaN) never replaces one that could.
             let least = slot
                 .as_ref()
-                .filter(|b| b.cpu_us_per_req < run.cpu_us_per_req)
+                .filter(|b| b.cpu_us_per_req < run.cpu_us_per_req || run.cpu_us_per_req.is_nan())
                 .map(|b| (b.cpu_us_per_req, b.kernel_us_per_req));
             match slot {
                 Some(b) if run.rps <= b.rps => {

@@ -168,12 +168,12 @@ pub fn estimate_tokens(chars: usize) -> u64 {
 /// every request, and an agent sends its whole history again each turn (system prompt, tool
 /// results, earlier messages), so most texts a request counts were counted before: the BPE split
 /// and merge cost about 2,000 instructions a word (issue 12: counting was a third of a chat
-/// request's CPU). Bounded by the bytes of text it keeps; emptied when full.
+/// request's CPU). Bounded by the bytes it keeps (1 MiB a thread); emptied when full.
 #[derive(Default)]
 struct Memo {
     /// Per encoding (its table's address): text -> count.
     by_encoding: Vec<(usize, FxHashMap<Box<str>, u64>)>,
-    /// Bytes of text kept.
+    /// Bytes kept: the texts and [`Memo::ENTRY`] per entry.
     bytes: usize,
 }
 
@@ -182,6 +182,9 @@ impl Memo {
     const BYTES: usize = 1 << 20;
     /// Longer texts are counted every time (and are rarely sent twice).
     const LONGEST: usize = 64 << 10;
+    /// What an entry costs besides its text: the key's pointer and length, the count, the table's
+    /// control byte and slack.
+    const ENTRY: usize = 48;
 }
 
 thread_local! {
@@ -206,11 +209,15 @@ fn ordinary(bpe: &Bpe, text: &str) -> u64 {
             return n;
         }
         let n = bpe.count(text);
-        if memo.bytes + text.len() > Memo::BYTES {
-            memo.by_encoding.iter_mut().for_each(|(_, m)| m.clear());
+        let cost = text.len() + Memo::ENTRY;
+        if memo.bytes + cost > Memo::BYTES {
+            // New maps, not cleared ones: a cleared map keeps its table.
+            memo.by_encoding
+                .iter_mut()
+                .for_each(|(_, m)| *m = FxHashMap::default());
             memo.bytes = 0;
         }
-        memo.bytes += text.len();
+        memo.bytes += cost;
         memo.by_encoding[at].1.insert(text.into(), n);
         n
     })

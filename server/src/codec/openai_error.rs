@@ -192,7 +192,7 @@ fn read<T: serde::de::DeserializeOwned + Checked>(bytes: &[u8], lenient: bool) -
     // ends as that path decides. A property test holds the two paths' results equal.
     if let Ok(text) = std::str::from_utf8(bytes) {
         let once = match lenient {
-            true => serde_json::from_str(text).ok(),
+            true => crate::validate::typed::parse_strict(text),
             false => api::openai_parse(T::SCHEMA, text),
         };
         if let Some(req) = once {
@@ -279,12 +279,42 @@ mod tests {
     where
         T: serde::de::DeserializeOwned + Checked + std::fmt::Debug,
     {
-        let value: Value = serde_json::from_str(t).unwrap();
+        let Ok(value) = serde_json::from_str::<Value>(t) else {
+            return Ok(());
+        };
         let once = in_order(&value);
         if one_case_key(&value) && read_parsed::<T>(once.as_bytes(), false).is_ok() {
             proptest::prop_assert!(api::openai_parse::<T>(T::SCHEMA, &once).is_some(), "{}", once);
         }
         Ok(())
+    }
+
+    #[test]
+    fn text_a_value_refuses_is_refused_on_the_one_parse_path_too() {
+        let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+        for x in ["1e400", r#""\ud800""#, &deep, &format!(r#"{{"a":{deep}}}"#)] {
+            for member in ["x", "metadata", "tool_choice"] {
+                let body = format!(
+                    r#"{{"model":"gpt-4o","messages":[{{"role":"user","content":"hi"}}],"{member}":{x}}}"#
+                );
+                for lenient in [false, true] {
+                    let (fast, full) = both_paths::<ChatRequest>(body.as_bytes(), lenient);
+                    assert_eq!(fast, full, "{body}");
+                    assert!(fast.starts_with("Err("), "{body}: {fast}");
+                    let (fast, full) = both_paths::<ResponsesRequest>(body.as_bytes(), lenient);
+                    assert_eq!(fast, full, "{body}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_chat_body_with_tools_takes_the_one_parse_path() {
+        let body = r#"{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}],
+            "tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object"}}}]}"#;
+        assert!(api::openai_parse::<ChatRequest>(ChatRequest::SCHEMA, body).is_some());
+        let wrong = body.replace(r#""type":"function","#, r#""type":"robot","#);
+        assert!(api::openai_parse::<ChatRequest>(ChatRequest::SCHEMA, &wrong).is_none());
     }
 
     #[test]

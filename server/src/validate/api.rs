@@ -430,11 +430,19 @@ pub(crate) mod generated {
             "1.0",
             "18446744073709551616",
         ];
+        // Rarely, text a `Value` refuses although serde_json's own skip passes it: a number beyond
+        // an f64, a lone surrogate escape, nesting past serde_json's 128 levels.
+        let refused = [
+            "1e400".to_string(),
+            r#""\ud800""#.to_string(),
+            format!("{}{}", "[".repeat(129), "]".repeat(129)),
+        ];
         let leaf = prop_oneof![
-            Just("null".to_string()),
-            any::<bool>().prop_map(|b| b.to_string()),
-            proptest::sample::select(numbers.map(String::from).to_vec()),
-            proptest::sample::select(words).prop_map(|w| Value::from(w).to_string()),
+            4 => Just("null".to_string()),
+            4 => any::<bool>().prop_map(|b| b.to_string()),
+            8 => proptest::sample::select(numbers.map(String::from).to_vec()),
+            8 => proptest::sample::select(words).prop_map(|w| Value::from(w).to_string()),
+            1 => proptest::sample::select(refused.to_vec()),
         ]
         .prop_map(Gen::Leaf);
         leaf.prop_recursive(5, 48, 6, move |inner| {
@@ -622,8 +630,12 @@ mod tests {
 
     /// The verdict and the full check agree on `text` for `schema`.
     fn agree(schema: &str, text: &str) -> Result<bool, proptest::test_runner::TestCaseError> {
-        let value: Value = serde_json::from_str(text).unwrap();
         let s = &SCHEMAS[schema];
+        let Ok(value) = serde_json::from_str::<Value>(text) else {
+            // Not JSON a `Value` reads: the text verdict must not clear it either.
+            proptest::prop_assert!(!super::super::text::accepts_text(s, text), "{} {}", schema, text);
+            return Ok(false);
+        };
         let full = schema::check(s, &value).is_empty();
         proptest::prop_assert_eq!(schema::accepts(s, &value), full, "{} {}", schema, text);
         // Read from the text, the verdict is never laxer (a repeated key is checked each time),

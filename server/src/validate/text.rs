@@ -11,7 +11,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
 use super::schema::{Schema, TypeMask, member};
@@ -239,7 +239,7 @@ impl<'de> Visitor<'de> for Walk<'_> {
                 }
             }
             None => {
-                while seq.next_element::<IgnoredAny>()?.is_some() {
+                while seq.next_element_seed(Skip)?.is_some() {
                     n += 1;
                 }
             }
@@ -253,14 +253,12 @@ impl<'de> Visitor<'de> for Walk<'_> {
             match object.key(&k)? {
                 Member::Case(own) => {
                     // A key that is not text names no case; the full check words it.
-                    let name = map.next_value::<MaybeText>()?.0.ok_or_else(refused)?;
+                    let Text(name) = map.next_value()?;
                     verdict(own.is_none_or(|sub| scalar_fits(sub, Scalar::Str(&name))))?;
                     object.case(&k, &name)?;
                 }
                 Member::Value(Some(sub)) => map.next_value_seed(Node(sub))?,
-                Member::Value(None) => {
-                    map.next_value::<IgnoredAny>()?;
-                }
+                Member::Value(None) => map.next_value_seed(Skip)?,
             }
         }
         object.end()
@@ -337,6 +335,9 @@ impl<'s> Object<'s> {
         // A case is read as a plain object schema; any other is left undecided.
         let plain = c.any_of.is_none() && c.variants.is_none() && c.enum_.is_none();
         verdict(plain && c.admits(TypeMask::OBJECT))?;
+        // The case may describe its own key too (`accepts` reads the whole object against it).
+        let own = c.properties.as_ref().and_then(|p| member(p, k));
+        verdict(own.is_none_or(|sub| scalar_fits(sub, Scalar::Str(name))))?;
         let mut r = Required::of(c)?;
         r.saw(k);
         self.case = Some((c, r));
@@ -376,60 +377,87 @@ impl<'de> Visitor<'de> for KeyVisitor {
     }
 }
 
-/// A value kept when it is a string, skipped otherwise.
-struct MaybeText<'de>(Option<Cow<'de, str>>);
+/// A value that must be text (a case key's): anything else is an error, so the walk refuses.
+struct Text<'de>(Cow<'de, str>);
 
-impl<'de> de::Deserialize<'de> for MaybeText<'de> {
+impl<'de> de::Deserialize<'de> for Text<'de> {
     fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(MaybeTextVisitor)
+        d.deserialize_str(TextVisitor)
     }
 }
 
-struct MaybeTextVisitor;
+struct TextVisitor;
 
-impl<'de> Visitor<'de> for MaybeTextVisitor {
-    type Value = MaybeText<'de>;
+impl<'de> Visitor<'de> for TextVisitor {
+    type Value = Text<'de>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("any value")
+        f.write_str("text")
     }
 
     fn visit_borrowed_str<E: de::Error>(self, t: &'de str) -> Result<Self::Value, E> {
-        Ok(MaybeText(Some(Cow::Borrowed(t))))
+        Ok(Text(Cow::Borrowed(t)))
     }
 
     fn visit_str<E: de::Error>(self, t: &str) -> Result<Self::Value, E> {
-        Ok(MaybeText(Some(Cow::Owned(t.to_string()))))
+        Ok(Text(Cow::Owned(t.to_string())))
+    }
+}
+
+/// A value nothing is checked in, read to its end as a `Value` would be read, keeping nothing:
+/// serde_json's own skip (`IgnoredAny`) passes what a `Value` refuses (nesting past 128 levels, a
+/// lone surrogate escape, a number beyond an f64), and a body must not pass here and fail there.
+pub(super) struct Skip;
+
+impl<'de> DeserializeSeed<'de> for Skip {
+    type Value = ();
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(Skip)
+    }
+}
+
+impl<'de> Visitor<'de> for Skip {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
     }
 
-    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(MaybeText(None))
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
     }
 
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-        Ok(MaybeText(None))
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+        Ok(())
     }
 
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-        Ok(MaybeText(None))
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
+        Ok(())
     }
 
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-        Ok(MaybeText(None))
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
+        Ok(())
     }
 
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-        Ok(MaybeText(None))
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+        Ok(())
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(MaybeText(None))
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
+        Ok(())
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-        Ok(MaybeText(None))
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element_seed(Skip)?.is_some() {}
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while map.next_key_seed(Skip)?.is_some() {
+            map.next_value_seed(Skip)?;
+        }
+        Ok(())
     }
 }
 

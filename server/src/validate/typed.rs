@@ -3,10 +3,10 @@
 //! type skips are walked by the text verdict). One pass over a valid body both clears and reads
 //! it (issue 12's hot path: a verdict pass then a typed pass read every body twice).
 //!
-//! It clears exactly what [`accepts_text`](super::text::accepts_text) clears, for bodies the type
-//! reads; anything else (a violation, a body the text verdict leaves undecided, a type error, a
-//! key the type sees twice) is `None`, and the caller takes the full path, which decides and
-//! words the error. Property tests hold the two paths' results equal.
+//! It never clears what [`accepts_text`](super::text::accepts_text) would not; anything else (a
+//! violation, a body the text verdict leaves undecided, a type error, a key the type sees twice)
+//! is `None`, and the caller takes the full path, which decides and words the error. Property
+//! tests hold the two paths' results equal.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -14,12 +14,21 @@ use std::fmt;
 use serde::de::{self, DeserializeOwned, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 
 use super::schema::{Schema, TypeMask};
-use super::text::{Member, Node, Object, Scalar, only, refused, scalar_fits, verdict};
+use super::text::{Member, Node, Object, Scalar, Skip, only, refused, scalar_fits, verdict};
 
 /// `T` read from `text` when the text is one JSON document that `schema` clears and `T` reads.
 pub fn parse_checked<T: DeserializeOwned>(schema: &Schema, text: &str) -> Option<T> {
     let mut de = serde_json::Deserializer::from_str(text);
     let t = T::deserialize(Checked::new(&mut de, Some(schema), None)).ok()?;
+    de.end().ok()?;
+    Some(t)
+}
+
+/// `T` read from `text` with no schema, every value `T` skips still read as a `Value` would be
+/// (see [`Skip`]): what `serde_json::from_str` returns exactly when the `Value` path reads it.
+pub fn parse_strict<T: DeserializeOwned>(text: &str) -> Option<T> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let t = T::deserialize(Checked::new(&mut de, None, None)).ok()?;
     de.end().ok()?;
     Some(t)
 }
@@ -89,16 +98,22 @@ impl<'de, D: de::Deserializer<'de>> de::Deserializer<'de> for Checked<'_, '_, 'd
         deserialize_identifier();
     }
 
-    /// A member the type skips is still checked, by the text verdict, when the schema has it.
+    /// A member the type skips is still checked, by the text verdict, when the schema has it,
+    /// and read to its end as a `Value` would be read when it has not (see [`Skip`]).
     fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
         match self.node {
-            // A case key the type skips would leave its object without a case: undecided.
-            _ if self.slot.is_some() => Err(refused()),
+            // A case key the type skips (`type` of a chat tool): its text is still kept.
+            _ if self.slot.is_some() => self
+                .de
+                .deserialize_any(Self::guard(self.node, self.slot, visitor)),
             Some(node) => {
                 Node(node).deserialize(self.de)?;
                 visitor.visit_unit()
             }
-            None => self.de.deserialize_ignored_any(visitor),
+            None => {
+                Skip.deserialize(self.de)?;
+                visitor.visit_unit()
+            }
         }
     }
 }
@@ -234,9 +249,70 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for Guard<'_, '_, 'de, V> {
         Ok(value)
     }
 
-    // Enums, bytes and characters are nothing a request schema here describes: undecided.
-    fn visit_enum<A: de::EnumAccess<'de>>(self, _: A) -> Result<V::Value, A::Error> {
-        Err(refused())
+    /// An enum of the type's (a role): its variant's content read with nothing to check. Under a
+    /// schema node it is undecided: no request schema here describes one.
+    fn visit_enum<A: de::EnumAccess<'de>>(self, data: A) -> Result<V::Value, A::Error> {
+        verdict(self.node.is_none() && self.slot.is_none())?;
+        self.inner.visit_enum(Variants(data))
+    }
+}
+
+/// An enum's variant, its content read as a `Value` would read it (see [`Skip`]).
+struct Variants<A>(A);
+
+impl<'de, A: de::EnumAccess<'de>> de::EnumAccess<'de> for Variants<A> {
+    type Error = A::Error;
+    type Variant = Variants<A::Variant>;
+
+    fn variant_seed<S: DeserializeSeed<'de>>(self, seed: S) -> Result<(S::Value, Self::Variant), A::Error> {
+        let (v, variant) = self.0.variant_seed(Seeded {
+            seed,
+            node: None,
+            slot: None,
+        })?;
+        Ok((v, Variants(variant)))
+    }
+}
+
+impl<'de, A: de::VariantAccess<'de>> de::VariantAccess<'de> for Variants<A> {
+    type Error = A::Error;
+
+    fn unit_variant(self) -> Result<(), A::Error> {
+        self.0.unit_variant()
+    }
+
+    fn newtype_variant_seed<S: DeserializeSeed<'de>>(self, seed: S) -> Result<S::Value, A::Error> {
+        self.0.newtype_variant_seed(Seeded {
+            seed,
+            node: None,
+            slot: None,
+        })
+    }
+
+    fn tuple_variant<V: Visitor<'de>>(self, len: usize, visitor: V) -> Result<V::Value, A::Error> {
+        self.0.tuple_variant(
+            len,
+            Guard {
+                node: None,
+                slot: None,
+                inner: visitor,
+            },
+        )
+    }
+
+    fn struct_variant<V: Visitor<'de>>(
+        self,
+        fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, A::Error> {
+        self.0.struct_variant(
+            fields,
+            Guard {
+                node: None,
+                slot: None,
+                inner: visitor,
+            },
+        )
     }
 }
 

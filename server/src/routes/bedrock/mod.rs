@@ -251,7 +251,9 @@ pub fn read_once<T: DeserializeOwned>(
     let text = std::str::from_utf8(body).ok()?;
     let cleared = state.config.lenient
         || BEDROCK_RUNTIME.request_fits_text(operation, &[("modelId", model)], headers, text);
-    cleared.then(|| serde_json::from_str(text).ok()).flatten()
+    cleared
+        .then(|| crate::validate::typed::parse_strict(text))
+        .flatten()
 }
 
 /// Parses a JSON body, naming the field that failed (`messages[0].content[1].toolUse.name`).

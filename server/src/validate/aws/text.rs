@@ -10,10 +10,10 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 
 use super::{Kind, Request, ServiceModel, Shape, text_at};
-use crate::validate::text::{Key, verdict};
+use crate::validate::text::{Key, Skip, verdict};
 
 impl ServiceModel {
     /// [`ServiceModel::request_fits`] for `operation` with its JSON body given as text: true only
@@ -124,7 +124,7 @@ impl<'de> Visitor<'de> for At<'_> {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<WasNull, A::Error> {
         let Some(s) = self.shape.filter(|s| s.kind == Kind::List) else {
-            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            while seq.next_element_seed(Skip)?.is_some() {}
             return Ok(WasNull(false));
         };
         let item = At::target(self.model, s.item_target);
@@ -151,7 +151,7 @@ impl<'de> Visitor<'de> for At<'_> {
                 }
                 verdict(s.length_fits(keys.len()))?;
             }
-            _ => while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {},
+            _ => Skip.visit_map(map)?,
         }
         Ok(WasNull(false))
     }
@@ -174,7 +174,7 @@ impl At<'_> {
         while let Some(Key(k)) = map.next_key()? {
             keys += 1;
             let Some(&i) = s.by_key.get(&*k) else {
-                map.next_value::<IgnoredAny>()?;
+                map.next_value_seed(Skip)?;
                 continue;
             };
             let bit = 1u128 << i;
@@ -183,7 +183,7 @@ impl At<'_> {
             let m = &s.members[i];
             if self.root && m.location.is_some() {
                 // A URI or header member: read where it travels, not here.
-                map.next_value::<IgnoredAny>()?;
+                map.next_value_seed(Skip)?;
                 continue;
             }
             if !map.next_value_seed(At::target(self.model, m.target))?.0 {

@@ -197,6 +197,11 @@ mod tests {
             )
             .is_some()
         );
+        let deep = format!(
+            r#"{{"messages":[{{"role":"user","content":[{{"text":"hi"}}]}}],"x":{}{}}}"#,
+            "[".repeat(200),
+            "]".repeat(200)
+        );
         for body in [
             valid,
             r#"{"messages":[{"role":"user","content":[{"text":"hi"}]}],"messages":[]}"#,
@@ -206,6 +211,11 @@ mod tests {
             r#"{"messages":[{"role":"user","content":[{"text":"hi"}]}],"inferenceConfig":"x"}"#,
             r#"{"messages": oops"#,
             "[]",
+            // What serde_json's own skip passes and a `Value` refuses, in members nothing reads.
+            r#"{"messages":[{"role":"user","content":[{"text":"hi"}]}],"x":1e400}"#,
+            r#"{"messages":[{"role":"user","content":[{"text":"hi"}]}],"x":"\ud800"}"#,
+            &deep,
+            r#"{"messages":[{"role":"user","content":[{"text":"hi"}]}],"additionalModelRequestFields":{"a":1e400}}"#,
         ] {
             for lenient in [false, true] {
                 let (fast, full) = both_paths(body, lenient);
