@@ -1,5 +1,6 @@
-//! A schema's verdict on a request's JSON text in one pass as it is read, building no tree: what
-//! lets a valid OpenAI body be parsed once, straight into its typed request (issue 12's hot path).
+//! A schema's verdict on a request's JSON text in one pass as it is read, building no tree: the
+//! walk `typed.rs` runs on the members a request type skips, so a valid OpenAI body is read once,
+//! straight into its typed request (issue 12's hot path).
 //!
 //! It is [`schema::accepts`](super::schema::accepts) read from text instead of a `Value`. It never
 //! clears what `accepts` would refuse, but it leaves some bodies undecided, for the full path to
