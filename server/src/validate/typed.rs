@@ -130,10 +130,11 @@ impl<'s, 'de, V> Guard<'s, '_, 'de, V> {
         verdict(self.node.is_none_or(|n| scalar_fits(n, x)))
     }
 
-    fn text<E: de::Error>(&mut self, t: Cow<'de, str>) -> Result<(), E> {
-        self.scalar(Scalar::Str(&t))?;
+    /// Checks text `t`; a case key's is kept (`keep` copies it only then).
+    fn text<E: de::Error>(&mut self, t: &str, keep: impl FnOnce() -> Cow<'de, str>) -> Result<(), E> {
+        self.scalar(Scalar::Str(t))?;
         if let Some(slot) = self.slot.as_deref_mut() {
-            *slot = Some(t);
+            *slot = Some(keep());
         }
         Ok(())
     }
@@ -180,17 +181,17 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for Guard<'_, '_, 'de, V> {
     }
 
     fn visit_str<E: de::Error>(mut self, t: &str) -> Result<V::Value, E> {
-        self.text(Cow::Owned(t.to_string()))?;
+        self.text(t, || Cow::Owned(t.to_string()))?;
         self.inner.visit_str(t)
     }
 
     fn visit_borrowed_str<E: de::Error>(mut self, t: &'de str) -> Result<V::Value, E> {
-        self.text(Cow::Borrowed(t))?;
+        self.text(t, || Cow::Borrowed(t))?;
         self.inner.visit_borrowed_str(t)
     }
 
     fn visit_string<E: de::Error>(mut self, t: String) -> Result<V::Value, E> {
-        self.text(Cow::Owned(t.clone()))?;
+        self.text(&t, || Cow::Owned(t.clone()))?;
         self.inner.visit_string(t)
     }
 
