@@ -8,6 +8,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use tokio::task::futures::TaskLocalFuture;
+
 use crate::metrics::{Metrics, ModelMetrics};
 
 tokio::task_local! {
@@ -75,8 +77,8 @@ impl RequestCtx {
     }
 
     /// Runs `fut` with this context installed.
-    pub async fn scope<F: Future>(self: Arc<Self>, fut: F) -> F::Output {
-        CTX.scope(self, fut).await
+    pub fn scope<F: Future>(self: Arc<Self>, fut: F) -> TaskLocalFuture<Arc<RequestCtx>, F> {
+        CTX.scope(self, fut)
     }
 
     /// After the handler: the fault to apply to a body that was not streamed by `stream::timed`,

@@ -8,16 +8,19 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::{MatchedPath, Request};
-use axum::http::{HeaderName, header};
+use axum::http::{HeaderName, Method, header};
 use axum::response::Response;
+use pin_project_lite::pin_project;
 use prometheus::{Histogram, IntCounter};
+use tokio::task::futures::TaskLocalFuture;
 use tower::{Layer, Service};
-use tracing::Instrument;
+use tracing::Span;
+use tracing::instrument::{Instrument, Instrumented};
 
 use crate::ctx::{BodyFault, RequestCtx};
 use crate::metrics::Metrics;
@@ -116,78 +119,138 @@ where
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+    type Future = TrackFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.inner.poll_ready(cx)
     }
 
+    /// Everything known before the handler runs is read here, so the future holds only what the
+    /// end of the request needs: not the request (240 bytes), nor a boxed `async` block around an
+    /// `async fn` that kept both its arguments and its locals (issue 12: every request's future
+    /// was moved, memcpy, several times per request).
     fn call(&mut self, req: Request) -> Self::Future {
         // The service polled ready is the one called; a clone stays for the next request.
         let clone = self.inner.clone();
-        let ready = std::mem::replace(&mut self.inner, clone);
-        let state = self.state.clone();
-        let id_style = self.id_style;
-        let series = self.series.clone();
-        Box::pin(async move { Ok(track(state, id_style, series, req, ready).await) })
+        let mut ready = std::mem::replace(&mut self.inner, clone);
+        let started = Instant::now();
+        let route = req.extensions().get::<MatchedPath>().cloned();
+        let method = req.method().clone();
+        let seed = req
+            .headers()
+            .get(SEED)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse().ok());
+        let request_id = (self.id_style)(req.uri().path());
+        // The request's debug span and events, what `tower_http`'s `TraceLayer` wrote (`RUST_LOG=
+        // mockmodel_server=debug`), without that layer's second wrapper and boxed body per response.
+        let span =
+            tracing::debug_span!("request", method = %method, route = route_label(&route), uri = %req.uri());
+        tracing::debug!(parent: &span, "started processing request");
+        let ctx = RequestCtx::new(self.state.recorder_handle(), seed);
+        let handler = ctx.clone().scope(ready.call(req)).instrument(span.clone());
+        TrackFuture {
+            stage: Stage::Handler { handler },
+            end: End {
+                state: self.state.clone(),
+                series: self.series.clone(),
+                started,
+                route,
+                method,
+                span,
+                ctx,
+                request_id,
+            },
+        }
     }
 }
 
-/// Counts and times every request by matched route (never the raw URI: model ids would explode
-/// label cardinality), installs the request context (`ctx`), applies body faults to answers that
-/// were not streamed, and gives every response the request id its service sends (`x-amzn-RequestId`
-/// on AWS paths, `x-request-id` on OpenAI's, `request-id` on Anthropic's).
-async fn track<S>(
+pin_project! {
+    /// A tracked request: its handler, then (rarely) the handler's body cut by a fault.
+    pub struct TrackFuture<F> {
+        #[pin]
+        stage: Stage<F>,
+        end: End,
+    }
+}
+
+pin_project! {
+    #[project = StageProj]
+    enum Stage<F> {
+        Handler { #[pin] handler: Instrumented<TaskLocalFuture<Arc<RequestCtx>, F>> },
+        // Boxed: a fault is rare, and inline its future would make every request's as large.
+        Faulty { body: Pin<Box<dyn Future<Output = Response> + Send>> },
+    }
+}
+
+/// What the end of a request needs: see [`End::finish`].
+struct End {
     state: SharedState,
-    id_style: IdStyleOf,
     series: Arc<Series>,
-    req: Request,
-    mut next: S,
-) -> Response
+    started: Instant,
+    route: Option<MatchedPath>,
+    method: Method,
+    span: Span,
+    ctx: Arc<RequestCtx>,
+    request_id: RequestIdStyle,
+}
+
+impl<F> Future for TrackFuture<F>
 where
-    S: Service<Request, Response = Response, Error = Infallible>,
+    F: Future<Output = Result<Response, Infallible>>,
 {
-    let started = Instant::now();
-    let route = req.extensions().get::<MatchedPath>().cloned();
-    let method = req.method().clone();
-    let seed = req
-        .headers()
-        .get(SEED)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse().ok());
-    let request_id = id_style(req.uri().path());
-    // The request's debug span and events, what `tower_http`'s `TraceLayer` wrote (`RUST_LOG=
-    // mockmodel_server=debug`), without that layer's second wrapper and boxed body per response.
-    let span =
-        tracing::debug_span!("request", method = %method, route = route_label(&route), uri = %req.uri());
-    tracing::debug!(parent: &span, "started processing request");
-    let ctx = RequestCtx::new(state.recorder_handle(), seed);
-    let mut res = match ctx.clone().scope(next.call(req)).instrument(span.clone()).await {
-        Ok(res) => res,
-        Err(never) => match never {},
-    };
-    if let Some(fault) = ctx.finish_unary() {
-        res = faulty_body(res, fault).await;
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        loop {
+            let res = match this.stage.as_mut().project() {
+                StageProj::Handler { handler } => {
+                    let res = match ready!(handler.poll(cx)) {
+                        Ok(res) => res,
+                        Err(never) => match never {},
+                    };
+                    if let Some(fault) = this.end.ctx.finish_unary() {
+                        this.stage.set(Stage::Faulty {
+                            body: Box::pin(faulty_body(res, fault)),
+                        });
+                        continue;
+                    }
+                    res
+                }
+                StageProj::Faulty { body } => ready!(body.as_mut().poll(cx)),
+            };
+            return Poll::Ready(Ok(this.end.finish(res)));
+        }
     }
-    let model = ctx.take_label().unwrap_or_default();
-    let elapsed = started.elapsed();
-    if let Some(m) = state.recorder() {
-        let route = route_label(&route);
-        series.count(m, [route, method.as_str(), &model, res.status().as_str()]);
-        series.observe(m, route, elapsed.as_secs_f64());
+}
+
+impl End {
+    /// Counts and times the request by matched route (never the raw URI: model ids would explode
+    /// label cardinality) and gives the response the request id its service sends
+    /// (`x-amzn-RequestId` on AWS paths, `x-request-id` on OpenAI's, `request-id` on Anthropic's).
+    fn finish(&self, mut res: Response) -> Response {
+        let model = self.ctx.take_label().unwrap_or_default();
+        let elapsed = self.started.elapsed();
+        if let Some(m) = self.state.recorder() {
+            let route = route_label(&self.route);
+            self.series
+                .count(m, [route, self.method.as_str(), &model, res.status().as_str()]);
+            self.series.observe(m, route, elapsed.as_secs_f64());
+        }
+        tracing::debug!(
+            parent: &self.span,
+            latency = ?elapsed,
+            status = res.status().as_u16(),
+            "finished processing request"
+        );
+        // One lookup: a wire may have set the id itself (`entry` hashes the name once; a
+        // `contains_key` then `insert` hashed it twice).
+        res.headers_mut()
+            .entry(self.request_id.header())
+            .or_insert_with(|| self.request_id.value());
+        res
     }
-    tracing::debug!(
-        parent: &span,
-        latency = ?elapsed,
-        status = res.status().as_u16(),
-        "finished processing request"
-    );
-    let headers = res.headers_mut();
-    let name = request_id.header();
-    if !headers.contains_key(&name) {
-        headers.insert(name, request_id.value());
-    }
-    res
 }
 
 fn route_label(route: &Option<MatchedPath>) -> &str {

@@ -10,11 +10,14 @@
 pub mod compact;
 pub mod json;
 
+use std::future::Ready;
+
 use axum::body::{Body, Bytes};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use futures::future::{BoxFuture, Either};
 
 use crate::conversation::Conversation;
 use crate::ctx;
@@ -179,15 +182,22 @@ impl Reply {
 /// sends the wire's encoding of the plan: for a non-streamed request after the plan's latency,
 /// for a stream as timed frames with any `errorAfterChunks` error spliced in. Every outcome that is
 /// not a message becomes the wire's own error. The response is labelled with the model.
-pub async fn respond<W: Wire>(
-    state: &SharedState,
-    wire: &W,
-    c: &Conversation,
+pub fn respond<'a, W: Wire + Sync>(
+    state: &'a SharedState,
+    wire: &'a W,
+    c: &'a Conversation,
     operation: &'static str,
-    encode: impl FnOnce(&Plan) -> Result<Reply, W::Error>,
-) -> Response {
+    encode: impl FnOnce(&Plan) -> Result<Reply, W::Error> + Send + 'a,
+) -> Answer<'a> {
     let res = match state.resolve(c, operation) {
-        Ok(Outcome::Message(plan)) => message(wire, c, &plan, encode).await,
+        // A non-streamed body is encoded after the wait, so latencies it reports include it.
+        Ok(Outcome::Message(plan)) if !c.stream && plan.timing.latency_ms > 0 => {
+            return Either::Right(Box::pin(async move {
+                plan.delay().await;
+                labelled(collapse(message(wire, c, &plan, encode)), &c.model)
+            }));
+        }
+        Ok(Outcome::Message(plan)) => message(wire, c, &plan, encode),
         Ok(Outcome::Error(e)) => match c.stream.then(|| wire.error_stream(&e, &c.model)).flatten() {
             Some(reply) => reply.map(|r| r.into_response(&Timing::default())),
             None => Err(wire.error(&e, &c.model)),
@@ -195,42 +205,61 @@ pub async fn respond<W: Wire>(
         Ok(Outcome::Embedding(_)) => Err(wire.invalid(format!(
             "The matched fixture answers embeddings, not {operation} requests"
         ))),
-        // An OpenAI-compatible model, when configured, answers what no fixture does: its answer
-        // becomes a plan this wire encodes as it would a fixture's. Otherwise an upstream, when
-        // configured, answers it (relayed, maybe recorded, marked in the journal).
-        Err(n) => match state
-            .config
-            .translate
-            .as_deref()
-            .filter(|t| t.serves(c, operation))
-        {
-            // Boxed, as the relay below: these rare paths' futures are large, and inline they
-            // made every request's future as large, moved (memcpy) several times per request.
-            Some(t) => match Box::pin(t.answer(c, state.config.max_body_bytes, &state.config.defaults)).await
-            {
-                Ok(plan) => message(wire, c, &plan, encode).await,
-                Err(e) => Err(wire.error(&e, &c.model)),
-            },
-            None => {
-                let up = state.config.upstream.as_deref();
-                let mark = crate::proxy::JournalMark::new(&state.journal, n.journal_id);
-                match Box::pin(crate::proxy::forward(
-                    up,
-                    state.config.max_body_bytes,
-                    c,
-                    operation,
-                    mark,
-                ))
-                .await
-                {
-                    Some(Ok(res)) => Ok(res),
-                    Some(Err(message)) => Err(wire.error(&bad_gateway(message), &c.model)),
-                    None => Err(wire.no_match(n)),
-                }
-            }
-        },
+        Err(n) => return Either::Right(Box::pin(unmatched(state, wire, c, operation, n, encode))),
     };
-    labelled(res.unwrap_or_else(IntoResponse::into_response), &c.model)
+    Either::Left(std::future::ready(labelled(collapse(res), &c.model)))
+}
+
+/// What [`respond`] returns: the response itself when nothing is waited for (every answer without
+/// a latency: the hot path, whose future is then no larger than a response), else a boxed future
+/// for it (a fixture's latency, an OpenAI-compatible model, an upstream). Inline, those waits made
+/// every handler's future kilobytes large, moved (memcpy) several times per request (issue 12).
+pub type Answer<'a> = Either<Ready<Response>, BoxFuture<'a, Response>>;
+
+fn collapse<E: IntoResponse>(res: Result<Response, E>) -> Response {
+    res.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// What no fixture answers: an OpenAI-compatible model, when configured, whose answer becomes a
+/// plan this wire encodes as it would a fixture's; otherwise an upstream, when configured
+/// (relayed, maybe recorded, marked in the journal); otherwise the wire's no-match error.
+async fn unmatched<W: Wire + Sync>(
+    state: &SharedState,
+    wire: &W,
+    c: &Conversation,
+    operation: &'static str,
+    n: NoMatch,
+    encode: impl FnOnce(&Plan) -> Result<Reply, W::Error>,
+) -> Response {
+    let res = match state
+        .config
+        .translate
+        .as_deref()
+        .filter(|t| t.serves(c, operation))
+    {
+        Some(t) => match t
+            .answer(c, state.config.max_body_bytes, &state.config.defaults)
+            .await
+        {
+            Ok(plan) => {
+                if !c.stream {
+                    plan.delay().await;
+                }
+                message(wire, c, &plan, encode)
+            }
+            Err(e) => Err(wire.error(&e, &c.model)),
+        },
+        None => {
+            let up = state.config.upstream.as_deref();
+            let mark = crate::proxy::JournalMark::new(&state.journal, n.journal_id);
+            match crate::proxy::forward(up, state.config.max_body_bytes, c, operation, mark).await {
+                Some(Ok(res)) => Ok(res),
+                Some(Err(message)) => Err(wire.error(&bad_gateway(message), &c.model)),
+                None => Err(wire.no_match(n)),
+            }
+        }
+    };
+    labelled(collapse(res), &c.model)
 }
 
 /// An upstream that did not answer, as a 502 each wire words in its own shape.
@@ -245,16 +274,14 @@ fn bad_gateway(message: String) -> ErrorPlan {
     }
 }
 
-async fn message<W: Wire>(
+/// The wire's encoding of a message plan (after any wait): a stream gets any `errorAfterChunks`
+/// error spliced in.
+fn message<W: Wire>(
     wire: &W,
     c: &Conversation,
     plan: &Plan,
     encode: impl FnOnce(&Plan) -> Result<Reply, W::Error>,
 ) -> Result<Response, W::Error> {
-    if !c.stream {
-        // The body is encoded after the wait, so latencies it reports include it.
-        plan.delay().await;
-    }
     let mut reply = encode(plan)?;
     if let (ReplyBody::Stream { frames, .. }, Some(se)) =
         (&mut reply.body, plan.timing.stream_error.as_deref())
