@@ -68,7 +68,7 @@ impl RequestCtx {
     }
 
     /// Where to record metrics; `None` when they are switched off.
-    fn metrics(&self) -> Option<&Metrics> {
+    pub fn recorder(&self) -> Option<&Metrics> {
         self.metrics.as_deref()
     }
 
@@ -113,7 +113,7 @@ pub fn label(model: &str) {
 /// Called by `resolve` when a message is planned: counts prompt tokens and a running request.
 pub fn message_planned(model: &str, input_tokens: u64, output_tokens: u64) {
     let _ = CTX.try_with(|c| {
-        let Some(m) = c.metrics() else { return };
+        let Some(m) = c.recorder() else { return };
         let series = m.llm.model(model);
         series.prompt_tokens.inc_by(input_tokens);
         series.running.inc();

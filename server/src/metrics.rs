@@ -4,6 +4,7 @@
 //! (`vllm:time_to_first_token_seconds`, …, labelled `model_name`) so dashboards and autoscalers
 //! built for real model servers work against the mock unchanged.
 
+use std::cell::RefCell;
 use std::sync::{Arc, RwLock};
 
 use prometheus::{
@@ -11,6 +12,7 @@ use prometheus::{
     Registry, TextEncoder,
 };
 use rustc_hash::FxHashMap;
+use thread_local::ThreadLocal;
 
 /// vLLM's latency buckets (seconds), so histograms line up with real-server dashboards.
 const LLM_BUCKETS: &[f64] = &[
@@ -35,6 +37,39 @@ pub struct LlmMetrics {
     pub generation_tokens: IntCounterVec,
     /// Each model's handles, looked up once per model (see [`LlmMetrics::model`]).
     by_model: Arc<RwLock<FxHashMap<String, Arc<ModelMetrics>>>>,
+    /// The model each thread last asked for, and its handles.
+    last: Arc<Last<String, Arc<ModelMetrics>>>,
+}
+
+/// A metric handle kept per thread with the labels it was last used with. A request with the same
+/// labels as the one before it on its thread then hashes no label, takes no lock, and writes no
+/// memory the other worker threads write: a lock word or map shared by the workers is a cache-line
+/// transfer between cores on every request (issue 12's hot path), which `--no-metrics` runs of the
+/// benchmark showed costing far more than its instruction count.
+pub struct Last<K: Send, V: Send> {
+    slots: ThreadLocal<RefCell<Option<(K, V)>>>,
+}
+
+impl<K: Send, V: Send> Default for Last<K, V> {
+    fn default() -> Self {
+        Last {
+            slots: ThreadLocal::new(),
+        }
+    }
+}
+
+impl<K: Send, V: Send> Last<K, V> {
+    /// Runs `f` on this thread's handle when `same` accepts its labels; otherwise on `make`'s
+    /// labels and handle, which this thread keeps from then on.
+    pub fn with(&self, same: impl FnOnce(&K) -> bool, make: impl FnOnce() -> (K, V), f: impl FnOnce(&V)) {
+        let mut slot = self.slots.get_or_default().borrow_mut();
+        if !slot.as_ref().is_some_and(|(k, _)| same(k)) {
+            *slot = Some(make());
+        }
+        if let Some((_, v)) = slot.as_ref() {
+            f(v);
+        }
+    }
 }
 
 /// One model's vLLM series. A request touches up to five of them, and each `with_label_values`
@@ -55,8 +90,18 @@ pub struct ModelMetrics {
 }
 
 impl LlmMetrics {
-    /// The series of `model`.
+    /// The series of `model`: this thread's last one when it is the same model.
     pub fn model(&self, model: &str) -> Arc<ModelMetrics> {
+        let mut series = None;
+        self.last.with(
+            |m| m == model,
+            || (model.to_string(), self.lookup(model)),
+            |s| series = Some(s.clone()),
+        );
+        series.unwrap_or_else(|| self.lookup(model))
+    }
+
+    fn lookup(&self, model: &str) -> Arc<ModelMetrics> {
         let known = self
             .by_model
             .read()
@@ -89,6 +134,8 @@ pub struct Metrics {
     pub duration: HistogramVec,
     /// Requests answered by each fixture.
     pub fixture_matches: IntCounterVec,
+    /// The fixture each thread last counted a match of, and its series.
+    pub last_match: Arc<Last<Arc<str>, IntCounter>>,
     /// Requests no fixture matched, by protocol.
     pub fixture_misses: IntCounterVec,
     /// Fixtures currently loaded.
@@ -193,6 +240,7 @@ impl Metrics {
                 m,
             ),
             by_model: Arc::default(),
+            last: Arc::default(),
         };
         // Known label values start at 0, so dashboards and alerts see a series before the first event.
         for p in crate::conversation::Protocol::ALL {
@@ -254,6 +302,7 @@ impl Metrics {
             requests,
             duration,
             fixture_matches,
+            last_match: Arc::default(),
             fixture_misses,
             fixtures_loaded,
             reloads,

@@ -159,7 +159,11 @@ impl AppState {
         let result = match found {
             Some(f) => {
                 if let Some(m) = self.recorder() {
-                    m.fixture_matches.with_label_values(&[&*f.key]).inc();
+                    m.last_match.with(
+                        |k| *k == f.key,
+                        || (f.key.clone(), m.fixture_matches.with_label_values(&[&*f.key])),
+                        prometheus::IntCounter::inc,
+                    );
                 }
                 Ok(self.plan(f, c, &mut faults))
             }

@@ -7,7 +7,7 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::Instant;
 
@@ -23,7 +23,7 @@ use tracing::Span;
 use tracing::instrument::{Instrument, Instrumented};
 
 use crate::ctx::{BodyFault, RequestCtx};
-use crate::metrics::Metrics;
+use crate::metrics::{Last, Metrics};
 use crate::state::SharedState;
 use crate::wire::RequestIdStyle;
 
@@ -73,42 +73,33 @@ pub struct Track<S> {
     series: Arc<Series>,
 }
 
-/// The metric series a route last counted into, kept so the next request does not look them up:
-/// `with_label_values` hashes every label value and takes the vector's lock, twice a request
-/// (issue 12's hot path). A route (one `Track`) has one matched path, so its duration series is
-/// always the same; its request series changes only with the model or the status. Each is
-/// checked against the labels before use and looked up again when they differ.
+/// The metric series a route last counted into, kept (per thread) so the next request does not
+/// look them up: `with_label_values` hashes every label value and takes the vector's lock, twice a
+/// request (issue 12's hot path). A route (one `Track`) has one matched path, so its duration
+/// series is always the same; its request series changes only with the model or the status.
 #[derive(Default)]
 struct Series {
-    duration: Mutex<Option<(String, Histogram)>>,
-    requests: Mutex<Option<([String; 4], IntCounter)>>,
+    duration: Last<String, Histogram>,
+    requests: Last<[String; 4], IntCounter>,
 }
 
 impl Series {
     /// Observes `secs` in `route`'s duration series.
     fn observe(&self, m: &Metrics, route: &str, secs: f64) {
-        let mut last = self.duration.lock().unwrap_or_else(|e| e.into_inner());
-        match &*last {
-            Some((r, h)) if r == route => h.observe(secs),
-            _ => {
-                let h = m.duration.with_label_values(&[route]);
-                h.observe(secs);
-                *last = Some((route.to_string(), h));
-            }
-        }
+        self.duration.with(
+            |r| r == route,
+            || (route.to_string(), m.duration.with_label_values(&[route])),
+            |h| h.observe(secs),
+        );
     }
 
     /// Counts a request in the series of `labels` (route, method, model, status).
     fn count(&self, m: &Metrics, labels: [&str; 4]) {
-        let mut last = self.requests.lock().unwrap_or_else(|e| e.into_inner());
-        match &*last {
-            Some((l, c)) if l.iter().zip(labels).all(|(a, b)| a == b) => c.inc(),
-            _ => {
-                let c = m.requests.with_label_values(&labels);
-                c.inc();
-                *last = Some((labels.map(str::to_string), c));
-            }
-        }
+        self.requests.with(
+            |l| l.iter().zip(labels).all(|(a, b)| a == b),
+            || (labels.map(str::to_string), m.requests.with_label_values(&labels)),
+            IntCounter::inc,
+        );
     }
 }
 
@@ -152,7 +143,6 @@ where
         TrackFuture {
             stage: Stage::Handler { handler },
             end: End {
-                state: self.state.clone(),
                 series: self.series.clone(),
                 started,
                 route,
@@ -185,7 +175,6 @@ pin_project! {
 
 /// What the end of a request needs: see [`End::finish`].
 struct End {
-    state: SharedState,
     series: Arc<Series>,
     started: Instant,
     route: Option<MatchedPath>,
@@ -232,7 +221,7 @@ impl End {
     fn finish(&self, mut res: Response) -> Response {
         let model = self.ctx.take_label().unwrap_or_default();
         let elapsed = self.started.elapsed();
-        if let Some(m) = self.state.recorder() {
+        if let Some(m) = self.ctx.recorder() {
             let route = route_label(&self.route);
             self.series
                 .count(m, [route, self.method.as_str(), &model, res.status().as_str()]);
