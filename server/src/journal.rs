@@ -111,11 +111,10 @@ impl Journal {
 
     /// The newest `capacity` entries, oldest first.
     pub fn snapshot(&self) -> Vec<Entry> {
-        let mut all: Vec<(u64, Entry)> = self
-            .rings
-            .iter()
-            .flat_map(|ring| lock(ring).iter().cloned().collect::<Vec<_>>())
-            .collect();
+        let mut all = Vec::new();
+        for ring in self.rings.iter() {
+            all.extend(lock(ring).iter().cloned());
+        }
         all.sort_unstable_by_key(|(n, _)| *n);
         let skip = all.len().saturating_sub(self.capacity);
         all.into_iter().skip(skip).map(|(_, e)| e).collect()

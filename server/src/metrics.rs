@@ -45,7 +45,7 @@ pub struct LlmMetrics {
 /// labels as the one before it on its thread then hashes no label, takes no lock, and writes no
 /// memory the other worker threads write: a lock word or map shared by the workers is a cache-line
 /// transfer between cores on every request (issue 12's hot path), which `--no-metrics` runs of the
-/// benchmark showed costing far more than its instruction count.
+/// benchmark showed costing more, in most runs, than its instruction count.
 pub struct Last<K: Send, V: Send> {
     slots: ThreadLocal<RefCell<Option<(K, V)>>>,
 }
@@ -61,14 +61,16 @@ impl<K: Send, V: Send> Default for Last<K, V> {
 impl<K: Send, V: Send> Last<K, V> {
     /// Runs `f` on this thread's handle when `same` accepts its labels; otherwise on `make`'s
     /// labels and handle, which this thread keeps from then on.
-    pub fn with(&self, same: impl FnOnce(&K) -> bool, make: impl FnOnce() -> (K, V), f: impl FnOnce(&V)) {
+    pub fn with<R>(
+        &self,
+        same: impl FnOnce(&K) -> bool,
+        make: impl FnOnce() -> (K, V),
+        f: impl FnOnce(&V) -> R,
+    ) -> R {
         let mut slot = self.slots.get_or_default().borrow_mut();
-        if !slot.as_ref().is_some_and(|(k, _)| same(k)) {
-            *slot = Some(make());
-        }
-        if let Some((_, v)) = slot.as_ref() {
-            f(v);
-        }
+        let kept = slot.take().filter(|(k, _)| same(k));
+        let (_, v) = slot.insert(kept.unwrap_or_else(make));
+        f(v)
     }
 }
 
@@ -92,13 +94,11 @@ pub struct ModelMetrics {
 impl LlmMetrics {
     /// The series of `model`: this thread's last one when it is the same model.
     pub fn model(&self, model: &str) -> Arc<ModelMetrics> {
-        let mut series = None;
         self.last.with(
             |m| m == model,
             || (model.to_string(), self.lookup(model)),
-            |s| series = Some(s.clone()),
-        );
-        series.unwrap_or_else(|| self.lookup(model))
+            Arc::clone,
+        )
     }
 
     fn lookup(&self, model: &str) -> Arc<ModelMetrics> {

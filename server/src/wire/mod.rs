@@ -190,11 +190,9 @@ pub fn respond<'a, W: Wire + Sync>(
     encode: impl FnOnce(&Plan) -> Result<Reply, W::Error> + Send + 'a,
 ) -> Answer<'a> {
     let res = match state.resolve(c, operation) {
-        // A non-streamed body is encoded after the wait, so latencies it reports include it.
         Ok(Outcome::Message(plan)) if !c.stream && plan.timing.latency_ms > 0 => {
             return Either::Right(Box::pin(async move {
-                plan.delay().await;
-                labelled(collapse(message(wire, c, &plan, encode)), &c.model)
+                labelled(collapse(waited_message(wire, c, &plan, encode).await), &c.model)
             }));
         }
         Ok(Outcome::Message(plan)) => message(wire, c, &plan, encode),
@@ -241,12 +239,7 @@ async fn unmatched<W: Wire + Sync>(
             .answer(c, state.config.max_body_bytes, &state.config.defaults)
             .await
         {
-            Ok(plan) => {
-                if !c.stream {
-                    plan.delay().await;
-                }
-                message(wire, c, &plan, encode)
-            }
+            Ok(plan) => waited_message(wire, c, &plan, encode).await,
             Err(e) => Err(wire.error(&e, &c.model)),
         },
         None => {
@@ -272,6 +265,20 @@ fn bad_gateway(message: String) -> ErrorPlan {
         param: None,
         retry_after: None,
     }
+}
+
+/// [`message`] after the plan's latency when the request is not streamed: its body is encoded
+/// after the wait, so latencies it reports include it (a stream's schedule is its own wait).
+async fn waited_message<W: Wire>(
+    wire: &W,
+    c: &Conversation,
+    plan: &Plan,
+    encode: impl FnOnce(&Plan) -> Result<Reply, W::Error>,
+) -> Result<Response, W::Error> {
+    if !c.stream {
+        plan.delay().await;
+    }
+    message(wire, c, plan, encode)
 }
 
 /// The wire's encoding of a message plan (after any wait): a stream gets any `errorAfterChunks`
