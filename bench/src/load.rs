@@ -46,6 +46,10 @@ pub struct Throughput {
     pub cpu_us_per_req: f64,
     /// The kernel's (system time's) part of `cpu_us_per_req`, µs.
     pub kernel_us_per_req: f64,
+    /// Server context switches per completed request (NaN until the caller measures it).
+    pub switches_per_req: f64,
+    /// Every round's requests/s and CPU µs per request, in run order (filled by the caller).
+    pub rounds: Vec<(f64, f64)>,
 }
 
 /// `connections` workers send `path`/`body` back to back for `duration`.
@@ -100,6 +104,8 @@ pub async fn closed_loop(
         errors,
         cpu_us_per_req: f64::NAN,
         kernel_us_per_req: f64::NAN,
+        switches_per_req: f64::NAN,
+        rounds: Vec::new(),
     }
 }
 

@@ -23,8 +23,10 @@ pub struct Args {
     /// Seconds per throughput run.
     #[arg(long, default_value_t = 5)]
     pub seconds: u64,
-    /// Interleaved rounds of the throughput runs; each figure is the best round.
-    #[arg(long, default_value_t = 2)]
+    /// Interleaved rounds of the throughput runs. Each line shows a server's best round; the
+    /// targets judge the median of the per-round ratios to the baseline (an odd count has a
+    /// middle round).
+    #[arg(long, default_value_t = 3)]
     pub rounds: usize,
     /// Connections for throughput runs.
     #[arg(long, default_value_t = 64)]

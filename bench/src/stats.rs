@@ -55,6 +55,29 @@ pub fn cpu_split(pid: u32) -> (f64, f64) {
     (field(11) / 100.0, field(12) / 100.0)
 }
 
+/// Context switches so far, summed over the process's live threads (/proc/<pid>/task/*/status,
+/// voluntary and not): a server thread that parks and is woken again switches twice, so switches
+/// per request show how often the server sleeps and wakes between requests, which costs kernel
+/// time (issue 12: the kernel's part of CPU per request).
+pub fn context_switches(pid: u32) -> f64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return f64::NAN;
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("status")).ok())
+        .flat_map(|status| {
+            status
+                .lines()
+                .filter(|l| {
+                    l.starts_with("voluntary_ctxt_switches:") || l.starts_with("nonvoluntary_ctxt_switches:")
+                })
+                .filter_map(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+                .collect::<Vec<_>>()
+        })
+        .sum()
+}
+
 pub fn print_rss(name: &str, pid: u32) -> (f64, f64) {
     let (peak, now) = rss_mib(pid);
     println!("  {name:<34} peak RSS {peak:.1} MiB, current {now:.1} MiB");
