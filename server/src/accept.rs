@@ -9,9 +9,19 @@
 //! 8 KiB buffer, and each connection's task holds only the protocol it speaks. Nothing else
 //! differs: TCP_NODELAY on every socket, hyper's defaults otherwise, and a graceful shutdown that
 //! stops accepting and waits for the open connections to finish.
+//!
+//! The shutdown signal reaches connections through [`Stop`], not a `watch` channel: a pending
+//! `watch::Receiver::changed()` (like `axum::serve`'s `Sender::closed()`) locks a mutex every
+//! connection shares each time its task is polled, at least once a request, and both workers
+//! writing one lock word moves its cache line between cores (issue 12's hot path).
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll, Waker, ready};
 use std::time::Duration;
 
 use axum::Router;
@@ -20,6 +30,7 @@ use hyper::body::Incoming;
 use hyper::server::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::service::TowerToHyperService;
+use pin_project_lite::pin_project;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tower::ServiceExt;
@@ -29,8 +40,10 @@ const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 /// Serves `app` on `listener` until `shutdown` resolves, then waits for open connections.
 pub async fn run(listener: TcpListener, app: Router, shutdown: impl Future<Output = ()>) {
-    // Connections hold a receiver each; `closed()` on the sender resolves when all are gone.
-    let (stop_tx, stop_rx) = watch::channel(());
+    // Connections hold a receiver each; `closed()` on the sender resolves when all are gone. The
+    // channel only counts them: the stop itself is `Stop`'s.
+    let (open_tx, open_rx) = watch::channel(());
+    let stop = Arc::new(Stop::default());
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let tcp = tokio::select! {
@@ -50,17 +63,67 @@ pub async fn run(listener: TcpListener, app: Router, shutdown: impl Future<Outpu
             tracing::debug!("cannot set TCP_NODELAY: {e}");
         }
         // The Router is one `Arc`: a clone per connection shares every route.
-        tokio::spawn(connection(tcp, app.clone(), stop_rx.clone()));
+        tokio::spawn(connection(tcp, app.clone(), stop.clone(), open_rx.clone()));
     }
     drop(listener);
-    drop(stop_rx);
-    // Every connection task sees the sender's `send` as its shutdown signal.
-    let _ = stop_tx.send(());
-    stop_tx.closed().await;
+    drop(open_rx);
+    stop.stop();
+    open_tx.closed().await;
+}
+
+/// The server's stop as connections read it: a flag loaded on every poll (a cache line nobody
+/// writes until shutdown, so each core keeps its copy) and each open connection's task waker,
+/// registered once, to wake it when the flag is set.
+#[derive(Default)]
+struct Stop {
+    stopping: AtomicBool,
+    /// The next key, and the wakers of the connections not yet told, by key.
+    wakers: Mutex<(u64, HashMap<u64, Waker>)>,
+}
+
+impl Stop {
+    /// Keeps `waker` until the stop (or until the registration is dropped).
+    fn register(self: &Arc<Self>, waker: &Waker) -> Registered {
+        let mut w = self.wakers.lock().unwrap_or_else(PoisonError::into_inner);
+        let key = w.0;
+        w.0 += 1;
+        w.1.insert(key, waker.clone());
+        Registered {
+            stop: self.clone(),
+            key,
+        }
+    }
+
+    /// Sets the flag, then wakes every registered connection. A connection registering at the same
+    /// time either is in the map taken here or, taking the lock after it, sees the flag set.
+    fn stop(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        let wakers = std::mem::take(&mut self.wakers.lock().unwrap_or_else(PoisonError::into_inner).1);
+        for w in wakers.into_values() {
+            w.wake();
+        }
+    }
+
+    fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+}
+
+/// A connection's place in [`Stop`]'s wakers, given back when the connection ends.
+struct Registered {
+    stop: Arc<Stop>,
+    key: u64,
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        let mut w = self.stop.wakers.lock().unwrap_or_else(PoisonError::into_inner);
+        w.1.remove(&self.key);
+    }
 }
 
 /// Tells the protocol from the peeked preface and serves the connection in a task of its own size.
-async fn connection(tcp: TcpStream, app: Router, stop: watch::Receiver<()>) {
+async fn connection(tcp: TcpStream, app: Router, stop: Arc<Stop>, open: watch::Receiver<()>) {
     let h2 = match speaks_h2(&tcp).await {
         Ok(h2) => h2,
         Err(e) => {
@@ -76,44 +139,75 @@ async fn connection(tcp: TcpStream, app: Router, stop: watch::Receiver<()>) {
     if h2 {
         let mut builder = http2::Builder::new(TokioExecutor::new());
         builder.enable_connect_protocol();
-        tokio::spawn(async move {
-            let conn = builder.serve_connection(io, service);
-            until_stopped(conn, stop, |c| c.graceful_shutdown()).await
-        });
+        let conn = builder.serve_connection(io, service);
+        tokio::spawn(until_stopped(conn, stop, open, |c| c.graceful_shutdown()));
     } else {
-        tokio::spawn(async move {
-            let conn = http1::Builder::new().serve_connection(io, service);
-            until_stopped(conn, stop, |c| c.graceful_shutdown()).await
-        });
+        let conn = http1::Builder::new().serve_connection(io, service);
+        tokio::spawn(until_stopped(conn, stop, open, |c| c.graceful_shutdown()));
     }
 }
 
 /// Drives `conn` to its end; once the server stops, asks it to finish what it is serving and close.
-async fn until_stopped<C, E>(
+/// `open` is held until then, so the accept loop can wait for every connection.
+fn until_stopped<C, E, G>(
     conn: C,
-    mut stop: watch::Receiver<()>,
-    graceful: impl FnOnce(std::pin::Pin<&mut C>),
-) where
+    stop: Arc<Stop>,
+    open: watch::Receiver<()>,
+    graceful: G,
+) -> UntilStopped<C, G>
+where
     C: Future<Output = Result<(), E>>,
     E: std::fmt::Display,
+    G: FnOnce(Pin<&mut C>),
 {
-    let mut conn = std::pin::pin!(conn);
-    let mut graceful = Some(graceful);
-    loop {
-        tokio::select! {
-            result = conn.as_mut() => {
-                if let Err(e) = result {
-                    tracing::trace!("connection ended with an error: {e}");
-                }
-                return;
+    UntilStopped {
+        conn,
+        stop,
+        registered: None,
+        graceful: Some(graceful),
+        _open: open,
+    }
+}
+
+pin_project! {
+    /// See [`until_stopped`].
+    struct UntilStopped<C, G> {
+        #[pin]
+        conn: C,
+        stop: Arc<Stop>,
+        // Taken at the first poll: a spawned task's waker wakes that task for its whole life.
+        registered: Option<Registered>,
+        // `None` once called.
+        graceful: Option<G>,
+        _open: watch::Receiver<()>,
+    }
+}
+
+impl<C, E, G> Future for UntilStopped<C, G>
+where
+    C: Future<Output = Result<(), E>>,
+    E: std::fmt::Display,
+    G: FnOnce(Pin<&mut C>),
+{
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let mut this = self.project();
+        if this.graceful.is_some() {
+            if this.registered.is_none() {
+                *this.registered = Some(this.stop.register(cx.waker()));
             }
-            // `changed` fails too once the sender is gone; either means "stop".
-            _ = stop.changed(), if graceful.is_some() => {
-                if let Some(g) = graceful.take() {
-                    g(conn.as_mut());
+            if this.stop.stopping() {
+                *this.registered = None;
+                if let Some(g) = this.graceful.take() {
+                    g(this.conn.as_mut());
                 }
             }
         }
+        if let Err(e) = ready!(this.conn.poll(cx)) {
+            tracing::trace!("connection ended with an error: {e}");
+        }
+        Poll::Ready(())
     }
 }
 
@@ -171,14 +265,18 @@ mod tests {
         (addr, tx, task)
     }
 
-    #[tokio::test]
-    async fn one_port_answers_http1_and_h2_prior_knowledge() {
-        let (addr, stop, task) = server().await;
+    /// An HTTP/1.1 connection to `addr` that has sent `GET /` and read "hi", and its driving task.
+    async fn h1_said_hi(
+        addr: std::net::SocketAddr,
+    ) -> (
+        hyper::client::conn::http1::SendRequest<Empty<Bytes>>,
+        tokio::task::JoinHandle<hyper::Result<()>>,
+    ) {
         let tcp = TcpStream::connect(addr).await.expect("connect");
         let (mut h1, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
             .await
             .expect("h1");
-        tokio::spawn(conn);
+        let conn = tokio::spawn(conn);
         let res = h1
             .send_request(
                 http::Request::get("/")
@@ -189,6 +287,13 @@ mod tests {
             .expect("h1 answer");
         assert_eq!(res.version(), http::Version::HTTP_11);
         assert_eq!(res.into_body().collect().await.expect("body").to_bytes(), "hi");
+        (h1, conn)
+    }
+
+    #[tokio::test]
+    async fn one_port_answers_http1_and_h2_prior_knowledge() {
+        let (addr, stop, task) = server().await;
+        let (h1, _) = h1_said_hi(addr).await;
 
         let tcp = TcpStream::connect(addr).await.expect("connect");
         let (mut h2, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
@@ -209,6 +314,27 @@ mod tests {
         stop.send(()).expect("server running");
         drop((h1, h2));
         task.await.expect("the server stops once its connections close");
+    }
+
+    #[tokio::test]
+    async fn stopping_closes_idle_kept_alive_connections() {
+        let (addr, stop, task) = server().await;
+        let mut clients = Vec::new();
+        for _ in 0..3 {
+            // The client keeps its connection open (`h1` is held): only the server can end it.
+            clients.push(h1_said_hi(addr).await);
+        }
+        stop.send(()).expect("server running");
+        // A hang guard, not a timing assertion: without the wake-up the server waits forever.
+        tokio::time::timeout(Duration::from_secs(30), task)
+            .await
+            .expect("every idle connection was woken and closed")
+            .expect("stops");
+        for (_h1, conn) in clients {
+            conn.await
+                .expect("client task")
+                .expect("the server closed the connection cleanly");
+        }
     }
 
     #[tokio::test]

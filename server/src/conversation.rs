@@ -248,6 +248,26 @@ impl Headers {
         if !self.control && is_control(name) {
             return None;
         }
+        self.scan(name)
+    }
+
+    /// The value of `name`, one of the mock's own headers (`x-mockmodel-…`, `x-aimock-…`,
+    /// `x-test-id`): [`Headers::get`] without telling the name's kind on every call, for the
+    /// constant names asked for on every request (faults, sequences, the journal).
+    pub fn control(&self, name: &str) -> Option<&str> {
+        debug_assert!(is_control(name), "{name} is not a control header");
+        if !self.control {
+            return None;
+        }
+        self.scan(name)
+    }
+
+    /// Whether the request carried any of the mock's own headers.
+    pub fn has_control(&self) -> bool {
+        self.control
+    }
+
+    fn scan(&self, name: &str) -> Option<&str> {
         self.map
             .iter()
             .filter(|(n, _)| n.as_str().eq_ignore_ascii_case(name))
@@ -365,7 +385,7 @@ impl Conversation {
 
     /// Value of the `X-Test-Id` header, or aimock's default scope.
     pub fn test_id(&self) -> &str {
-        self.headers.get(TEST_ID_HEADER).unwrap_or("__default__")
+        self.headers.control(TEST_ID_HEADER).unwrap_or("__default__")
     }
 
     /// All text the client sent, for token estimates.

@@ -45,9 +45,10 @@ impl ChaosRates {
     pub fn with_headers(mut self, h: &Headers) -> Self {
         // One pass over the few headers first: most requests carry no chaos header, and six
         // lookups by long names ran on every matched request (issue 12's hot path).
-        if !h
-            .names()
-            .any(|k| k.starts_with("x-mockmodel-chaos-") || k.starts_with("x-aimock-chaos-"))
+        if !h.has_control()
+            || !h
+                .names()
+                .any(|k| k.starts_with("x-mockmodel-chaos-") || k.starts_with("x-aimock-chaos-"))
         {
             return self;
         }
@@ -136,14 +137,14 @@ pub fn apply(
     seed: Option<u64>,
 ) -> (Outcome, Option<&'static str>) {
     if let Some(n) = headers
-        .get("x-mockmodel-fail-first")
+        .control("x-mockmodel-fail-first")
         .and_then(|v| v.trim().parse::<u32>().ok())
         && counters.should_fail(test_id, n)
     {
-        let with = headers.get("x-mockmodel-fail-with").unwrap_or("throttle");
+        let with = headers.control("x-mockmodel-fail-with").unwrap_or("throttle");
         return (named_error(with), Some("fail_first"));
     }
-    if let Some(kind) = headers.get("x-mockmodel-fault") {
+    if let Some(kind) = headers.control("x-mockmodel-fault") {
         match kind.trim() {
             "malformed" => return body_fault(outcome, BodyFault::Malformed),
             "disconnect" => return body_fault(outcome, BodyFault::Disconnect),

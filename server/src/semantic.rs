@@ -154,7 +154,7 @@ pub fn apply(
 ) -> Option<SemanticFaultKind> {
     if let Some(kind) = c
         .headers
-        .get("x-mockmodel-fault")
+        .control("x-mockmodel-fault")
         .and_then(|v| SemanticFaultKind::parse(v.trim()))
     {
         return inject(kind, plan, c).then_some(kind);

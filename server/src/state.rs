@@ -184,7 +184,7 @@ impl AppState {
             model: c.model.clone(),
             stream: c.stream,
             user_message: c.last_user_text().map(str::to_string),
-            test_id: c.headers.get(TEST_ID_HEADER).map(str::to_string),
+            test_id: c.headers.control(TEST_ID_HEADER).map(str::to_string),
             fixture: found.map(|f| f.key.clone()),
             outcome: match &result {
                 Ok(Outcome::Message(_)) => "message".into(),

@@ -188,7 +188,7 @@ impl Session {
             model: self.model.clone(),
             stream: true,
             user_message: self.convo.last_user_text().map(str::to_string),
-            test_id: self.convo.headers.get(TEST_ID_HEADER).map(str::to_string),
+            test_id: self.convo.headers.control(TEST_ID_HEADER).map(str::to_string),
             fixture: None,
             outcome: format!("session {} (turns: {})", ended.label(), self.turns).into(),
             upstream: None,
