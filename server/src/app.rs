@@ -32,13 +32,13 @@ pub fn app(state: SharedState) -> Router {
     // The capture and auth layers only where configured: a `from_fn` layer boxes a future per
     // request even when it passes the request straight on. Outermost first.
     let stack = ServiceBuilder::new()
-        .layer(crate::track::TrackLayer::new(state.clone(), request_id_style))
+        .layer(crate::track::TrackLayer::new(state, request_id_style))
         .option_layer(
             state
                 .config
                 .auth
                 .is_some()
-                .then(|| middleware::from_fn_with_state(state.clone(), authenticate)),
+                .then(|| middleware::from_fn_with_state(state, authenticate)),
         )
         .layer(DefaultBodyLimit::max(limit))
         .option_layer(

@@ -51,14 +51,14 @@ pub struct RequestCtx {
     pub started: Instant,
     /// Seed for reproducible jitter and chaos (`X-Mockmodel-Seed`), if the client sent one.
     pub seed: Option<u64>,
-    /// Where to record (one `Arc`, not a clone of every metric handle per request); `None` when off.
-    metrics: Option<Arc<Metrics>>,
+    /// Where to record (the server's metrics, which live as long as it does); `None` when off.
+    metrics: Option<&'static Metrics>,
     inner: Mutex<Inner>,
 }
 
 impl RequestCtx {
     /// A context for a request that just arrived.
-    pub fn new(metrics: Option<Arc<Metrics>>, seed: Option<u64>) -> Arc<Self> {
+    pub fn new(metrics: Option<&'static Metrics>, seed: Option<u64>) -> Arc<Self> {
         Arc::new(RequestCtx {
             started: Instant::now(),
             seed,
@@ -69,7 +69,7 @@ impl RequestCtx {
 
     /// Where to record metrics; `None` when they are switched off.
     pub fn recorder(&self) -> Option<&Metrics> {
-        self.metrics.as_deref()
+        self.metrics
     }
 
     fn inner(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -114,7 +114,7 @@ pub fn label(model: &str) {
 pub fn message_planned(model: &str, input_tokens: u64, output_tokens: u64) {
     let _ = CTX.try_with(|c| {
         let Some(m) = c.recorder() else { return };
-        let series = m.llm.model(model);
+        let series = m.hot().llm.model(model);
         series.prompt_tokens.inc_by(input_tokens);
         series.running.inc();
         c.inner().message = Some((series, output_tokens));

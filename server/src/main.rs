@@ -91,7 +91,7 @@ async fn main() -> ExitCode {
     }
     let state = AppState::new(fixtures, config);
     let _watcher = match (args.watch, args.fixtures.is_empty()) {
-        (true, false) => match reload::watch(state.clone(), args.fixtures.clone()) {
+        (true, false) => match reload::watch(state, args.fixtures.clone()) {
             Ok(w) => Some(w),
             Err(e) => {
                 tracing::error!("cannot watch fixtures: {e}");

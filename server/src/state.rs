@@ -98,8 +98,9 @@ pub struct AppState {
     pub objects: ObjectStore,
 }
 
-/// The state as handlers receive it.
-pub type SharedState = Arc<AppState>;
+/// The state as handlers receive it: one `AppState` for the process's life, so a handle is a plain
+/// reference (see [`AppState::new`]).
+pub type SharedState = &'static AppState;
 
 /// Why a request got no answer from the fixtures.
 #[derive(Debug, Clone, PartialEq)]
@@ -113,11 +114,14 @@ pub struct NoMatch {
 }
 
 impl AppState {
-    /// State serving `fixtures`, ready at once.
+    /// State serving `fixtures`, ready at once. It is never freed: a server has one for its whole
+    /// life, and a reference to it is copied where an `Arc` would write its count, which every
+    /// request did several times over (axum clones a route's service, with its state, per call)
+    /// from every worker (issue 12's hot path). A test that builds many keeps each.
     pub fn new(fixtures: FixtureSet, config: Config) -> SharedState {
         let metrics = Arc::new(Metrics::new());
         metrics.fixtures_loaded.set(fixtures.len() as i64);
-        Arc::new(AppState {
+        Box::leak(Box::new(AppState {
             fixtures: ArcSwap::from_pointee(fixtures),
             counters: SequenceCounters::default(),
             fail_first: FailFirstCounters::default(),
@@ -129,7 +133,7 @@ impl AppState {
             config,
             metrics,
             ready: AtomicBool::new(true),
-        })
+        }))
     }
 
     /// The metrics to record into, or `None` when they are switched off.
@@ -137,9 +141,10 @@ impl AppState {
         self.config.metrics.then_some(&*self.metrics)
     }
 
-    /// A shared handle on the metrics for one request's context, or `None` when they are off.
-    pub fn recorder_handle(&self) -> Option<Arc<Metrics>> {
-        self.config.metrics.then(|| self.metrics.clone())
+    /// The metrics for one request's context, or `None` when they are off: a reference, the state
+    /// living as long as the process (no reference count that every request writes).
+    pub fn recorder_handle(&'static self) -> Option<&'static Metrics> {
+        self.config.metrics.then_some(&*self.metrics)
     }
 
     /// Replaces the fixtures (after a successful reload) and restarts sequences.
@@ -161,7 +166,12 @@ impl AppState {
                 if let Some(m) = self.recorder() {
                     m.last_match.with(
                         |k| *k == f.key,
-                        || (f.key.clone(), m.fixture_matches.with_label_values(&[&*f.key])),
+                        || {
+                            (
+                                f.key.clone(),
+                                m.hot().fixture_matches.with_label_values(&[&*f.key]),
+                            )
+                        },
                         prometheus::IntCounter::inc,
                     );
                 }

@@ -57,9 +57,12 @@ impl<S> Layer<S> for TrackLayer {
     fn layer(&self, inner: S) -> Track<S> {
         Track {
             inner,
-            state: self.state.clone(),
+            state: self.state,
             id_style: self.id_style,
-            series: Arc::default(),
+            // Kept for the process's life, like the state: a route's clone per request (axum's
+            // `Route` clones its service for every call) then copies a reference instead of
+            // writing a reference count both workers share. One per route and router built.
+            series: Box::leak(Box::default()),
         }
     }
 }
@@ -70,7 +73,7 @@ pub struct Track<S> {
     inner: S,
     state: SharedState,
     id_style: IdStyleOf,
-    series: Arc<Series>,
+    series: &'static Series,
 }
 
 /// The metric series a route last counted into, kept (per thread) so the next request does not
@@ -88,7 +91,7 @@ impl Series {
     fn observe(&self, m: &Metrics, route: &str, secs: f64) {
         self.duration.with(
             |r| r == route,
-            || (route.to_string(), m.duration.with_label_values(&[route])),
+            || (route.to_string(), m.hot().duration.with_label_values(&[route])),
             |h| h.observe(secs),
         );
     }
@@ -97,7 +100,12 @@ impl Series {
     fn count(&self, m: &Metrics, labels: [&str; 4]) {
         self.requests.with(
             |l| l.iter().zip(labels).all(|(a, b)| a == b),
-            || (labels.map(str::to_string), m.requests.with_label_values(&labels)),
+            || {
+                (
+                    labels.map(str::to_string),
+                    m.hot().requests.with_label_values(&labels),
+                )
+            },
             IntCounter::inc,
         );
     }
@@ -143,7 +151,7 @@ where
         TrackFuture {
             stage: Stage::Handler { handler },
             end: End {
-                series: self.series.clone(),
+                series: self.series,
                 started,
                 route,
                 method,
@@ -175,7 +183,7 @@ pin_project! {
 
 /// What the end of a request needs: see [`End::finish`].
 struct End {
-    series: Arc<Series>,
+    series: &'static Series,
     started: Instant,
     route: Option<MatchedPath>,
     method: Method,
@@ -284,14 +292,20 @@ mod tests {
         ] {
             s.count(&m, labels);
         }
-        let count = |l: [&str; 4]| m.requests.with_label_values(&l).get();
+        let count = |l: [&str; 4]| m.hot().requests.with_label_values(&l).get();
         assert_eq!(count(["/r", "POST", "a", "200"]), 3);
         assert_eq!(count(["/r", "POST", "b", "200"]), 1);
         assert_eq!(count(["/r", "POST", "a", "429"]), 1);
         s.observe(&m, "/r", 0.5);
         s.observe(&m, "/r", 0.25);
         s.observe(&m, "unmatched", 1.0);
-        assert_eq!(m.duration.with_label_values(&["/r"]).get_sample_count(), 2);
-        assert_eq!(m.duration.with_label_values(&["unmatched"]).get_sample_count(), 1);
+        assert_eq!(m.hot().duration.with_label_values(&["/r"]).get_sample_count(), 2);
+        assert_eq!(
+            m.hot()
+                .duration
+                .with_label_values(&["unmatched"])
+                .get_sample_count(),
+            1
+        );
     }
 }

@@ -43,7 +43,7 @@ async fn call(
     s: &mockmodel_server::SharedState,
     req: Request<Body>,
 ) -> (StatusCode, axum::http::HeaderMap, String) {
-    let res = app(s.clone()).oneshot(req).await.expect("infallible");
+    let res = app(s).oneshot(req).await.expect("infallible");
     let (parts, body) = res.into_parts();
     let bytes = body.collect().await.expect("body").to_bytes();
     (

@@ -24,7 +24,7 @@ async fn call(
     state: &mockmodel_server::SharedState,
     req: Request<Body>,
 ) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
-    let res = app(state.clone()).oneshot(req).await.expect("infallible");
+    let res = app(state).oneshot(req).await.expect("infallible");
     let (parts, body) = res.into_parts();
     (
         parts.status,
@@ -219,7 +219,7 @@ async fn hot_reload_swaps_good_edits_and_keeps_the_last_good_set_on_bad_ones() {
     std::fs::write(&file, FIXTURES).unwrap();
     let paths = vec![dir.path().to_path_buf()];
     let s = AppState::new(load_paths(&paths).unwrap(), Config::default());
-    let _watcher = reload::watch(s.clone(), paths).expect("watch");
+    let _watcher = reload::watch(s, paths).expect("watch");
 
     std::fs::write(
         &file,

@@ -33,7 +33,7 @@ fn state() -> SharedState {
 }
 
 async fn call(s: &SharedState, req: Request<Body>) -> (StatusCode, Vec<u8>) {
-    let res = app(s.clone()).oneshot(req).await.expect("infallible");
+    let res = app(s).oneshot(req).await.expect("infallible");
     let (parts, body) = res.into_parts();
     (
         parts.status,

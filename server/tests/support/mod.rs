@@ -16,7 +16,7 @@ pub async fn start_with(set: mockmodel_server::fixture::FixtureSet, config: Conf
     let state = AppState::new(set, config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
-    let router = app(state.clone());
+    let router = app(state);
     tokio::spawn(async move {
         axum::serve(listener, router).await.expect("serve");
     });

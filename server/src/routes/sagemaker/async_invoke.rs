@@ -99,7 +99,7 @@ async fn accept(
             h.insert(name, v);
         }
     }
-    tokio::spawn(run(state.clone(), job, output, failure));
+    tokio::spawn(run(state, job, output, failure));
     Ok(res)
 }
 

@@ -164,7 +164,7 @@ fn start_job(
         Started::Conflict => return Err(conflict()),
     }
     let output = folder.join(&format!("{id}/output.json"));
-    tokio::spawn(run(state.clone(), id, plan, failure, encoding, output));
+    tokio::spawn(run(state, id, plan, failure, encoding, output));
     Ok((arn, model))
 }
 

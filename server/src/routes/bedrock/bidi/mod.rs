@@ -50,7 +50,7 @@ pub async fn invoke_bidirectional(
     }
     let base = Conversation::new(Protocol::Bedrock, model.clone()).with_headers(&headers);
     let (tx, rx) = tokio::sync::mpsc::channel(OUTPUT_BUFFER);
-    let session = Session::new(state.clone(), model.clone(), base);
+    let session = Session::new(state, model.clone(), base);
     let open = state.recorder().map(|m| Open::new(m.bidi_sessions.clone()));
     tokio::spawn(async move {
         let ended = session.run(body.into_data_stream(), tx).await;
