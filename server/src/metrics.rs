@@ -29,8 +29,7 @@ const LLM_BUCKETS: &[f64] = &[
     80.0,
 ];
 
-/// vLLM-compatible model-server metrics, labelled by `model_name`.
-#[derive(Clone)]
+/// vLLM-compatible model-server metrics, labelled by `model_name` (one set per thread, in [`Hot`]).
 pub struct LlmMetrics {
     /// Request start to the first content chunk.
     pub ttft: HistogramVec,
@@ -45,9 +44,9 @@ pub struct LlmMetrics {
     /// Tokens generated.
     pub generation_tokens: IntCounterVec,
     /// Each model's handles, looked up once per model (see [`LlmMetrics::model`]).
-    by_model: Arc<RwLock<FxHashMap<String, Arc<ModelMetrics>>>>,
+    by_model: RwLock<FxHashMap<String, Arc<ModelMetrics>>>,
     /// The model each thread last asked for, and its handles.
-    last: Arc<Last<String, Arc<ModelMetrics>>>,
+    last: Last<String, Arc<ModelMetrics>>,
 }
 
 /// A metric handle kept per thread with the labels it was last used with. A request with the same
@@ -203,8 +202,8 @@ impl Hot {
                 "Number of generation tokens processed.",
                 m,
             ),
-            by_model: Arc::default(),
-            last: Arc::default(),
+            by_model: RwLock::default(),
+            last: Last::default(),
         };
         for c in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,

@@ -141,12 +141,6 @@ impl AppState {
         self.config.metrics.then_some(&*self.metrics)
     }
 
-    /// The metrics for one request's context, or `None` when they are off: a reference, the state
-    /// living as long as the process (no reference count that every request writes).
-    pub fn recorder_handle(&'static self) -> Option<&'static Metrics> {
-        self.config.metrics.then_some(&*self.metrics)
-    }
-
     /// Replaces the fixtures (after a successful reload) and restarts sequences.
     pub fn replace_fixtures(&self, fixtures: FixtureSet) {
         self.metrics.fixtures_loaded.set(fixtures.len() as i64);

@@ -146,7 +146,7 @@ where
         let span =
             tracing::debug_span!("request", method = %method, route = route_label(&route), uri = %req.uri());
         tracing::debug!(parent: &span, "started processing request");
-        let ctx = RequestCtx::new(self.state.recorder_handle(), seed);
+        let ctx = RequestCtx::new(self.state.recorder(), seed);
         let handler = ctx.clone().scope(ready.call(req)).instrument(span.clone());
         TrackFuture {
             stage: Stage::Handler { handler },
