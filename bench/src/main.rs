@@ -23,9 +23,9 @@ pub struct Args {
     /// Seconds per throughput run.
     #[arg(long, default_value_t = 5)]
     pub seconds: u64,
-    /// Interleaved rounds of the throughput runs. Each line shows a server's best round; the
-    /// targets judge the median of the per-round ratios to the baseline (an odd count has a
-    /// middle round).
+    /// Interleaved rounds of the throughput runs and of the 60 frames/s stream runs. Each
+    /// throughput line shows a server's best round; the targets judge the median of the per-round
+    /// ratios to the baseline (an odd count has a middle round).
     #[arg(long, default_value_t = 3)]
     pub rounds: usize,
     /// Connections for throughput runs.

@@ -9,7 +9,7 @@ use crate::load::{self, Throughput};
 use crate::procs::{self, CHUNK};
 use crate::report::{Report, load_average};
 use crate::requests::{self, Target};
-use crate::stats::{context_switches, cpu_split, print_rss};
+use crate::stats::{context_switches, cpu_split, list, median, print_rss};
 use crate::stream_runs;
 
 pub(crate) fn print_throughput(name: &str, t: &Throughput, baseline: Option<&Throughput>) {
@@ -122,31 +122,14 @@ impl Paired {
         median(&self.rps)
     }
 
-    /// The per-round ratios, for the report: "1.38 1.42 1.35".
-    fn show(v: &[f64]) -> String {
-        v.iter().map(|r| format!("{r:.2}")).collect::<Vec<_>>().join(" ")
-    }
-
     fn print(&self, name: &str) {
         println!(
             "  {name:<34} per round: CPU/request {} (median {:.2}x), req/s {} (median {:.2}x)",
-            Self::show(&self.cpu),
+            list(&self.cpu),
             self.cpu(),
-            Self::show(&self.rps),
+            list(&self.rps),
             self.rps()
         );
-    }
-}
-
-/// The median (the mean of the middle two for an even count); NaN for none. NaN ratios (a CPU
-/// time that could not be read) sort last.
-fn median(v: &[f64]) -> f64 {
-    let mut v = v.to_vec();
-    v.sort_by(f64::total_cmp);
-    match v.len() {
-        0 => f64::NAN,
-        n if n % 2 == 1 => v[n / 2],
-        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
     }
 }
 
@@ -253,7 +236,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         "<= 1.4x",
         format!(
             "{c:.2}x (rounds {}; best {:.1} vs {:.1} µs)",
-            Paired::show(&paired.cpu),
+            list(&paired.cpu),
             mm_t.cpu_us_per_req,
             bare.cpu_us_per_req
         ),
@@ -314,7 +297,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         "<= 1.4x",
         format!(
             "{c:.2}x (rounds {}; best {:.1} vs {:.1} µs)",
-            Paired::show(&paired.cpu),
+            list(&paired.cpu),
             mm_c.cpu_us_per_req,
             bare_c.cpu_us_per_req
         ),
@@ -333,7 +316,15 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         report.print();
         return Ok(());
     }
-    stream_runs::run(&base, &small, scale, args.big_streams / scale, &mut report).await?;
+    stream_runs::run(
+        &base,
+        &small,
+        scale,
+        rounds,
+        args.big_streams / scale,
+        &mut report,
+    )
+    .await?;
     keep_alive_streams(&small, 200 / scale, &mut report).await?;
     crate::bidi::run(&dir, args.bidi_sessions, &mut report).await?;
 

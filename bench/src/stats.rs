@@ -25,6 +25,23 @@ impl Samples {
     }
 }
 
+/// The median (the mean of the middle two for an even count); NaN for none. NaN ratios (a CPU
+/// time that could not be read) sort last.
+pub fn median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+/// Per-round figures for the report: "1.38 1.42 1.35".
+pub fn list(v: &[f64]) -> String {
+    v.iter().map(|r| format!("{r:.2}")).collect::<Vec<_>>().join(" ")
+}
+
 /// Peak and current resident memory of a process, in MiB, from /proc (Linux).
 pub fn rss_mib(pid: u32) -> (f64, f64) {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();

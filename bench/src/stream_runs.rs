@@ -10,7 +10,7 @@ use crate::load::{self, Streams};
 use crate::procs::{self, Server};
 use crate::report::Report;
 use crate::requests;
-use crate::stats::print_rss;
+use crate::stats::{list, median, print_rss};
 use crate::wire::Wire;
 
 fn print_streams(name: &str, s: &Streams) {
@@ -32,21 +32,30 @@ fn print_streams(name: &str, s: &Streams) {
 /// 60 frames at 60 frames/s after a 100 ms TTFT.
 const FAST: (f64, f64, usize) = (100.0, 60.0, 60);
 
-/// `n` streams at 60 frames/s: OpenAI SSE, Bedrock ConverseStream and SageMaker PayloadParts from
-/// one mockmodel process, each right after a run of the baseline. The target is an absolute p99
-/// error (the 100-stream run) or, with `vs_baseline`, a ratio to the p99 of the baseline run just
-/// before it (the 1,000-stream run): on a machine shared with other work the baseline's own p99
-/// moved between 1.9 and 4.4 ms from run to run, so one baseline run for three protocols made the
-/// ratios flip between protocols from one bench run to the next.
+/// `n` streams at 60 frames/s on OpenAI SSE, Bedrock ConverseStream and SageMaker PayloadParts
+/// from one mockmodel process: per protocol, `rounds` pairs of a baseline run then mockmodel's.
+/// The target is the median over the rounds of an absolute p99 error (the 100-stream run) or, with
+/// `vs_baseline`, of each round's ratio to the baseline run just before it (the 1,000-stream run).
+///
+/// Why paired rounds and their median: a run lasts about a second, and one stall of the machine
+/// for a few ms in that second (another process, the load generator's own scheduling) delays the
+/// next frame of every live stream at once. With 1,000 streams that is over 1% of the 59,000 gaps,
+/// so a single stall sets the run's p99. In five rounds of the three protocols (issue 12) the
+/// baseline's own p99 read 1.8 to 2.5 ms in ten runs and 3.7 to 9.9 ms in the other five, and
+/// mockmodel's read 1.9 to 2.2 ms with one 4.0 ms; one baseline run per protocol turned such a
+/// stall into a 0.2x or a 2.4x verdict at random. A stall lands in one round; a scheduler tail of
+/// mockmodel's own repeats in every round and moves the median.
 async fn fast_streams(
     base: &Server,
     fixtures: &Path,
     n: usize,
     vs_baseline: bool,
+    rounds: usize,
     report: &mut Report,
 ) -> anyhow::Result<()> {
+    let rounds = rounds.max(1);
     println!(
-        "\n[4] {n} streams at 60 frames/s, 60 frames, ttft 100 ms, per protocol (each after a baseline run)"
+        "\n[4] {n} streams at 60 frames/s, 60 frames, ttft 100 ms, per protocol ({rounds} rounds of a baseline run then mockmodel's)"
     );
     let ramp = Duration::from_millis(200);
     let sse = format!("/sse?ttft=100&tps=60&frames={}", FAST.2);
@@ -56,31 +65,38 @@ async fn fast_streams(
         requests::converse_stream("stream-60"),
         requests::sagemaker_stream("stream-60"),
     ] {
-        let b = load::streams(base.addr, Wire::Sse, &sse, Bytes::new(), n, ramp, FAST).await;
-        print_streams("minimal timed-SSE server", &b);
-        let base_p99 = b.gap_err_ms.pct(99.0);
-        let s = load::streams(mm.addr, t.wire, &t.path, t.body.clone(), n, ramp, FAST).await;
-        print_streams(t.name, &s);
-        let p99 = s.gap_err_ms.pct(99.0);
-        let ratio = p99 / base_p99.max(0.001);
-        println!("  {:<34} inter-frame p99 error {ratio:.2}x the baseline's", "");
-        let all = s.completed == n;
+        let (mut p99s, mut ratios, mut short) = (Vec::new(), Vec::new(), 0);
+        for _ in 0..rounds {
+            let b = load::streams(base.addr, Wire::Sse, &sse, Bytes::new(), n, ramp, FAST).await;
+            print_streams("minimal timed-SSE server", &b);
+            let s = load::streams(mm.addr, t.wire, &t.path, t.body.clone(), n, ramp, FAST).await;
+            print_streams(t.name, &s);
+            let p99 = s.gap_err_ms.pct(99.0);
+            p99s.push(p99);
+            ratios.push(p99 / b.gap_err_ms.pct(99.0).max(0.001));
+            short += n - s.completed;
+        }
+        let (p99, ratio) = (median(&p99s), median(&ratios));
+        println!(
+            "  {:<34} inter-frame p99 error per round: {} ms = {}x the baseline's (medians {p99:.2} ms, {ratio:.2}x)",
+            "",
+            list(&p99s),
+            list(&ratios)
+        );
+        let complete = format!("{}/{} complete", rounds * n - short, rounds * n);
         if !vs_baseline {
             report.check(
                 &format!("{n} streams 60 fps, {}", t.name),
                 "p99 gap err < 5 ms",
-                format!("{p99:.2} ms, {}/{n} complete", s.completed),
-                p99 < 5.0 && all,
+                format!("{p99:.2} ms (median of {rounds}), {complete}"),
+                p99 < 5.0 && short == 0,
             );
         } else {
             report.check(
                 &format!("{n} streams 60 fps, {}", t.name),
                 "p99 gap err <= 1.5x base",
-                format!(
-                    "{p99:.2} ms = {ratio:.2}x ({base_p99:.2} ms), {}/{n} complete",
-                    s.completed
-                ),
-                ratio <= 1.5 && all,
+                format!("{ratio:.2}x (median; rounds {}), {complete}", list(&ratios)),
+                ratio <= 1.5 && short == 0,
             );
         }
     }
@@ -88,15 +104,12 @@ async fn fast_streams(
     Ok(())
 }
 
-/// Only the 60 frames/s runs ([4], 100 and 1,000 streams), `rounds` times: the spread of a target
-/// that depends on the machine's timing.
+/// Only the 60 frames/s runs ([4], 100 and 1,000 streams), `rounds` paired rounds each: the
+/// spread of a target that depends on the machine's timing.
 pub async fn fps_only(fixtures: &Path, rounds: usize, report: &mut Report) -> anyhow::Result<()> {
     let base = procs::baseline()?;
-    for _ in 0..rounds.max(1) {
-        fast_streams(&base, fixtures, 100, false, report).await?;
-        fast_streams(&base, fixtures, 1000, true, report).await?;
-    }
-    Ok(())
+    fast_streams(&base, fixtures, 100, false, rounds, report).await?;
+    fast_streams(&base, fixtures, 1000, true, rounds, report).await
 }
 
 /// `n` concurrent OpenAI streams, ttft 500 ms then 6 frames/s, all connected within 1.5 s: a fresh
@@ -241,15 +254,17 @@ pub async fn soak(fixtures: &Path, duration: Duration, n: usize, report: &mut Re
     Ok(())
 }
 
-/// Every stream scenario: 100 and 1,000 fast streams (10x fewer with `--quick`), then `big` slow ones.
+/// Every stream scenario: 100 and 1,000 fast streams (10x fewer with `--quick`) in `rounds` paired
+/// rounds, then `big` slow ones.
 pub async fn run(
     base: &Server,
     fixtures: &Path,
     scale: usize,
+    rounds: usize,
     big: usize,
     report: &mut Report,
 ) -> anyhow::Result<()> {
-    fast_streams(base, fixtures, 100 / scale, false, report).await?;
-    fast_streams(base, fixtures, 1000 / scale, true, report).await?;
+    fast_streams(base, fixtures, 100 / scale, false, rounds, report).await?;
+    fast_streams(base, fixtures, 1000 / scale, true, rounds, report).await?;
     many_streams(fixtures, big, &[], report).await
 }
