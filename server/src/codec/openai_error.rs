@@ -176,11 +176,19 @@ pub struct OpenAiJson<T>(pub T);
 impl<T: serde::de::DeserializeOwned + Checked> FromRequest<SharedState> for OpenAiJson<T> {
     type Rejection = OpenAiError;
 
-    async fn from_request(req: Request, state: &SharedState) -> Result<Self, Self::Rejection> {
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(|e| OpenAiError::invalid(e.body_text(), None).with_status(e.status()))?;
-        read(&bytes, state.config.lenient).map(OpenAiJson)
+    // Not an `async fn`: that would keep `req` (240 bytes) in the future beside the body read
+    // that already took it, in every JSON handler's boxed future (issue 12).
+    fn from_request(
+        req: Request,
+        state: &SharedState,
+    ) -> impl Future<Output = Result<Self, Self::Rejection>> + Send {
+        let (body, lenient) = (Bytes::from_request(req, state), state.config.lenient);
+        async move {
+            let bytes = body
+                .await
+                .map_err(|e| OpenAiError::invalid(e.body_text(), None).with_status(e.status()))?;
+            read(&bytes, lenient).map(OpenAiJson)
+        }
     }
 }
 

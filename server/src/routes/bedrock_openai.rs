@@ -17,7 +17,7 @@ use crate::codec::openai_error::OpenAiJson;
 use crate::codec::responses::{ResponsesRequest, create, delete, retrieve};
 use crate::conversation::Protocol;
 use crate::state::SharedState;
-use crate::wire::RequestHeaders;
+use crate::wire::{Answer, RequestHeaders};
 
 /// The routes.
 pub fn routes() -> Router<SharedState> {
@@ -27,12 +27,12 @@ pub fn routes() -> Router<SharedState> {
         .route("/openai/v1/responses/{id}", get(retrieve).delete(delete))
 }
 
-async fn chat_completions(
+fn chat_completions(
     State(state): State<SharedState>,
     RequestHeaders(headers): RequestHeaders,
     OpenAiJson(req): OpenAiJson<ChatRequest>,
-) -> Response {
-    serve(&state, headers, req, Protocol::Bedrock, "openai.chat.completions").await
+) -> Answer<'static> {
+    serve(state, headers, req, Protocol::Bedrock, "openai.chat.completions")
 }
 
 async fn create_response(

@@ -182,20 +182,25 @@ impl Reply {
 /// sends the wire's encoding of the plan: for a non-streamed request after the plan's latency,
 /// for a stream as timed frames with any `errorAfterChunks` error spliced in. Every outcome that is
 /// not a message becomes the wire's own error. The response is labelled with the model.
+///
+/// It takes the conversation, so what waits (a boxed future) owns it and what does not borrows
+/// nothing: a handler that returns the [`Answer`] itself, not an `async fn` awaiting it, keeps the
+/// request's decoded form out of its future (issue 12: the chat handler's future was 3 KB, boxed
+/// and copied on every request). `encode` reads the conversation as the second argument.
 pub fn respond<'a, W: Wire + Sync>(
-    state: &'a SharedState,
+    state: SharedState,
     wire: &'a W,
-    c: &'a Conversation,
+    c: Conversation,
     operation: &'static str,
-    encode: impl FnOnce(&Plan) -> Result<Reply, W::Error> + Send + 'a,
+    encode: impl FnOnce(&Plan, &Conversation) -> Result<Reply, W::Error> + Send + 'a,
 ) -> Answer<'a> {
-    let res = match state.resolve(c, operation) {
+    let res = match state.resolve(&c, operation) {
         Ok(Outcome::Message(plan)) if !c.stream && plan.timing.latency_ms > 0 => {
             return Either::Right(Box::pin(async move {
-                labelled(collapse(waited_message(wire, c, &plan, encode).await), &c.model)
+                labelled(collapse(waited_message(wire, &c, &plan, encode).await), &c.model)
             }));
         }
-        Ok(Outcome::Message(plan)) => message(wire, c, &plan, encode),
+        Ok(Outcome::Message(plan)) => message(wire, &c, &plan, encode),
         Ok(Outcome::Error(e)) => match c.stream.then(|| wire.error_stream(&e, &c.model)).flatten() {
             Some(reply) => reply.map(|r| r.into_response(&Timing::default())),
             None => Err(wire.error(&e, &c.model)),
@@ -206,6 +211,11 @@ pub fn respond<'a, W: Wire + Sync>(
         Err(n) => return Either::Right(Box::pin(unmatched(state, wire, c, operation, n, encode))),
     };
     Either::Left(std::future::ready(labelled(collapse(res), &c.model)))
+}
+
+/// A response already made, as an [`Answer`] (a handler's early error).
+pub fn answered<'a>(res: Response) -> Answer<'a> {
+    Either::Left(std::future::ready(res))
 }
 
 /// What [`respond`] returns: the response itself when nothing is waited for (every answer without
@@ -222,13 +232,14 @@ fn collapse<E: IntoResponse>(res: Result<Response, E>) -> Response {
 /// plan this wire encodes as it would a fixture's; otherwise an upstream, when configured
 /// (relayed, maybe recorded, marked in the journal); otherwise the wire's no-match error.
 async fn unmatched<W: Wire + Sync>(
-    state: &SharedState,
+    state: SharedState,
     wire: &W,
-    c: &Conversation,
+    c: Conversation,
     operation: &'static str,
     n: NoMatch,
-    encode: impl FnOnce(&Plan) -> Result<Reply, W::Error>,
+    encode: impl FnOnce(&Plan, &Conversation) -> Result<Reply, W::Error>,
 ) -> Response {
+    let c = &c;
     let res = match state
         .config
         .translate
@@ -273,7 +284,7 @@ async fn waited_message<W: Wire>(
     wire: &W,
     c: &Conversation,
     plan: &Plan,
-    encode: impl FnOnce(&Plan) -> Result<Reply, W::Error>,
+    encode: impl FnOnce(&Plan, &Conversation) -> Result<Reply, W::Error>,
 ) -> Result<Response, W::Error> {
     if !c.stream {
         plan.delay().await;
@@ -287,9 +298,9 @@ fn message<W: Wire>(
     wire: &W,
     c: &Conversation,
     plan: &Plan,
-    encode: impl FnOnce(&Plan) -> Result<Reply, W::Error>,
+    encode: impl FnOnce(&Plan, &Conversation) -> Result<Reply, W::Error>,
 ) -> Result<Response, W::Error> {
-    let mut reply = encode(plan)?;
+    let mut reply = encode(plan, c)?;
     if let (ReplyBody::Stream { frames, .. }, Some(se)) =
         (&mut reply.body, plan.timing.stream_error.as_deref())
     {

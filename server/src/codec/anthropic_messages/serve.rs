@@ -64,7 +64,7 @@ pub async fn create(
         Err(e) => return e.into_response(),
     };
     let stops = envelope.stop_sequences.unwrap_or_default();
-    respond(state, &Anthropic, &c, operation, |plan| {
+    respond(state, &Anthropic, c, operation, |plan, c| {
         Ok(if c.stream {
             Reply::stream(sse_frames(&events(plan, MESSAGES_API, &stops)), SSE)
                 .header("cache-control", HeaderValue::from_static("no-cache"))

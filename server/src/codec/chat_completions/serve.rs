@@ -3,32 +3,34 @@
 //! `/openai/v1/chat/completions`), which differ only in the protocol and operation they match as.
 
 use axum::http::{HeaderMap, HeaderValue};
-use axum::response::{IntoResponse, Response};
+use axum::response::IntoResponse;
 
 use super::{ChatRequest, completion_body, completion_chunks, decode};
 use crate::codec::openai_error::OpenAi;
 use crate::conversation::{Conversation, Protocol};
 use crate::state::SharedState;
-use crate::wire::{Reply, labelled, respond};
+use crate::wire::{Answer, Reply, answered, labelled, respond};
 
 /// Content type of an OpenAI stream.
 pub const SSE: &str = "text/event-stream; charset=utf-8";
 
-/// Decodes `req` as a `protocol` conversation and answers it as `operation`.
-pub async fn serve(
-    state: &SharedState,
+/// Decodes `req` as a `protocol` conversation and answers it as `operation`. Not `async`: the
+/// handlers return its [`Answer`], so the request is not held in their futures (see [`respond`]).
+pub fn serve(
+    state: SharedState,
     headers: HeaderMap,
     req: ChatRequest,
     protocol: Protocol,
     operation: &'static str,
-) -> Response {
+) -> Answer<'static> {
     let c = Conversation::new(protocol, req.model.clone()).with_headers(headers);
     let c = match decode(&req, c) {
         Ok(c) => c,
-        Err(e) => return labelled(e.into_response(), &req.model),
+        Err(e) => return answered(labelled(e.into_response(), &req.model)),
     };
     let include_usage = req.include_usage();
-    respond(state, &OpenAi, &c, operation, |plan| {
+    drop(req);
+    respond(state, &OpenAi, c, operation, move |plan, c| {
         Ok(if c.stream {
             Reply::stream(completion_chunks(plan, include_usage), SSE)
                 .header("cache-control", HeaderValue::from_static("no-cache"))
@@ -36,5 +38,4 @@ pub async fn serve(
             Reply::json(completion_body(plan))
         })
     })
-    .await
 }

@@ -60,11 +60,11 @@ pub async fn create(
         Ok(c) => c,
         Err(e) => return labelled(e.into_response(), &model),
     };
-    respond(state, &Responses, &c, operation, |plan| {
+    respond(state, &Responses, c, operation, |plan, c| {
         let body = response(plan, &req);
         // A stream that fails midway never completed: nothing to continue from.
         if plan.timing.stream_error.is_none() {
-            remember(&state.history, &req, &c, plan, &body);
+            remember(&state.history, &req, c, plan, &body);
         }
         Ok(if c.stream {
             Reply::stream(events(&body, plan.timing.chunk_size), SSE)

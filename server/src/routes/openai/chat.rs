@@ -1,18 +1,17 @@
 //! `POST /v1/chat/completions`, served by the shared Chat Completions codec.
 
 use axum::extract::State;
-use axum::response::Response;
 
 use crate::codec::chat_completions::{ChatRequest, serve};
 use crate::codec::openai_error::OpenAiJson;
 use crate::conversation::Protocol;
 use crate::state::SharedState;
-use crate::wire::RequestHeaders;
+use crate::wire::{Answer, RequestHeaders};
 
-pub(super) async fn chat_completions(
+pub(super) fn chat_completions(
     State(state): State<SharedState>,
     RequestHeaders(headers): RequestHeaders,
     OpenAiJson(req): OpenAiJson<ChatRequest>,
-) -> Response {
-    serve(&state, headers, req, Protocol::OpenAi, "chat.completions").await
+) -> Answer<'static> {
+    serve(state, headers, req, Protocol::OpenAi, "chat.completions")
 }

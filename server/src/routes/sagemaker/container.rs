@@ -99,8 +99,8 @@ async fn invocations(
         Err(e) => return plain_error(StatusCode::BAD_REQUEST, e.message()),
     };
     let wire = Container(&payload);
-    respond(&state, &wire, &conversation, "invocations", |plan| {
-        Ok(if conversation.stream {
+    respond(state, &wire, conversation, "invocations", |plan, c| {
+        Ok(if c.stream {
             Reply::stream(payload.chunks(plan), "text/event-stream")
         } else {
             Reply::json(payload.body(plan))

@@ -253,7 +253,7 @@ async fn answer(
     } else {
         "InvokeEndpoint"
     };
-    let mut res = respond(&state, &SageMaker, &conversation, operation, |plan| {
+    let mut res = respond(state, &SageMaker, conversation, operation, |plan, _| {
         Ok(if stream {
             stream_reply(events::payload_parts(payload.chunks(plan))?)
         } else {

@@ -14,13 +14,13 @@ use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
+use axum::response::IntoResponse;
 
 use super::guardrail::{self, Guard};
 use super::{Bedrock, BedrockError, EVENT_STREAM, latency_ms, model_id};
 use crate::conversation::{Conversation, Protocol};
 use crate::state::SharedState;
-use crate::wire::{Reply, RequestHeaders, labelled, respond};
+use crate::wire::{Answer, Reply, RequestHeaders, answered, labelled, respond};
 use encode::{converse_body, stream_frames};
 
 /// Decodes a Converse/ConverseStream request.
@@ -75,44 +75,46 @@ fn check_turns(messages: &[ChatMessage]) -> Result<(), BedrockError> {
 }
 
 /// `POST /model/{modelId}/converse`.
-pub async fn converse(
+pub fn converse(
     State(state): State<SharedState>,
     path: Result<Path<String>, PathRejection>,
     RequestHeaders(headers): RequestHeaders,
     body: Result<Bytes, BytesRejection>,
-) -> Response {
-    answer(state, path, headers, body, false).await
+) -> Answer<'static> {
+    answer(state, path, headers, body, false)
 }
 
 /// `POST /model/{modelId}/converse-stream`.
-pub async fn converse_stream(
+pub fn converse_stream(
     State(state): State<SharedState>,
     path: Result<Path<String>, PathRejection>,
     RequestHeaders(headers): RequestHeaders,
     body: Result<Bytes, BytesRejection>,
-) -> Response {
-    answer(state, path, headers, body, true).await
+) -> Answer<'static> {
+    answer(state, path, headers, body, true)
 }
 
-async fn answer(
+/// Both operations' handler. Not `async`: the handlers return its [`Answer`], so the request
+/// is not held in their futures (see [`respond`]).
+fn answer(
     state: SharedState,
     path: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
     stream: bool,
-) -> Response {
+) -> Answer<'static> {
     let started = Instant::now();
     let model = match model_id(path) {
         Ok(m) => m,
-        Err(e) => return e.into_response(),
+        Err(e) => return answered(e.into_response()),
     };
     let operation = if stream { "ConverseStream" } else { "Converse" };
     let (c, guard) = match decode(&state, operation, &model, headers, body, stream) {
         Ok(d) => d,
         // Errors are labelled with the model too, once the path names one.
-        Err(e) => return labelled(e.into_response(), &model),
+        Err(e) => return answered(labelled(e.into_response(), &model)),
     };
-    respond(&state, &Bedrock { invoke: false }, &c, operation, |plan| {
+    respond(state, &Bedrock { invoke: false }, c, operation, move |plan, _| {
         let verdict = guardrail::verdict(guard.as_ref(), plan);
         if stream {
             // The stream's own latency is what its schedule adds before the first frame.
@@ -129,7 +131,6 @@ async fn answer(
             )))
         }
     })
-    .await
 }
 
 #[cfg(test)]

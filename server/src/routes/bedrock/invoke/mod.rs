@@ -287,7 +287,7 @@ pub async fn invoke(
         Err(e) => return labelled(e.into_response(), &model),
     };
     let guard = Guard::from_headers(&headers);
-    respond(&state, &Bedrock { invoke: true }, &c, "InvokeModel", |plan| {
+    respond(state, &Bedrock { invoke: true }, c, "InvokeModel", |plan, _| {
         let verdict = guardrail::verdict(guard.as_ref(), plan);
         let mut body = family.body(&guardrail::sent(verdict.as_ref(), plan));
         if let (Some(v), Some(obj)) = (&verdict, body.as_object_mut()) {
@@ -330,11 +330,11 @@ pub async fn invoke_stream(
     };
     let guard = Guard::from_headers(&headers);
     respond(
-        &state,
+        state,
         &Bedrock { invoke: true },
-        &c,
+        c,
         "InvokeModelWithResponseStream",
-        |plan| {
+        |plan, _| {
             let latency = latency_ms(started) + plan.timing.latency_ms;
             let verdict = guardrail::verdict(guard.as_ref(), plan);
             Ok(Reply::stream(
