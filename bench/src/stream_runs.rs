@@ -41,10 +41,10 @@ const FAST: (f64, f64, usize) = (100.0, 60.0, 60);
 /// for a few ms in that second (another process, the load generator's own scheduling) delays the
 /// next frame of every live stream at once. With 1,000 streams that is over 1% of the 59,000 gaps,
 /// so a single stall sets the run's p99. In five rounds of the three protocols (issue 12) the
-/// baseline's own p99 read 1.8 to 2.5 ms in ten runs and 3.7 to 9.9 ms in the other five, and
-/// mockmodel's read 1.9 to 2.2 ms with one 4.0 ms; one baseline run per protocol turned such a
-/// stall into a 0.2x or a 2.4x verdict at random. A stall lands in one round; a scheduler tail of
-/// mockmodel's own repeats in every round and moves the median.
+/// baseline's own p99 read 1.84 to 2.57 ms in eight runs and 2.81 to 9.85 ms in the other seven,
+/// and mockmodel's read 1.89 to 2.29 ms in thirteen and 3.95 and 6.72 ms in two; one baseline run
+/// per protocol turned such a stall into a 0.22x or a 3.39x verdict at random. A stall lands in
+/// one round; a scheduler tail of mockmodel's own repeats in every round and moves the median.
 async fn fast_streams(
     base: &Server,
     fixtures: &Path,
