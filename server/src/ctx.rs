@@ -6,7 +6,7 @@
 //! faults to non-streamed bodies and records their latency. Codecs never see any of it.
 
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::task::futures::TaskLocalFuture;
 
@@ -58,9 +58,11 @@ pub struct RequestCtx {
 
 impl RequestCtx {
     /// A context for a request that just arrived.
-    pub fn new(metrics: Option<&'static Metrics>, seed: Option<u64>) -> Arc<Self> {
+    /// The context of a request that arrived at `started` (the caller's clock reading: one read
+    /// a request fewer, issue 12).
+    pub fn new(started: Instant, metrics: Option<&'static Metrics>, seed: Option<u64>) -> Arc<Self> {
         Arc::new(RequestCtx {
-            started: Instant::now(),
+            started,
             seed,
             metrics,
             inner: Mutex::new(Inner::default()),
@@ -81,15 +83,16 @@ impl RequestCtx {
         CTX.scope(self, fut)
     }
 
-    /// After the handler: the fault to apply to a body that was not streamed by `stream::timed`,
-    /// and records the vLLM latency metrics of such a message answer.
-    pub fn finish_unary(&self) -> Option<BodyFault> {
+    /// After the handler, `elapsed` after the request arrived: the fault to apply to a body that
+    /// was not streamed by `stream::timed`, and records the vLLM latency metrics of such a message
+    /// answer.
+    pub fn finish_unary(&self, elapsed: Duration) -> Option<BodyFault> {
         let inner = self.inner();
         if inner.streamed {
             return None;
         }
         if let Some((m, output)) = &inner.message {
-            m.e2e.observe(self.started.elapsed().as_secs_f64());
+            m.e2e.observe(elapsed.as_secs_f64());
             m.generation_tokens.inc_by(*output);
             m.running.dec();
         }

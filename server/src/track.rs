@@ -9,7 +9,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{MatchedPath, Request};
@@ -146,7 +146,7 @@ where
         let span =
             tracing::debug_span!("request", method = %method, route = route_label(&route), uri = %req.uri());
         tracing::debug!(parent: &span, "started processing request");
-        let ctx = RequestCtx::new(self.state.recorder(), seed);
+        let ctx = RequestCtx::new(started, self.state.recorder(), seed);
         let handler = ctx.clone().scope(ready.call(req)).instrument(span.clone());
         TrackFuture {
             stage: Stage::Handler { handler },
@@ -177,7 +177,7 @@ pin_project! {
     enum Stage<F> {
         Handler { #[pin] handler: Instrumented<TaskLocalFuture<Arc<RequestCtx>, F>> },
         // Boxed: a fault is rare, and inline its future would make every request's as large.
-        Faulty { body: Pin<Box<dyn Future<Output = Response> + Send>> },
+        Faulty { body: Pin<Box<dyn Future<Output = Response> + Send>>, elapsed: Duration },
     }
 }
 
@@ -201,23 +201,27 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         loop {
-            let res = match this.stage.as_mut().project() {
+            // The handler's response headers are the end the duration metrics time (a faulty
+            // body is cut after them); one clock reading serves every metric.
+            let (res, elapsed) = match this.stage.as_mut().project() {
                 StageProj::Handler { handler } => {
                     let res = match ready!(handler.poll(cx)) {
                         Ok(res) => res,
                         Err(never) => match never {},
                     };
-                    if let Some(fault) = this.end.ctx.finish_unary() {
+                    let elapsed = this.end.started.elapsed();
+                    if let Some(fault) = this.end.ctx.finish_unary(elapsed) {
                         this.stage.set(Stage::Faulty {
                             body: Box::pin(faulty_body(res, fault)),
+                            elapsed,
                         });
                         continue;
                     }
-                    res
+                    (res, elapsed)
                 }
-                StageProj::Faulty { body } => ready!(body.as_mut().poll(cx)),
+                StageProj::Faulty { body, elapsed } => (ready!(body.as_mut().poll(cx)), *elapsed),
             };
-            return Poll::Ready(Ok(this.end.finish(res)));
+            return Poll::Ready(Ok(this.end.finish(res, elapsed)));
         }
     }
 }
@@ -226,9 +230,8 @@ impl End {
     /// Counts and times the request by matched route (never the raw URI: model ids would explode
     /// label cardinality) and gives the response the request id its service sends
     /// (`x-amzn-RequestId` on AWS paths, `x-request-id` on OpenAI's, `request-id` on Anthropic's).
-    fn finish(&self, mut res: Response) -> Response {
+    fn finish(&self, mut res: Response, elapsed: Duration) -> Response {
         let model = self.ctx.take_label().unwrap_or_default();
-        let elapsed = self.started.elapsed();
         if let Some(m) = self.ctx.recorder() {
             let route = route_label(&self.route);
             self.series

@@ -5,15 +5,20 @@
 //! It is [`schema::accepts`](super::schema::accepts) read from text instead of a `Value`. It never
 //! clears what `accepts` would refuse, but it leaves some bodies undecided, for the full path to
 //! decide: a key that appears twice in an object (a `Value` keeps the last; here each is checked),
-//! an `x-variants` object whose discriminating key (`role`, `type`) does not come first, a union
-//! with two branches for the same kind of list or object, an `enum` of lists or objects. On other
-//! bodies it equals `accepts` (property tests hold both). Nothing is rejected here.
+//! a union with two branches for the same kind of list or object, an `enum` of lists or objects.
+//! On other bodies it equals `accepts` (property tests hold both). Nothing is rejected here.
+//!
+//! An `x-variants` object whose discriminating key (`role`, `type`) does not come first, as a
+//! client that writes keys in sorted order sends it (`{"content": …, "role": "user"}`: Go's
+//! `encoding/json` on maps, Python's `sort_keys`, serde_json's default `Map`), is read ahead to
+//! that key (see [`read_ahead`]); the case is then known before any member is checked.
 
 use std::borrow::Cow;
 use std::fmt;
 
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use super::schema::{Schema, TypeMask, member};
 
@@ -251,6 +256,18 @@ impl<'de> Visitor<'de> for Walk<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         let mut object = Object::new(self.0)?;
         while let Some(Key(k)) = map.next_key()? {
+            if let Some(by) = object.awaits_case(&k) {
+                let ahead = read_ahead(&mut map, by)?;
+                ahead.decide(&mut object)?;
+                for (k, v) in std::iter::once((k, ahead.first)).chain(ahead.between) {
+                    match object.key(&k)? {
+                        Member::Case(_) => return Err(refused()),
+                        Member::Value(Some(sub)) => reread(v, |d| Node(sub).deserialize(d))?,
+                        Member::Value(None) => reread(v, |d| Skip.deserialize(d))?,
+                    }
+                }
+                continue;
+            }
             match object.key(&k)? {
                 Member::Case(own) => {
                     // A key that is not text names no case; the full check words it.
@@ -267,8 +284,8 @@ impl<'de> Visitor<'de> for Walk<'_> {
 }
 
 /// An object being read against a node: which `required` members it has shown, and the
-/// `x-variants` case its key named. The case applies to the whole object, so it is read in the
-/// same pass only when its key comes first (as clients write `role` and `type`); else undecided.
+/// `x-variants` case its key named. The case applies to the whole object, so its key is read
+/// first: where it comes first in the text, in the same pass; else ahead (see [`read_ahead`]).
 pub(super) struct Object<'s> {
     node: &'s Schema,
     required: Required<'s>,
@@ -296,6 +313,13 @@ impl<'s> Object<'s> {
             case: None,
             first: true,
         })
+    }
+
+    /// The case key to read ahead to, when `k` is the object's first key and not its case key.
+    pub(super) fn awaits_case(&self, k: &str) -> Option<&'s str> {
+        let node: &'s Schema = self.node;
+        let (by, _) = node.variants.as_ref()?;
+        (self.first && self.case.is_none() && k != by).then_some(by.as_str())
     }
 
     /// The member named `k`.
@@ -379,7 +403,7 @@ impl<'de> Visitor<'de> for KeyVisitor {
 }
 
 /// A value that must be text (a case key's): anything else is an error, so the walk refuses.
-struct Text<'de>(Cow<'de, str>);
+pub(super) struct Text<'de>(pub(super) Cow<'de, str>);
 
 impl<'de> de::Deserialize<'de> for Text<'de> {
     fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -403,6 +427,91 @@ impl<'de> Visitor<'de> for TextVisitor {
     fn visit_str<E: de::Error>(self, t: &str) -> Result<Self::Value, E> {
         Ok(Text(Cow::Owned(t.to_string())))
     }
+}
+
+/// How deep a member read ahead may nest. Its text is read again on its own, where serde_json's
+/// 128-level limit counts from the member, not from the body: at most 64 here, below an object
+/// that itself sits at most 64 levels down (every schema's `x-variants` node does; a test holds
+/// it), a body the walk clears is one a `Value` reads too.
+const AHEAD_DEPTH: usize = 64;
+
+/// An object's members read ahead to its case key: the first member's value, the members after
+/// it, and the case key with its value, each as its text (borrowed, not copied).
+pub(super) struct Ahead<'de> {
+    pub(super) first: &'de RawValue,
+    pub(super) between: Vec<(Cow<'de, str>, &'de RawValue)>,
+    pub(super) case: (Cow<'de, str>, &'de RawValue),
+}
+
+/// Reads the value of the key just read, then each member up to the case key `by` and its value,
+/// as text. Refused (undecided) when the object ends without the key, or a member nests deeper
+/// than [`AHEAD_DEPTH`]. Only serde_json's own maps over borrowed text hand out raw values.
+pub(super) fn read_ahead<'de, A: MapAccess<'de>>(map: &mut A, by: &str) -> Result<Ahead<'de>, A::Error> {
+    let first = shallow(map.next_value()?)?;
+    let mut between = Vec::new();
+    while let Some(Key(k)) = map.next_key()? {
+        let v = shallow(map.next_value()?)?;
+        if k == by {
+            return Ok(Ahead {
+                first,
+                between,
+                case: (k, v),
+            });
+        }
+        between.push((k, v));
+    }
+    Err(refused())
+}
+
+impl<'de> Ahead<'de> {
+    /// Names the object's case from the case key's value, checked as [`Walk::visit_map`] checks it.
+    pub(super) fn decide<E: de::Error>(&self, object: &mut Object<'_>) -> Result<(), E> {
+        let (k, v) = &self.case;
+        let v: &'de RawValue = v;
+        let Text(name) = reread(v, |d| <Text<'de> as de::Deserialize<'de>>::deserialize(d))?;
+        let Member::Case(own) = object.key(k)? else {
+            return Err(refused());
+        };
+        verdict(own.is_none_or(|sub| scalar_fits(sub, Scalar::Str(&name))))?;
+        object.case(k, &name)
+    }
+}
+
+fn shallow<E: de::Error>(v: &RawValue) -> Result<&RawValue, E> {
+    verdict(nesting(v.get()) <= AHEAD_DEPTH)?;
+    Ok(v)
+}
+
+/// The deepest nesting of arrays and objects in JSON `text` (strings skipped).
+fn nesting(text: &str) -> usize {
+    let (mut depth, mut deepest, mut in_str, mut escaped) = (0usize, 0, false, false);
+    for b in text.bytes() {
+        match (in_str, b) {
+            (true, _) if escaped => escaped = false,
+            (true, b'\\') => escaped = true,
+            (true, b'"') => in_str = false,
+            (true, _) => {}
+            (false, b'"') => in_str = true,
+            (false, b'[' | b'{') => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            (false, b']' | b'}') => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
+}
+
+/// Reads a member's text read ahead, whole: the walk's verdict on it, or the type's value.
+pub(super) fn reread<'de, T, E: de::Error>(
+    v: &'de RawValue,
+    read: impl FnOnce(&mut serde_json::Deserializer<serde_json::de::StrRead<'de>>) -> Result<T, serde_json::Error>,
+) -> Result<T, E> {
+    let mut de = serde_json::Deserializer::from_str(v.get());
+    let t = read(&mut de).map_err(|_| refused())?;
+    de.end().map_err(|_| refused())?;
+    Ok(t)
 }
 
 /// A value nothing is checked in, read to its end as a `Value` would be read, keeping nothing:
@@ -513,9 +622,25 @@ mod tests {
         assert!(accepts_text(&s, r#"{"kind": "other", "v": "1"}"#));
         assert!(accepts_text(&s, r#"{"k\u0069nd": "n", "v": 2}"#));
         assert!(!accepts_text(&s, r#"{"kind": 5}"#));
-        // The case's key after a member it governs: valid, but left to the full check.
+        // The case's key after a member it governs: read ahead to, and the member checked
+        // against the case it names.
         let late = r#"{"v": 1, "kind": "n"}"#;
         assert!(schema::accepts(&s, &serde_json::from_str(late).unwrap()));
-        assert!(!accepts_text(&s, late));
+        assert!(accepts_text(&s, late));
+        for bad in [
+            r#"{"v": "1", "kind": "n"}"#,
+            r#"{"v": 1}"#,
+            r#"{"v": 1, "kind": "n", "kind": "n"}"#,
+        ] {
+            assert!(!accepts_text(&s, bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn nesting_counts_arrays_and_objects_outside_strings() {
+        assert_eq!(nesting("1"), 0);
+        assert_eq!(nesting(r#"[{"a": [1]}, {}]"#), 3);
+        assert_eq!(nesting(r#""[[[\"[""#), 0);
+        assert_eq!(nesting(r#"{"k": "}}\"{{", "v": [[]]}"#), 3);
     }
 }

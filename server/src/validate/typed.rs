@@ -11,10 +11,14 @@
 use std::borrow::Cow;
 use std::fmt;
 
+use serde::de::value::{BorrowedStrDeserializer, StrDeserializer};
 use serde::de::{self, DeserializeOwned, DeserializeSeed, MapAccess, SeqAccess, Visitor};
+use serde_json::value::RawValue;
 
 use super::schema::{Schema, TypeMask};
-use super::text::{Member, Node, Object, Scalar, Skip, only, refused, scalar_fits, verdict};
+use super::text::{
+    Member, Node, Object, Scalar, Skip, only, read_ahead, refused, reread, scalar_fits, verdict,
+};
 
 /// `T` read from `text` when the text is one JSON document that `schema` clears and `T` reads.
 pub fn parse_checked<T: DeserializeOwned>(schema: &Schema, text: &str) -> Option<T> {
@@ -232,20 +236,10 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for Guard<'_, '_, 'de, V> {
 
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<V::Value, A::Error> {
         let Some(node) = self.compound(TypeMask::OBJECT)? else {
-            return self.inner.visit_map(Members {
-                map,
-                object: None,
-                next: Next::Value(None),
-                key: None,
-            });
+            return self.inner.visit_map(Members::new(map, None));
         };
         let mut object = Object::new(node)?;
-        let value = self.inner.visit_map(Members {
-            map,
-            object: Some(&mut object),
-            next: Next::Value(None),
-            key: None,
-        })?;
+        let value = self.inner.visit_map(Members::new(map, Some(&mut object)))?;
         object.end()?;
         Ok(value)
     }
@@ -346,7 +340,13 @@ impl<'de, A: SeqAccess<'de>> SeqAccess<'de> for Items<'_, '_, A> {
 enum Next<'s> {
     Case(Option<&'s Schema>),
     Value(Option<&'s Schema>),
+    /// The object's first key is not its case key: read ahead to it (see [`read_ahead`]).
+    Ahead(&'s str),
 }
+
+/// Members read ahead to an object's case key, still to be given to the type: each key, its text,
+/// and whether it is the case key (already checked, and named the case).
+type Replay<'de> = std::vec::IntoIter<(Cow<'de, str>, &'de RawValue, bool)>;
 
 /// An object's members, each checked against the node's member of its name.
 struct Members<'s, 'o, 'de, A> {
@@ -355,6 +355,23 @@ struct Members<'s, 'o, 'de, A> {
     next: Next<'s>,
     /// The key just read (its text, captured as the type reads it).
     key: Option<Cow<'de, str>>,
+    /// Members read ahead, given to the type before the rest of the map.
+    replay: Replay<'de>,
+    /// The text of the member just given from `replay`.
+    raw: Option<&'de RawValue>,
+}
+
+impl<'s, 'o, 'de, A> Members<'s, 'o, 'de, A> {
+    fn new(map: A, object: Option<&'o mut Object<'s>>) -> Self {
+        Members {
+            map,
+            object,
+            next: Next::Value(None),
+            key: None,
+            replay: Vec::new().into_iter(),
+            raw: None,
+        }
+    }
 }
 
 impl<'de, A: MapAccess<'de>> MapAccess<'de> for Members<'_, '_, 'de, A> {
@@ -364,22 +381,64 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for Members<'_, '_, 'de, A> {
         let Some(object) = self.object.as_deref_mut() else {
             return self.map.next_key_seed(seed);
         };
+        if let Some((k, v, case)) = self.replay.next() {
+            let got = match &k {
+                Cow::Borrowed(b) => seed.deserialize(BorrowedStrDeserializer::<A::Error>::new(b))?,
+                Cow::Owned(o) => seed.deserialize(StrDeserializer::<A::Error>::new(o))?,
+            };
+            // The case key's value was checked when it named the case.
+            self.next = match case {
+                true => Next::Value(None),
+                false => match object.key(&k)? {
+                    Member::Value(sub) => Next::Value(sub),
+                    Member::Case(_) => return Err(refused()),
+                },
+            };
+            self.raw = Some(v);
+            return Ok(Some(got));
+        }
         let got = self.map.next_key_seed(KeySeed {
             seed,
             key: &mut self.key,
         })?;
         if got.is_some() {
             let k = self.key.as_deref().ok_or_else(refused::<A::Error>)?;
-            self.next = match object.key(k)? {
-                Member::Case(own) => Next::Case(own),
-                Member::Value(sub) => Next::Value(sub),
+            self.next = match object.awaits_case(k) {
+                Some(by) => Next::Ahead(by),
+                None => match object.key(k)? {
+                    Member::Case(own) => Next::Case(own),
+                    Member::Value(sub) => Next::Value(sub),
+                },
             };
         }
         Ok(got)
     }
 
     fn next_value_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<T::Value, A::Error> {
-        match std::mem::replace(&mut self.next, Next::Value(None)) {
+        let next = std::mem::replace(&mut self.next, Next::Value(None));
+        if let Some(raw) = self.raw.take() {
+            let Next::Value(node) = next else {
+                return Err(refused());
+            };
+            return reread(raw, |d| seed.deserialize(Checked::new(d, node, None)));
+        }
+        match next {
+            Next::Ahead(by) => {
+                let (Some(object), Some(k)) = (self.object.as_deref_mut(), self.key.as_deref()) else {
+                    return Err(refused());
+                };
+                let ahead = read_ahead(&mut self.map, by)?;
+                ahead.decide(object)?;
+                let Member::Value(node) = object.key(k)? else {
+                    return Err(refused());
+                };
+                let value = reread(ahead.first, |d| seed.deserialize(Checked::new(d, node, None)))?;
+                let (case_key, case_value) = ahead.case;
+                let mut replay: Vec<_> = ahead.between.into_iter().map(|(k, v)| (k, v, false)).collect();
+                replay.push((case_key, case_value, true));
+                self.replay = replay.into_iter();
+                Ok(value)
+            }
             Next::Value(node) => self.map.next_value_seed(Seeded {
                 seed,
                 node,
@@ -546,12 +605,82 @@ mod tests {
     #[test]
     fn what_the_text_verdict_leaves_undecided_is_refused_too() {
         let s = compiled();
-        // The case key after a member it governs; a key the type reads twice.
+        // A key the type reads twice; a case key given twice.
         for undecided in [
-            r#"{"a": 1, "parts": [{"text": "hi", "type": "t"}]}"#,
             r#"{"a": 1, "a": 2}"#,
+            r#"{"a": 1, "parts": [{"text": "hi", "type": "t", "type": "t"}]}"#,
         ] {
             assert!(parse_checked::<Req>(&s, undecided).is_none(), "{undecided}");
+        }
+    }
+
+    #[test]
+    fn a_case_key_after_the_members_it_governs_is_read_ahead_to() {
+        let s = compiled();
+        // Sorted keys, as Go's maps, Python's `sort_keys` and serde_json's default `Map` write them.
+        let sorted =
+            r#"{"a": 2, "parts": [{"text": "hi", "type": "t"}, {"n": 1, "type": "n"}, {"type": "n"}]}"#;
+        let first =
+            r#"{"a": 2, "parts": [{"type": "t", "text": "hi"}, {"type": "n", "n": 1}, {"type": "n"}]}"#;
+        let read: Req = parse_checked(&s, sorted).expect("read in one pass");
+        assert_eq!(read, parse_checked::<Req>(&s, first).unwrap());
+        assert_eq!(read.parts[0], json!({"text": "hi", "type": "t"}));
+        assert!(accepts_text(&s, sorted));
+        // The members before the key are checked against the case it names, and the case's
+        // required members and the key's own value still count.
+        let deep = format!(
+            r#"{{"a": 1, "parts": [{{"x": {}{}, "type": "t", "text": "hi"}}]}}"#,
+            "[".repeat(65),
+            "]".repeat(65)
+        );
+        let escaped = r#"{"a": 1, "parts": [{"te\u0078t": "hi", "ty\u0070e": "t"}]}"#;
+        for refused in [
+            r#"{"a": 1, "parts": [{"text": 5, "type": "t"}]}"#,
+            r#"{"a": 1, "parts": [{"x": 1, "type": "t"}]}"#,
+            r#"{"a": 1, "parts": [{"text": "hi", "type": "x"}]}"#,
+            r#"{"a": 1, "parts": [{"text": "hi", "type": 5}]}"#,
+            r#"{"a": 1, "parts": [{"text": "hi"}]}"#,
+            r#"{"a": 1, "parts": [{"n": "1", "x": 1e400, "type": "n"}]}"#,
+            r#"{"a": 1, "parts": [{"n": 1, "x": 1e400, "type": "n"}]}"#,
+            &deep,
+        ] {
+            assert!(parse_checked::<Req>(&s, refused).is_none(), "{refused}");
+            assert!(!accepts_text(&s, refused), "{refused}");
+        }
+        let read: Req = parse_checked(&s, escaped).expect("escaped keys read ahead");
+        assert_eq!(read.parts[0], json!({"text": "hi", "type": "t"}));
+    }
+
+    /// Every `x-variants` node of every shipped schema, and how many levels of JSON nesting sit
+    /// above it in a body: a member read ahead is read again on its own, so the two must stay
+    /// under serde_json's 128 levels (see `AHEAD_DEPTH`).
+    #[test]
+    fn every_object_read_ahead_sits_less_than_64_levels_down() {
+        fn deepest(s: &Schema, depth: usize) -> usize {
+            let here = if s.variants.is_some() { depth } else { 0 };
+            let branches = s.any_of.iter().flatten().map(|b| deepest(b, depth));
+            let members = s
+                .properties
+                .iter()
+                .flat_map(|p| p.values())
+                .map(|m| deepest(m, depth + 1));
+            let cases = s
+                .variants
+                .iter()
+                .flat_map(|(_, c)| c.values())
+                .map(|c| deepest(c, depth));
+            let items = s.items.iter().map(|i| deepest(i, depth + 1));
+            branches
+                .chain(members)
+                .chain(cases)
+                .chain(items)
+                .fold(here, usize::max)
+        }
+        let all = super::super::api::schemas();
+        assert!(all.len() >= 4);
+        for (name, s) in all {
+            let d = deepest(s, 1);
+            assert!(d < 64, "{name}: an x-variants node at depth {d}");
         }
     }
 }
