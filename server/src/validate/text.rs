@@ -464,8 +464,9 @@ pub(super) fn read_ahead<'de, A: MapAccess<'de>>(map: &mut A, by: &str) -> Resul
 }
 
 impl<'de> Ahead<'de> {
-    /// Names the object's case from the case key's value, checked as [`Walk::visit_map`] checks it.
-    pub(super) fn decide<E: de::Error>(&self, object: &mut Object<'_>) -> Result<(), E> {
+    /// Names the object's case from the case key's value, checked as [`Walk::visit_map`] checks
+    /// it; the name, for the type to read.
+    pub(super) fn decide<E: de::Error>(&self, object: &mut Object<'_>) -> Result<Cow<'de, str>, E> {
         let (k, v) = &self.case;
         let v: &'de RawValue = v;
         let Text(name) = reread(v, |d| <Text<'de> as de::Deserialize<'de>>::deserialize(d))?;
@@ -473,7 +474,8 @@ impl<'de> Ahead<'de> {
             return Err(refused());
         };
         verdict(own.is_none_or(|sub| scalar_fits(sub, Scalar::Str(&name))))?;
-        object.case(k, &name)
+        object.case(k, &name)?;
+        Ok(name)
     }
 }
 

@@ -337,26 +337,30 @@ impl<'de, A: SeqAccess<'de>> SeqAccess<'de> for Items<'_, '_, A> {
 }
 
 /// What the value after the key just read is checked against.
-enum Next<'s> {
+enum Next<'s, 'de> {
     Case(Option<&'s Schema>),
     Value(Option<&'s Schema>),
     /// The object's first key is not its case key: read ahead to it (see [`read_ahead`]).
     Ahead(&'s str),
+    /// The case key read ahead: its value, already checked, is this name.
+    Name(Cow<'de, str>),
 }
 
-/// Members read ahead to an object's case key, still to be given to the type: each key, its text,
-/// and whether it is the case key (already checked, and named the case).
-type Replay<'de> = std::vec::IntoIter<(Cow<'de, str>, &'de RawValue, bool)>;
+/// Members read ahead to an object's case key, still to be given to the type: each key and its
+/// text.
+type Replay<'de> = std::vec::IntoIter<(Cow<'de, str>, &'de RawValue)>;
 
 /// An object's members, each checked against the node's member of its name.
 struct Members<'s, 'o, 'de, A> {
     map: A,
     object: Option<&'o mut Object<'s>>,
-    next: Next<'s>,
+    next: Next<'s, 'de>,
     /// The key just read (its text, captured as the type reads it).
     key: Option<Cow<'de, str>>,
     /// Members read ahead, given to the type before the rest of the map.
     replay: Replay<'de>,
+    /// The case key read ahead and the case it named, given to the type after `replay`.
+    case: Option<(Cow<'de, str>, Cow<'de, str>)>,
     /// The text of the member just given from `replay`.
     raw: Option<&'de RawValue>,
 }
@@ -369,6 +373,7 @@ impl<'s, 'o, 'de, A> Members<'s, 'o, 'de, A> {
             next: Next::Value(None),
             key: None,
             replay: Vec::new().into_iter(),
+            case: None,
             raw: None,
         }
     }
@@ -381,20 +386,18 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for Members<'_, '_, 'de, A> {
         let Some(object) = self.object.as_deref_mut() else {
             return self.map.next_key_seed(seed);
         };
-        if let Some((k, v, case)) = self.replay.next() {
-            let got = match &k {
-                Cow::Borrowed(b) => seed.deserialize(BorrowedStrDeserializer::<A::Error>::new(b))?,
-                Cow::Owned(o) => seed.deserialize(StrDeserializer::<A::Error>::new(o))?,
+        if let Some((k, v)) = self.replay.next() {
+            let got = text(&k, seed)?;
+            let Member::Value(sub) = object.key(&k)? else {
+                return Err(refused());
             };
-            // The case key's value was checked when it named the case.
-            self.next = match case {
-                true => Next::Value(None),
-                false => match object.key(&k)? {
-                    Member::Value(sub) => Next::Value(sub),
-                    Member::Case(_) => return Err(refused()),
-                },
-            };
+            self.next = Next::Value(sub);
             self.raw = Some(v);
+            return Ok(Some(got));
+        }
+        if let Some((k, name)) = self.case.take() {
+            let got = text(&k, seed)?;
+            self.next = Next::Name(name);
             return Ok(Some(got));
         }
         let got = self.map.next_key_seed(KeySeed {
@@ -423,20 +426,19 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for Members<'_, '_, 'de, A> {
             return reread(raw, |d| seed.deserialize(Checked::new(d, node, None)));
         }
         match next {
+            Next::Name(name) => text(&name, seed),
             Next::Ahead(by) => {
                 let (Some(object), Some(k)) = (self.object.as_deref_mut(), self.key.as_deref()) else {
                     return Err(refused());
                 };
                 let ahead = read_ahead(&mut self.map, by)?;
-                ahead.decide(object)?;
+                let name = ahead.decide(object)?;
                 let Member::Value(node) = object.key(k)? else {
                     return Err(refused());
                 };
                 let value = reread(ahead.first, |d| seed.deserialize(Checked::new(d, node, None)))?;
-                let (case_key, case_value) = ahead.case;
-                let mut replay: Vec<_> = ahead.between.into_iter().map(|(k, v)| (k, v, false)).collect();
-                replay.push((case_key, case_value, true));
-                self.replay = replay.into_iter();
+                self.replay = ahead.between.into_iter();
+                self.case = Some((ahead.case.0, name));
                 Ok(value)
             }
             Next::Value(node) => self.map.next_value_seed(Seeded {
@@ -464,6 +466,15 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for Members<'_, '_, 'de, A> {
 
     fn size_hint(&self) -> Option<usize> {
         self.map.size_hint()
+    }
+}
+
+/// Text already read (a key, a case's name), given to the type as serde_json gives it: borrowed
+/// from the body where it had no escapes.
+fn text<'de, T: DeserializeSeed<'de>, E: de::Error>(t: &Cow<'de, str>, seed: T) -> Result<T::Value, E> {
+    match t {
+        Cow::Borrowed(b) => seed.deserialize(BorrowedStrDeserializer::new(b)),
+        Cow::Owned(o) => seed.deserialize(StrDeserializer::new(o)),
     }
 }
 
