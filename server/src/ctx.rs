@@ -57,7 +57,6 @@ pub struct RequestCtx {
 }
 
 impl RequestCtx {
-    /// A context for a request that just arrived.
     /// The context of a request that arrived at `started` (the caller's clock reading: one read
     /// a request fewer, issue 12).
     pub fn new(started: Instant, metrics: Option<&'static Metrics>, seed: Option<u64>) -> Arc<Self> {

@@ -645,11 +645,11 @@ mod tests {
         let full = schema::check(s, &value).is_empty();
         proptest::prop_assert_eq!(schema::accepts(s, &value), full, "{} {}", schema, text);
         // Read from the text, the verdict is never laxer (a repeated key is checked each time),
-        // and it is the same on the text of the parsed value, where no key repeats, written with
-        // each object's case key first.
+        // and it is the same on the text of the parsed value, where no key repeats: written with
+        // each object's case key first, and with every key in sorted order (the case key read
+        // ahead to).
         let from_text = super::super::text::accepts_text(s, text);
         proptest::prop_assert!(!from_text || full, "{} {}", schema, text);
-        // Each object's case key first, and every key in sorted order (the case key read ahead to).
         for once in [generated::in_order(&value), value.to_string()] {
             let cleared = super::super::text::accepts_text(s, &once);
             if generated::one_case_key(&value) {

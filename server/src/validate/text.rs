@@ -375,6 +375,13 @@ impl<'s> Object<'s> {
     }
 }
 
+/// Whether `k` is one of serde_json's own marker keys. A `Value` reads an object whose first key
+/// is `$serde_json::private::RawValue` as the raw value of its member (the `raw_value` feature is
+/// on in this build), so such an object is not the object the schema walk sees: undecided.
+pub(super) fn plain_key<E: de::Error>(k: &str) -> Result<(), E> {
+    verdict(!k.starts_with("$serde_json::private::"))
+}
+
 /// An object key, borrowed from the text unless it has escapes.
 pub(super) struct Key<'de>(pub(super) Cow<'de, str>);
 
@@ -394,10 +401,12 @@ impl<'de> Visitor<'de> for KeyVisitor {
     }
 
     fn visit_borrowed_str<E: de::Error>(self, k: &'de str) -> Result<Key<'de>, E> {
+        plain_key(k)?;
         Ok(Key(Cow::Borrowed(k)))
     }
 
     fn visit_str<E: de::Error>(self, k: &str) -> Result<Key<'de>, E> {
+        plain_key(k)?;
         Ok(Key(Cow::Owned(k.to_string())))
     }
 }
@@ -431,8 +440,8 @@ impl<'de> Visitor<'de> for TextVisitor {
 
 /// How deep a member read ahead may nest. Its text is read again on its own, where serde_json's
 /// 128-level limit counts from the member, not from the body: at most 64 here, below an object
-/// that itself sits at most 64 levels down (every schema's `x-variants` node does; a test holds
-/// it), a body the walk clears is one a `Value` reads too.
+/// that itself sits fewer than 64 levels down (every schema's `x-variants` node does; a test
+/// holds it), a body the walk clears is one a `Value` reads too.
 const AHEAD_DEPTH: usize = 64;
 
 /// An object's members read ahead to its case key: the first member's value, the members after

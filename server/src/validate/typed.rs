@@ -17,7 +17,7 @@ use serde_json::value::RawValue;
 
 use super::schema::{Schema, TypeMask};
 use super::text::{
-    Member, Node, Object, Scalar, Skip, only, read_ahead, refused, reread, scalar_fits, verdict,
+    Member, Node, Object, Scalar, Skip, only, plain_key, read_ahead, refused, reread, scalar_fits, verdict,
 };
 
 /// `T` read from `text` when the text is one JSON document that `schema` clears and `T` reads.
@@ -239,7 +239,10 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for Guard<'_, '_, 'de, V> {
             return self.inner.visit_map(Members::new(map, None));
         };
         let mut object = Object::new(node)?;
-        let value = self.inner.visit_map(Members::new(map, Some(&mut object)))?;
+        let mut members = Members::new(map, Some(&mut object));
+        let value = self.inner.visit_map(&mut members)?;
+        // A type that stopped before the members read ahead were given to it left them unchecked.
+        verdict(members.replay.len() == 0 && members.case.is_none() && members.raw.is_none())?;
         object.end()?;
         Ok(value)
     }
@@ -543,16 +546,19 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for KeyVisitor<'_, 'de, V> {
     }
 
     fn visit_borrowed_str<E: de::Error>(self, k: &'de str) -> Result<V::Value, E> {
+        plain_key(k)?;
         *self.key = Some(Cow::Borrowed(k));
         self.inner.visit_borrowed_str(k)
     }
 
     fn visit_str<E: de::Error>(self, k: &str) -> Result<V::Value, E> {
+        plain_key(k)?;
         *self.key = Some(Cow::Owned(k.to_string()));
         self.inner.visit_str(k)
     }
 
     fn visit_string<E: de::Error>(self, k: String) -> Result<V::Value, E> {
+        plain_key(&k)?;
         *self.key = Some(Cow::Owned(k.clone()));
         self.inner.visit_string(k)
     }
@@ -660,6 +666,24 @@ mod tests {
         }
         let read: Req = parse_checked(&s, escaped).expect("escaped keys read ahead");
         assert_eq!(read.parts[0], json!({"text": "hi", "type": "t"}));
+    }
+
+    #[test]
+    fn serde_jsons_raw_value_marker_key_is_left_to_the_full_path() {
+        #[derive(serde::Deserialize, Debug)]
+        struct Loose {
+            #[allow(dead_code)]
+            parts: Option<Value>,
+        }
+        let s = compiled();
+        // A `Value` reads this object as its first member's raw text, then fails at the comma.
+        let marker = r#"{"a": 1, "parts": [{"$serde_json::private::RawValue": "1", "type": "n"}]}"#;
+        assert!(serde_json::from_str::<Value>(marker).is_err());
+        assert!(parse_checked::<Req>(&s, marker).is_none());
+        assert!(parse_checked::<Loose>(&s, marker).is_none());
+        assert!(!accepts_text(&s, marker));
+        let late = r#"{"a": 1, "parts": {"$serde_json::private::RawValue": "1", "x": 1e400, "type": "n"}}"#;
+        assert!(parse_checked::<Loose>(&s, late).is_none());
     }
 
     /// Every `x-variants` node of every shipped schema, and how many levels of JSON nesting sit
