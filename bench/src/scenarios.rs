@@ -197,10 +197,6 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let base = procs::baseline()?;
     let chat = requests::openai_chat("hello", false);
     let mm = procs::mockmodel(&small, &[])?;
-    let ready_ms = mm.ready_after.as_secs_f64() * 1000.0;
-    println!(
-        "  start to ready                     {ready_ms:.0} ms (spawn to listening; fixtures load before bind)"
-    );
     print_rss("mockmodel idle (o200k tables built)", mm.child.id());
     // The tokenizer tables are most of an idle server; the target is for what serving costs.
     let est = procs::mockmodel(&small, &["--token-count", "estimate"])?;
@@ -208,6 +204,18 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     drop(est);
     let nj = procs::mockmodel(&small, &["--journal-size", "0"])?;
     let off = procs::mockmodel(&small, &["--journal-size", "0", "--no-metrics"])?;
+    // Three spawns that load the same fixtures and build the same tables: the target judges their
+    // median, as one spawn is one sample of a machine whose stalls reach tens of milliseconds
+    // (one spawn read 78 to 210 ms across runs of one day, issue 12).
+    let ready: Vec<f64> = [&mm, &nj, &off]
+        .iter()
+        .map(|s| s.ready_after.as_secs_f64() * 1000.0)
+        .collect();
+    let ready_ms = median(&ready);
+    println!(
+        "  start to ready                     {} ms, median {ready_ms:.0} ms (three spawns; spawn to listening, fixtures load before bind)",
+        list(&ready)
+    );
     let [bare, mm_t, nj_t, off_t] =
         four(best_of(rounds, &[&base, &mm, &nj, &off], &chat, conns, secs).await)?;
     print_throughput("bare axum, fixed body", &bare, None);
@@ -245,7 +253,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     report.check(
         "start to ready",
         "< 200 ms",
-        format!("{ready_ms:.0} ms"),
+        format!("{ready_ms:.0} ms (median of {})", list(&ready)),
         ready_ms < 200.0,
     );
     report.check(
