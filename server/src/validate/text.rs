@@ -272,8 +272,7 @@ impl<'de> Visitor<'de> for Walk<'_> {
                 Member::Case(own) => {
                     // A key that is not text names no case; the full check words it.
                     let Text(name) = map.next_value()?;
-                    verdict(own.is_none_or(|sub| scalar_fits(sub, Scalar::Str(&name))))?;
-                    object.case(&k, &name)?;
+                    object.named(&k, own, &name)?;
                 }
                 Member::Value(Some(sub)) => map.next_value_seed(Node(sub))?,
                 Member::Value(None) => map.next_value_seed(Skip)?,
@@ -345,6 +344,13 @@ impl<'s> Object<'s> {
             (Some(sub), None) | (None, Some(sub)) => Ok(Member::Value(Some(sub))),
             (None, None) => Ok(Member::Value(None)),
         }
+    }
+
+    /// The case key `k`, whose value is `name`: checked against the key's own schema `own` (if
+    /// any), then naming the case.
+    pub(super) fn named<E: de::Error>(&mut self, k: &str, own: Option<&Schema>, name: &str) -> Result<(), E> {
+        verdict(own.is_none_or(|sub| scalar_fits(sub, Scalar::Str(name))))?;
+        self.case(k, name)
     }
 
     /// The case key `k` named `name` (its value, already checked).
@@ -482,8 +488,7 @@ impl<'de> Ahead<'de> {
         let Member::Case(own) = object.key(k)? else {
             return Err(refused());
         };
-        verdict(own.is_none_or(|sub| scalar_fits(sub, Scalar::Str(&name))))?;
-        object.case(k, &name)?;
+        object.named(k, own, &name)?;
         Ok(name)
     }
 }
