@@ -29,6 +29,19 @@ def test_text_completion(client):
     assert r._request_id.startswith("req_")  # the SDK reads OpenAI's x-request-id
 
 
+def test_a_message_written_role_last_reads_as_role_first(client):
+    # The SDK sends each message dict in the order given: here `content` before `role`, as clients
+    # that sort keys write it (the server reads ahead to `role`; issue 12).
+    first = client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hello there"}])
+    last = client.chat.completions.create(model="gpt-4o", messages=[{"content": "hello there", "role": "user"}])
+    assert last.choices[0].message.content == first.choices[0].message.content == "Hello! How can I help you today?"
+    assert last.usage.prompt_tokens == first.usage.prompt_tokens
+    # A violation before the `role` that names its case is still refused in OpenAI's shape.
+    with pytest.raises(openai.BadRequestError) as e:
+        client.chat.completions.create(model="gpt-4o", messages=[{"content": 5, "role": "user"}])
+    assert e.value.body["param"].startswith("messages[0]")
+
+
 def test_streamed_text_reassembles_with_usage(client):
     stream = client.chat.completions.create(
         model="gpt-4o",
