@@ -88,18 +88,29 @@ pub async fn reconcile(mm: Arc<MockModel>, ctx: Arc<Context>) -> Result<Action> 
     let ns = mm
         .namespace()
         .ok_or(Error::MissingObjectKey(".metadata.namespace"))?;
-    let (outcome, deployment) = match validate(&mm, fetch(&ctx.client, &ns, &mm.spec).await?) {
+    let (outcome, deployment, served) = match validate(&mm, fetch(&ctx.client, &ns, &mm.spec).await?) {
         Ok(rendered) => {
             let count = rendered.count;
             let children = build(&mm, &ctx.settings, rendered)?;
             (
                 FixtureOutcome::Applied(count),
                 Some(apply(&ctx, &mm, children).await?),
+                Some(count),
             )
         }
-        Err(problem) => (problem, current_deployment(&ctx.client, &ns, &mm).await?),
+        Err(problem) => (
+            problem,
+            current_deployment(&ctx.client, &ns, &mm).await?,
+            served_count(&ctx.client, &ns, &mm).await?,
+        ),
     };
-    let new = status::compute(&mm, &outcome, deployment.as_ref(), &Time(Timestamp::now()));
+    let new = status::compute(
+        &mm,
+        &outcome,
+        deployment.as_ref(),
+        served,
+        &Time(Timestamp::now()),
+    );
     report(&ctx, &mm, &outcome, &new).await;
     patch_status(&ctx.client, &ns, &mm, new).await?;
     ctx.failures().remove(&ObjectRef::from_obj(&*mm));
@@ -169,6 +180,20 @@ async fn apply(ctx: &Context, mm: &MockModel, children: Children) -> Result<Depl
 async fn current_deployment(client: &Client, ns: &str, mm: &MockModel) -> Result<Option<Deployment>> {
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), ns);
     Ok(deployments.get_opt(&mm.name_any()).await?)
+}
+
+/// How many fixtures the running endpoint serves, counted from its ConfigMap as it is now,
+/// when this reconcile could not apply new ones; `None` when the ConfigMap does not load.
+///
+/// Read from the cluster, not from the MockModel's status: the object this reconcile was
+/// handed can predate the status patch of the reconcile before it, and its `fixtureCount`
+/// would then report 0 while five fixtures are served. Only bad input takes this path.
+async fn served_count(client: &Client, ns: &str, mm: &MockModel) -> Result<Option<usize>> {
+    let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
+    let Some(cm) = config_maps.get_opt(&mm.name_any()).await? else {
+        return Ok(Some(0));
+    };
+    Ok(render::served(&cm))
 }
 
 /// The problem an outcome reports, as the operator's error (for its metric label).

@@ -91,8 +91,8 @@ pub enum Scenario {
     /// A new, valid MockModel: its ConfigMap, Deployment and Service applied (concurrently, so
     /// in any order), then its status; nothing read.
     NewMockModel,
-    /// Invalid fixtures: no child applied; the running Deployment read, a Warning Event posted,
-    /// the status applied.
+    /// Invalid fixtures: no child applied; the running Deployment and ConfigMap read, a Warning
+    /// Event posted, the status applied.
     InvalidFixtures,
 }
 
@@ -119,6 +119,8 @@ impl Scenario {
                     "/apis/apps/v1/namespaces/ns/deployments/bot",
                     &[],
                 )],
+                // what the running endpoint serves, for status.fixtureCount
+                vec![Expect::new("GET", "/api/v1/namespaces/ns/configmaps/bot", &[])],
                 vec![Expect::new(
                     "POST",
                     "/apis/events.k8s.io/v1/namespaces/ns/events",

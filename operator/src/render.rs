@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+use k8s_openapi::api::core::v1::ConfigMap;
 use mockmodel_server::fixture::{FixtureError, load_documents};
 use serde_json::{Map, Value};
 
@@ -72,6 +73,15 @@ pub fn render(spec: &MockModelSpec, sources: &[SourceDoc]) -> Result<Rendered, V
         count: set.len(),
         warnings: set.warnings.iter().map(describe).collect(),
     })
+}
+
+/// How many fixtures a rendered ConfigMap serves, counted by the server's own loader (so the
+/// count means what [`Rendered::count`] means); `None` when it holds no loadable document.
+pub fn served(cm: &ConfigMap) -> Option<usize> {
+    let text = cm.data.as_ref()?.get(FIXTURES_KEY)?;
+    load_documents([(FIXTURES_KEY, text.as_str())])
+        .ok()
+        .map(|set| set.len())
 }
 
 /// The `fixtures` list of an already validated document, exactly as written.
@@ -218,5 +228,19 @@ mod tests {
         let r = render(&s, &[]).expect("valid");
         let set = load_documents([(FIXTURES_KEY, r.data[FIXTURES_KEY].as_str())]).expect("loads");
         assert_eq!(set.len(), 1);
+    }
+
+    #[test]
+    fn a_rendered_configmap_counts_what_it_serves_and_a_broken_one_counts_nothing() {
+        let s = spec("fixtures:\n- {response: {content: a}}\n- {response: {content: b}}\n");
+        let r = render(&s, &[]).expect("valid");
+        let cm = |data: BTreeMap<String, String>| ConfigMap {
+            data: Some(data),
+            ..ConfigMap::default()
+        };
+        assert_eq!(served(&cm(r.data.clone())), Some(r.count));
+        assert_eq!(served(&cm(BTreeMap::new())), None, "no fixtures key");
+        let broken = BTreeMap::from([(FIXTURES_KEY.to_string(), "{\"fixtures\": [".to_string())]);
+        assert_eq!(served(&cm(broken)), None, "edited by hand into broken JSON");
     }
 }

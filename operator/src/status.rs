@@ -55,11 +55,14 @@ impl FixtureOutcome {
     }
 }
 
-/// The status after this reconcile. `deployment` is the applied (or, on bad input, current) one.
+/// The status after this reconcile. `deployment` is the applied (or, on bad input, current)
+/// one; `served` is how many fixtures its ConfigMap holds now (`None`: not known, keep the
+/// count the status had).
 pub fn compute(
     mm: &MockModel,
     outcome: &FixtureOutcome,
     deployment: Option<&Deployment>,
+    served: Option<usize>,
     now: &Time,
 ) -> MockModelStatus {
     let old = mm.status.clone().unwrap_or_default();
@@ -126,10 +129,11 @@ pub fn compute(
 
     MockModelStatus {
         observed_generation: generation,
-        fixture_count: match outcome {
-            FixtureOutcome::Applied(n) => i32::try_from(*n).unwrap_or(i32::MAX),
-            // the endpoint keeps serving its last valid set
-            _ => old.fixture_count,
+        fixture_count: match (outcome, served) {
+            (FixtureOutcome::Applied(n), _) => i32::try_from(*n).unwrap_or(i32::MAX),
+            // the endpoint keeps serving its last valid set, as its ConfigMap holds it
+            (_, Some(n)) => i32::try_from(n).unwrap_or(i32::MAX),
+            (_, None) => old.fixture_count,
         },
         ready_replicas,
         conditions: vec![
@@ -192,6 +196,7 @@ mod tests {
             &mm(),
             &FixtureOutcome::Applied(4),
             Some(&ready_deploy(1)),
+            None,
             &at(100),
         );
         assert_eq!(s.observed_generation, Some(3));
@@ -212,6 +217,7 @@ mod tests {
             &mm(),
             &FixtureOutcome::Applied(1),
             Some(&ready_deploy(0)),
+            None,
             &at(100),
         );
         assert_eq!(get(&s, AVAILABLE).reason, REASON_WAITING_FOR_PODS);
@@ -226,12 +232,14 @@ mod tests {
             &mm,
             &FixtureOutcome::Applied(5),
             Some(&ready_deploy(1)),
+            None,
             &at(100),
         ));
         let s = compute(
             &mm,
             &FixtureOutcome::Invalid(vec!["spec.fixtures[1].chunkSize: must be at least 1".into()]),
             Some(&ready_deploy(1)),
+            None,
             &at(200),
         );
         assert_eq!(s.fixture_count, 5);
@@ -246,13 +254,44 @@ mod tests {
     }
 
     #[test]
+    fn invalid_fixtures_report_what_the_configmap_serves_even_when_the_status_is_stale() {
+        // The object handed to this reconcile predates the last reconcile's status patch.
+        let s = compute(
+            &mm(),
+            &FixtureOutcome::Invalid(vec!["spec.fixtures[1].chunkSize: must be at least 1".into()]),
+            Some(&ready_deploy(1)),
+            Some(5),
+            &at(200),
+        );
+        assert_eq!(s.fixture_count, 5);
+    }
+
+    #[test]
     fn transition_time_changes_only_on_a_flip() {
         let mut mm = mm();
-        let first = compute(&mm, &FixtureOutcome::Applied(1), Some(&ready_deploy(0)), &at(100));
+        let first = compute(
+            &mm,
+            &FixtureOutcome::Applied(1),
+            Some(&ready_deploy(0)),
+            None,
+            &at(100),
+        );
         mm.status = Some(first.clone());
-        let same = compute(&mm, &FixtureOutcome::Applied(1), Some(&ready_deploy(0)), &at(200));
+        let same = compute(
+            &mm,
+            &FixtureOutcome::Applied(1),
+            Some(&ready_deploy(0)),
+            None,
+            &at(200),
+        );
         assert_eq!(same, first, "nothing changed, so the status is identical");
-        let flipped = compute(&mm, &FixtureOutcome::Applied(1), Some(&ready_deploy(1)), &at(300));
+        let flipped = compute(
+            &mm,
+            &FixtureOutcome::Applied(1),
+            Some(&ready_deploy(1)),
+            None,
+            &at(300),
+        );
         assert_eq!(get(&flipped, AVAILABLE).last_transition_time, at(300));
         assert_eq!(get(&flipped, FIXTURES_VALID).last_transition_time, at(100));
     }
@@ -261,7 +300,7 @@ mod tests {
     fn scaled_to_zero_is_not_available() {
         let mut mm = mm();
         mm.spec.replicas = 0;
-        let s = compute(&mm, &FixtureOutcome::Applied(1), None, &at(1));
+        let s = compute(&mm, &FixtureOutcome::Applied(1), None, None, &at(1));
         assert_eq!(get(&s, AVAILABLE).reason, REASON_SCALED_TO_ZERO);
     }
 
@@ -270,6 +309,7 @@ mod tests {
         let s = compute(
             &mm(),
             &FixtureOutcome::SourceMissing("configMap big not found".into()),
+            None,
             None,
             &at(1),
         );
