@@ -95,7 +95,7 @@ pub async fn reconcile(mm: Arc<MockModel>, ctx: Arc<Context>) -> Result<Action> 
             (
                 FixtureOutcome::Applied(count),
                 Some(apply(&ctx, &mm, children).await?),
-                Some(count),
+                None,
             )
         }
         Err(problem) => (

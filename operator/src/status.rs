@@ -56,8 +56,8 @@ impl FixtureOutcome {
 }
 
 /// The status after this reconcile. `deployment` is the applied (or, on bad input, current)
-/// one; `served` is how many fixtures its ConfigMap holds now (`None`: not known, keep the
-/// count the status had).
+/// one. On bad input, `served` is how many fixtures the ConfigMap holds now (`None`: not known,
+/// keep the count the status had); an applied outcome carries its own count.
 pub fn compute(
     mm: &MockModel,
     outcome: &FixtureOutcome,
